@@ -1,0 +1,112 @@
+package v1alpha1
+
+// Label and annotation keys owned by FIDO.
+const (
+	// LabelPrefix prefixes every label and annotation FIDO writes.
+	LabelPrefix = "security.fido.dev/"
+	// LabelProtected on a namespace (value "true") forbids every action in it.
+	LabelProtected = LabelPrefix + "protected"
+	// LabelQuarantine marks a pod isolated by an IsolatePod action.
+	LabelQuarantine = LabelPrefix + "quarantine"
+	// LabelIncident names the Incident an object belongs to.
+	LabelIncident = LabelPrefix + "incident"
+	// LabelDetector carries the sanitised detector name of an Incident.
+	LabelDetector = LabelPrefix + "detector"
+	// LabelSubjectHash carries a hash of an Incident's subject, for history lookups.
+	LabelSubjectHash = LabelPrefix + "subject"
+	// LabelWorkloadHash carries a hash of an Incident's workload, for history lookups.
+	LabelWorkloadHash = LabelPrefix + "workload"
+	// TaintQuarantine is the taint key a CordonNode action adds.
+	TaintQuarantine = LabelPrefix + "quarantine"
+	// Finalizer lets a ResponseAction revert its changes before it is deleted.
+	Finalizer = LabelPrefix + "revert"
+)
+
+// Priority is a detector's priority on the Falco/syslog scale.
+// +kubebuilder:validation:Enum=Emergency;Alert;Critical;Error;Warning;Notice;Informational;Debug
+type Priority string
+
+// The priorities, most urgent first.
+const (
+	PriorityEmergency     Priority = "Emergency"
+	PriorityAlert         Priority = "Alert"
+	PriorityCritical      Priority = "Critical"
+	PriorityError         Priority = "Error"
+	PriorityWarning       Priority = "Warning"
+	PriorityNotice        Priority = "Notice"
+	PriorityInformational Priority = "Informational"
+	PriorityDebug         Priority = "Debug"
+)
+
+// Rank orders priorities: Emergency is 7, Debug 0, anything unknown -1.
+func (p Priority) Rank() int {
+	switch p {
+	case PriorityEmergency:
+		return 7
+	case PriorityAlert:
+		return 6
+	case PriorityCritical:
+		return 5
+	case PriorityError:
+		return 4
+	case PriorityWarning:
+		return 3
+	case PriorityNotice:
+		return 2
+	case PriorityInformational:
+		return 1
+	case PriorityDebug:
+		return 0
+	}
+	return -1
+}
+
+// Severity is FIDO's verdict on an incident, chosen by a ScoringPolicy tier.
+// +kubebuilder:validation:Enum=Info;Low;Medium;High;Critical
+type Severity string
+
+// The severities, least urgent first.
+const (
+	SeverityInfo     Severity = "Info"
+	SeverityLow      Severity = "Low"
+	SeverityMedium   Severity = "Medium"
+	SeverityHigh     Severity = "High"
+	SeverityCritical Severity = "Critical"
+)
+
+// Condition types shared by the kinds. Ready is the summary condition that
+// kstatus, Flux and Argo CD read; Reconciling and Stalled are set alongside it.
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// SecretKeyRef names one key of a Secret in the object's own namespace.
+type SecretKeyRef struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key within the Secret's data.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:default=url
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// ObjectKeyRef names one key of a ConfigMap or Secret in a given namespace.
+type ObjectKeyRef struct {
+	// namespace of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key within the object's data.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
