@@ -182,7 +182,7 @@ type ActionParameters struct {
 // ResponseActionSpec is one enforcement step on one target.
 // +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type is immutable"
 // +kubebuilder:validation:XValidation:rule="self.target == oldSelf.target",message="target is immutable"
-// +kubebuilder:validation:XValidation:rule="!oldSelf.revert || self.revert",message="revert cannot be undone"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.revert) || !oldSelf.revert || (has(self.revert) && self.revert)",message="revert cannot be undone"
 // +kubebuilder:validation:XValidation:rule="self.type in ['IsolatePod', 'DeletePod'] ? self.target.kind == 'Pod' : true",message="IsolatePod and DeletePod target a Pod"
 // +kubebuilder:validation:XValidation:rule="self.type == 'DisableServiceAccount' ? self.target.kind == 'ServiceAccount' : true",message="DisableServiceAccount targets a ServiceAccount"
 // +kubebuilder:validation:XValidation:rule="self.type == 'DisableUser' ? self.target.kind == 'User' : true",message="DisableUser targets a User"
