@@ -1,0 +1,175 @@
+// Package devcluster runs the local control plane behind `make run`: a real
+// kube-apiserver and etcd (through envtest, as a library) with the FIDO
+// CRDs installed, the sample policies applied, a kubeconfig for kubectl and
+// a development ingest token. It is never used in production.
+package devcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Options say where the control plane keeps its files and what it installs.
+type Options struct {
+	// StateDir holds the kubeconfig, etcd's data and the ingest token (e.g. .fido).
+	StateDir string
+	// CRDDir holds the generated CRDs (config/crd/bases).
+	CRDDir string
+	// Manifests are YAML files applied once the CRDs are installed.
+	Manifests []string
+	// OperatorNamespace is created, with the ingest token Secret in it.
+	OperatorNamespace string
+	// TokenSecret is the name of the ingest token Secret.
+	TokenSecret string
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	env *envtest.Environment
+	// Config reaches the API server as cluster admin.
+	Config *rest.Config
+	// KubeconfigPath is where the admin kubeconfig was written.
+	KubeconfigPath string
+	// IngestToken is the development token every detector may post with.
+	IngestToken string
+}
+
+// Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS, installs the
+// CRDs, writes the kubeconfig and applies the manifests. etcd keeps its data
+// in StateDir, so incidents survive a restart of `make run`.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: start with 'make run', which builds kube-apiserver, etcd and kubectl")
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{opts.CRDDir}, ErrorIfCRDPathMissing: true}
+	etcdDir, err := filepath.Abs(filepath.Join(opts.StateDir, "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	c := &Cluster{env: env, Config: cfg}
+	if err := c.setUp(ctx, opts); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) setUp(ctx context.Context, opts Options) error {
+	admin, err := c.env.ControlPlane.AddUser(envtest.User{Name: "fido-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("creating the admin user: %w", err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return err
+	}
+	c.KubeconfigPath = filepath.Join(opts.StateDir, "kubeconfig")
+	if err := os.WriteFile(c.KubeconfigPath, kubeconfig, 0o600); err != nil {
+		return err
+	}
+	cl, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	if err := createIfMissing(ctx, cl, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.OperatorNamespace}}); err != nil {
+		return err
+	}
+	if c.IngestToken, err = ensureToken(filepath.Join(opts.StateDir, "ingest-token")); err != nil {
+		return err
+	}
+	if err := applyTokenSecret(ctx, cl, opts, c.IngestToken); err != nil {
+		return err
+	}
+	for _, m := range opts.Manifests {
+		if err := applyFile(ctx, cl, m); err != nil {
+			return fmt.Errorf("applying %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// Stop stops kube-apiserver and etcd.
+func (c *Cluster) Stop() error { return c.env.Stop() }
+
+// ensureToken reads the development ingest token, creating a random one the first time.
+func ensureToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(buf)
+	return token, os.WriteFile(path, []byte(token+"\n"), 0o600)
+}
+
+// applyTokenSecret lets the development token post as any detector.
+func applyTokenSecret(ctx context.Context, cl client.Client, opts Options, token string) error {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: opts.TokenSecret, Namespace: opts.OperatorNamespace}}
+	data := map[string][]byte{"falco": []byte(token), "alertmanager": []byte(token), "generic": []byte(token)}
+	if err := cl.Get(ctx, client.ObjectKeyFromObject(secret), secret); apierrors.IsNotFound(err) {
+		secret.Data = data
+		return cl.Create(ctx, secret)
+	} else if err != nil {
+		return err
+	}
+	secret.Data = data
+	return cl.Update(ctx, secret)
+}
+
+// applyFile creates each object of a YAML file that does not exist yet, so
+// a restart keeps what a person changed since.
+func applyFile(ctx context.Context, cl client.Client, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	d := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := d.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if len(obj.Object) == 0 {
+			continue
+		}
+		if err := createIfMissing(ctx, cl, obj); err != nil {
+			return err
+		}
+	}
+}
+
+func createIfMissing(ctx context.Context, cl client.Client, obj client.Object) error {
+	if err := cl.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+	}
+	return nil
+}

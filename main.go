@@ -1,0 +1,177 @@
+// Command fido is the FIDO operator: it ingests detectors' alerts as
+// Incidents, enriches and scores them, and answers them with
+// ResponseActions. This file holds flags and wiring only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/devcluster"
+)
+
+// options are the operator's flags.
+type options struct {
+	namespace               string
+	serviceAccount          string
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	qps                     float64
+	burst                   int
+	maxConcurrentReconciles int
+	enforcement             string
+	protectedNamespaces     string
+	devCluster              bool
+	stateDir                string
+}
+
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "fido-system"), "Operator namespace: home of cluster-wide policies, ingest tokens and node-level incidents; always protected.")
+	flag.StringVar(&o.serviceAccount, "service-account", envOr("SERVICE_ACCOUNT", "fido-controller-manager"), "The operator's own service account, which no action may touch.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so only one replica reconciles; ingest runs on every replica.")
+	flag.Float64Var(&o.qps, "kube-api-qps", 200, "Client-side QPS limit towards the API server (client-go's default of 5 throttles alert bursts).")
+	flag.IntVar(&o.burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
+	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller.")
+	flag.StringVar(&o.enforcement, "enforcement", "enforce", "enforce, or dry-run to record every action's exact change without making it.")
+	flag.StringVar(&o.protectedNamespaces, "protected-namespaces", "", "Comma-separated namespaces where no action is taken, beside kube-system, kube-public, kube-node-lease, the operator namespace and namespaces labelled security.fido.dev/protected=true.")
+	flag.BoolVar(&o.devCluster, "dev-cluster", false, "Start a local control plane (kube-apiserver + etcd from KUBEBUILDER_ASSETS) and run against it.")
+	flag.StringVar(&o.stateDir, "state-dir", ".fido", "With --dev-cluster: where the kubeconfig, etcd data and dev ingest token live.")
+	zapOpts := zap.Options{Development: true}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	return o
+}
+
+func main() {
+	if err := run(parseFlags()); err != nil {
+		ctrl.Log.Error(err, "fido stopped")
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	if o.enforcement != "enforce" && o.enforcement != "dry-run" {
+		return fmt.Errorf("--enforcement must be enforce or dry-run, not %q", o.enforcement)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	cfg, stop, err := restConfig(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        newScheme(),
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "fido.security.fido.dev",
+		LeaderElectionNamespace:       o.namespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr(20 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := setupControllers(ctx, mgr, o); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting the FIDO operator", "namespace", o.namespace, "enforcement", o.enforcement)
+	return mgr.Start(ctx)
+}
+
+// restConfig returns the kubeconfig's cluster, or with --dev-cluster a
+// local control plane that stop shuts down.
+func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
+	if !o.devCluster {
+		cfg, err := ctrl.GetConfig()
+		return cfg, func() {}, err
+	}
+	cluster, err := devcluster.Start(ctx, devcluster.Options{
+		StateDir:          o.stateDir,
+		CRDDir:            filepath.Join("config", "crd", "bases"),
+		Manifests:         devManifests(),
+		OperatorNamespace: o.namespace,
+		TokenSecret:       "fido-ingest-tokens",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	abs, _ := filepath.Abs(cluster.KubeconfigPath)
+	fmt.Printf("\nLocal control plane is up. In another terminal:\n  export KUBECONFIG=%s\n  kubectl get fido -A\nDevelopment ingest token (any detector): %s\n\n", abs, filepath.Join(o.stateDir, "ingest-token"))
+	stop := func() {
+		if err := cluster.Stop(); err != nil {
+			ctrl.Log.Error(err, "stopping the local control plane")
+		}
+	}
+	return cluster.Config, stop, nil
+}
+
+// devManifests are the samples a fresh local control plane starts with:
+// namespaces, the policies and the threat feed (not the sample incident
+// or manual action, which act on pods that do not exist).
+func devManifests() []string {
+	var out []string
+	for _, f := range []string{"namespaces.yaml", "security_v1alpha1_scoringpolicy_default.yaml", "security_v1alpha1_scoringpolicy_namespaced.yaml", "security_v1alpha1_threatfeed.yaml"} {
+		out = append(out, filepath.Join("config", "samples", f))
+	}
+	return out
+}
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(s))
+	must(fidov1.AddToScheme(s))
+	return s
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
