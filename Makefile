@@ -26,6 +26,10 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and ma
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
+.PHONY: docs
+docs: manifests ## Generate docs/api.md from the CRDs.
+	go run ./hack/apidocs config/crd/bases docs/api.md
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
@@ -35,10 +39,10 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: verify
-verify: manifests generate ## Fail when generated files or formatting drift from the sources.
+verify: manifests generate docs ## Fail when generated files or formatting drift from the sources.
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo "gofmt needed"; exit 1; }
-	@git diff --exit-code -- config/crd config/rbac api || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- config/crd config/rbac api)" || { git status --porcelain -- config/crd config/rbac api; echo "untracked generated files"; exit 1; }
+	@git diff --exit-code -- config/crd config/rbac api docs/api.md || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- config/crd config/rbac api docs/api.md)" || { git status --porcelain -- config/crd config/rbac api docs/api.md; echo "untracked generated files"; exit 1; }
 
 .PHONY: k8s-assets
 k8s-assets: ## Build (or reuse) kube-apiserver, etcd and kubectl; prints their directory.

@@ -2,12 +2,38 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/fido-operator/fido/controllers"
+	"github.com/fido-operator/fido/internal/enrich"
 )
 
-// setupControllers registers the reconcilers and the ingest server.
+// setupControllers registers the field indexes, the reconcilers and the
+// ingest server.
 func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
+	if err := controllers.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("indexing incidents: %w", err)
+	}
+	if err := enrich.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("indexing incident history: %w", err)
+	}
+	policies := controllers.NewPolicyCache()
+	if err := (&controllers.ScoringPolicyReconciler{
+		Client: mgr.GetClient(), Policies: policies, OperatorNamespace: o.namespace,
+	}).SetupWithManager(mgr, o.maxConcurrentReconciles); err != nil {
+		return err
+	}
+	if err := (&controllers.IncidentReconciler{
+		Client:            mgr.GetClient(),
+		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{}),
+		Policies:          policies,
+		Recorder:          mgr.GetEventRecorder("fido-incident"),
+		OperatorNamespace: o.namespace,
+	}).SetupWithManager(mgr, o.maxConcurrentReconciles); err != nil {
+		return err
+	}
 	_ = splitList(o.protectedNamespaces)
 	return nil
 }

@@ -1,0 +1,350 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/score"
+)
+
+// +kubebuilder:rbac:groups=security.fido.dev,resources=incidents,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.fido.dev,resources=incidents/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=security.fido.dev,resources=responseactions,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=security.fido.dev,resources=scoringpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Enricher collects what the cluster knows about an incident's subject.
+type Enricher interface {
+	Run(ctx context.Context, inc *fidov1.Incident) fidov1.Enrichment
+}
+
+// IncidentReconciler is FIDO's brain: it enriches each open incident,
+// scores it with the winning ScoringPolicy, plans the tier's
+// ResponseActions, and mirrors their progress into the incident's phase.
+type IncidentReconciler struct {
+	client.Client
+	// Enricher fills status.enrichment.
+	Enricher Enricher
+	// Policies compiles ScoringPolicies; shared with their controller.
+	Policies *PolicyCache
+	// Recorder emits an Event on every phase transition.
+	Recorder events.EventRecorder
+	// OperatorNamespace holds cluster-wide policies.
+	OperatorNamespace string
+	// FeedChanges, when set, re-assesses open incidents whenever a threat feed changes.
+	FeedChanges <-chan event.GenericEvent
+	// Clock is the time source (tests inject a fake).
+	Clock clock.PassiveClock
+}
+
+// Reconcile runs the incident's sub-steps and writes its status with one patch.
+func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	inc := &fidov1.Incident{}
+	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := inc.DeepCopy()
+	r.initStatus(inc)
+
+	var err error
+	switch {
+	case inc.Spec.Resolution != "":
+		err = r.close(ctx, inc)
+	case isOpen(inc):
+		err = r.assess(ctx, inc)
+	default:
+		err = r.mirrorActions(ctx, inc)
+	}
+	if err == nil {
+		inc.Status.ObservedGeneration = inc.Generation
+	}
+	computeIncidentConditions(inc)
+	conflict, perr := r.patchStatus(ctx, before, inc)
+	if perr != nil || err != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	if conflict {
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// conflictRetry is how soon an incident whose status write lost a race
+// (the ingest server counted another alert) is assessed again.
+const conflictRetry = 50 * time.Millisecond
+
+// initStatus fills what the ingest server may have left unset, so an
+// Incident created by hand behaves like an ingested one.
+func (r *IncidentReconciler) initStatus(inc *fidov1.Incident) {
+	if inc.Status.Phase == "" {
+		inc.Status.Phase = fidov1.IncidentNew
+	}
+	if inc.Status.Occurrences == 0 {
+		inc.Status.Occurrences = 1
+	}
+	if inc.Status.FirstSeen == nil {
+		first := inc.CreationTimestamp
+		if inc.Spec.ObservedAt != nil {
+			first = *inc.Spec.ObservedAt
+		}
+		inc.Status.FirstSeen = &first
+	}
+	if inc.Status.LastSeen == nil {
+		inc.Status.LastSeen = inc.Status.FirstSeen.DeepCopy()
+	}
+	if len(inc.Status.Timeline) == 0 {
+		addTimeline(inc, r.now(), "Reported", fmt.Sprintf("%s reported %q (%s)", inc.Spec.Detector, inc.Spec.Rule, inc.Spec.Priority))
+	}
+}
+
+// assess enriches, scores and plans an incident that has not been responded to.
+func (r *IncidentReconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
+	if existing, err := r.ownedActions(ctx, inc); err != nil || len(existing) > 0 {
+		// Actions exist (an earlier pass whose status write was lost):
+		// the incident was responded to; never plan twice.
+		inc.Status.Actions = existing
+		inc.Status.Phase = incidentPhaseFromActions(existing)
+		return err
+	}
+	enrichment := r.Enricher.Run(ctx, inc)
+	inc.Status.Enrichment = &enrichment
+
+	policy, compiled, err := r.selectPolicy(ctx, inc)
+	if err != nil || compiled == nil {
+		inc.Status.Phase = fidov1.IncidentScoring
+		return err
+	}
+	result := compiled.Evaluate(inc)
+	inc.Status.Score = &result.Score
+	inc.Status.Severity = result.Severity
+	if result.Tier == nil || len(result.Tier.Actions) == 0 || policy.Spec.Mode == fidov1.ModeDryRun {
+		inc.Status.Phase = fidov1.IncidentNotified
+		return nil
+	}
+	actions, skipped := planActions(inc, policy, result.Tier, r.OperatorNamespace)
+	for _, msg := range skipped {
+		addTimeline(inc, r.now(), "ActionNotPlanned", msg)
+	}
+	if err := r.createActions(ctx, actions); err != nil {
+		return err
+	}
+	inc.Status.Actions = actionStatuses(actions)
+	inc.Status.Phase = incidentPhaseFromActions(inc.Status.Actions)
+	return nil
+}
+
+// selectPolicy finds the winning policy and its compiled form; it returns
+// nil (and records why on the incident) when none applies or it is broken.
+func (r *IncidentReconciler) selectPolicy(ctx context.Context, inc *fidov1.Incident) (*fidov1.ScoringPolicy, *score.Policy, error) {
+	var list fidov1.ScoringPolicyList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, nil, fmt.Errorf("listing scoring policies: %w", err)
+	}
+	nsLabels, err := r.namespaceLabels(ctx, inc)
+	if err != nil {
+		return nil, nil, err
+	}
+	// A broken policy never wins: the next one keeps the namespace covered.
+	var candidates, broken []*fidov1.ScoringPolicy
+	for i := range list.Items {
+		if _, err := r.Policies.Get(&list.Items[i]); err != nil {
+			broken = append(broken, &list.Items[i])
+			continue
+		}
+		candidates = append(candidates, &list.Items[i])
+	}
+	policy := score.Select(candidates, inc, nsLabels, r.OperatorNamespace)
+	if policy == nil {
+		inc.Status.Score = nil
+		reason, msg := fidov1.ReasonNoPolicy, "no ScoringPolicy selects this incident"
+		if b := score.Select(broken, inc, nsLabels, r.OperatorNamespace); b != nil {
+			reason, msg = fidov1.ReasonCompileFailed, fmt.Sprintf("ScoringPolicy %s/%s selects this incident but does not compile; see its Ready condition", b.Namespace, b.Name)
+		}
+		setCondition(&inc.Status.Conditions, inc.Generation, fidov1.ConditionScored, "False", reason, msg)
+		return nil, nil, nil
+	}
+	compiled, _ := r.Policies.Get(policy)
+	return policy, compiled, nil
+}
+
+// namespaceLabels are the labels of the incident's namespace, from the
+// enrichment when it has them.
+func (r *IncidentReconciler) namespaceLabels(ctx context.Context, inc *fidov1.Incident) (map[string]string, error) {
+	if e := inc.Status.Enrichment; e != nil && e.Namespace != nil && e.Namespace.Name == inc.Namespace {
+		return e.Namespace.Labels, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: inc.Namespace}, ns); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return ns.Labels, nil
+}
+
+// createActions creates the planned actions; one that exists already (a
+// repeated reconcile, another replica) is left as it is.
+func (r *IncidentReconciler) createActions(ctx context.Context, actions []*fidov1.ResponseAction) error {
+	for _, a := range actions {
+		if err := r.Create(ctx, a); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating ResponseAction %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// mirrorActions copies the phases of the incident's actions into its status.
+func (r *IncidentReconciler) mirrorActions(ctx context.Context, inc *fidov1.Incident) error {
+	actions, err := r.ownedActions(ctx, inc)
+	if err != nil {
+		return err
+	}
+	if len(actions) > 0 {
+		inc.Status.Actions = actions
+	}
+	inc.Status.Phase = incidentPhaseFromActions(inc.Status.Actions)
+	return nil
+}
+
+// close reverts every action of a resolved incident and marks it closed.
+func (r *IncidentReconciler) close(ctx context.Context, inc *fidov1.Incident) error {
+	var list fidov1.ResponseActionList
+	if err := r.List(ctx, &list, client.InNamespace(inc.Namespace), client.MatchingLabels{fidov1.LabelIncident: inc.Name}); err != nil {
+		return fmt.Errorf("listing the incident's actions: %w", err)
+	}
+	for i := range list.Items {
+		a := &list.Items[i]
+		if a.Spec.Revert || !metav1IsControlledBy(a, inc) {
+			continue
+		}
+		patch := client.MergeFrom(a.DeepCopy())
+		a.Spec.Revert = true
+		if err := r.Patch(ctx, a, patch); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("asking ResponseAction %s to revert: %w", a.Name, err)
+		}
+	}
+	if actions, err := r.ownedActions(ctx, inc); err == nil && len(actions) > 0 {
+		inc.Status.Actions = actions
+	}
+	if inc.Spec.Resolution == fidov1.ResolutionFalsePositive {
+		inc.Status.Phase = fidov1.IncidentFalsePositive
+	} else {
+		inc.Status.Phase = fidov1.IncidentResolved
+	}
+	return nil
+}
+
+// ownedActions lists the incident's actions from the cache, sorted by name.
+func (r *IncidentReconciler) ownedActions(ctx context.Context, inc *fidov1.Incident) ([]fidov1.ActionStatus, error) {
+	var list fidov1.ResponseActionList
+	if err := r.List(ctx, &list, client.InNamespace(inc.Namespace), client.MatchingLabels{fidov1.LabelIncident: inc.Name}); err != nil {
+		return nil, fmt.Errorf("listing the incident's actions: %w", err)
+	}
+	out := make([]fidov1.ActionStatus, 0, len(list.Items))
+	for _, a := range list.Items {
+		phase := a.Status.Phase
+		if phase == "" {
+			phase = fidov1.ActionPending
+		}
+		out = append(out, fidov1.ActionStatus{Name: a.Name, Type: a.Spec.Type, Phase: phase})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if len(out) > 32 {
+		out = out[:32]
+	}
+	return out, nil
+}
+
+// patchStatus writes the status once, if it changed, with optimistic
+// locking so an alert counted by the ingest server meanwhile is not lost;
+// it reports a conflict so the incident is assessed again. Phase changes
+// go on the timeline and out as Events.
+func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov1.Incident) (conflict bool, err error) {
+	if before.Status.Phase != inc.Status.Phase {
+		msg := phaseMessage(inc)
+		addTimeline(inc, r.now(), string(inc.Status.Phase), msg)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(inc, nil, eventType(inc.Status.Phase), string(inc.Status.Phase), "Assess", "%s", msg)
+		}
+	}
+	if equality.Semantic.DeepEqual(before.Status, inc.Status) {
+		return false, nil
+	}
+	err = r.Status().Patch(ctx, inc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	switch {
+	case apierrors.IsConflict(err):
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+func (r *IncidentReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+// SetupWithManager registers the controller: incidents, their actions,
+// the policies that score them and, when wired, threat feed changes.
+func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&fidov1.Incident{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Owns(&fidov1.ResponseAction{}).
+		Watches(&fidov1.ScoringPolicy{}, handler.EnqueueRequestsFromMapFunc(r.incidentsOfPolicy),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(workers, 1)}).
+		Named("incident")
+	if r.FeedChanges != nil {
+		b = b.WatchesRawSource(source.Channel(r.FeedChanges, handler.EnqueueRequestsFromMapFunc(r.openIncidents)))
+	}
+	return b.Complete(r)
+}
+
+// incidentsOfPolicy re-queues the open incidents a changed policy may score.
+func (r *IncidentReconciler) incidentsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	opts := []client.ListOption{client.MatchingFields{IndexIncidentOpen: "true"}}
+	if o.GetNamespace() != r.OperatorNamespace {
+		opts = append(opts, client.InNamespace(o.GetNamespace()))
+	}
+	return r.listRequests(ctx, opts...)
+}
+
+// openIncidents re-queues every open incident (a threat feed changed).
+func (r *IncidentReconciler) openIncidents(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.listRequests(ctx, client.MatchingFields{IndexIncidentOpen: "true"})
+}
+
+func (r *IncidentReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list fidov1.IncidentList
+	if err := r.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing incidents to re-queue")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, inc := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: inc.Namespace, Name: inc.Name}})
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/enrich"
+)
+
+// startBrain runs the Incident and ScoringPolicy controllers with a fresh
+// operator namespace, which it returns.
+func startBrain(t *testing.T) (client.Client, string) {
+	t.Helper()
+	opNS := newNamespace(t, nil)
+	c := startManager(t, func(mgr manager.Manager) error {
+		ctx := context.Background()
+		if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+			return err
+		}
+		if err := enrich.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+			return err
+		}
+		policies := NewPolicyCache()
+		if err := (&ScoringPolicyReconciler{Client: mgr.GetClient(), Policies: policies, OperatorNamespace: opNS, CountsInterval: time.Second}).SetupWithManager(mgr, 2); err != nil {
+			return err
+		}
+		return (&IncidentReconciler{
+			Client: mgr.GetClient(), Enricher: enrich.New(mgr.GetClient(), enrich.Options{}),
+			Policies: policies, Recorder: mgr.GetEventRecorder("fido-incident"), OperatorNamespace: opNS,
+		}).SetupWithManager(mgr, 2)
+	})
+	return c, opNS
+}
+
+// victim creates, in a namespace labelled env=prod, a privileged pod whose
+// service account can read secrets and which a LoadBalancer exposes.
+func victim(t *testing.T, c client.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	ns := newNamespace(t, map[string]string{"env": "prod"})
+	privileged := true
+	objs := []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "secret-reader", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "web-secrets", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "secret-reader"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "web", Namespace: ns}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: ns, Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{ServiceAccountName: "web", Containers: []corev1.Container{{Name: "web", Image: "nginx:1.27",
+				SecurityContext: &corev1.SecurityContext{Privileged: &privileged}}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+				Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns
+}
+
+func policy(ns, name string, mode fidov1.PolicyMode, rules []fidov1.ScoringRule) *fidov1.ScoringPolicy {
+	return &fidov1.ScoringPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: fidov1.ScoringPolicySpec{
+			Mode:           mode,
+			Selector:       fidov1.PolicySelector{Detectors: []string{"falco"}},
+			PriorityPoints: fidov1.PriorityPoints{Critical: 30, Warning: 10},
+			Rules:          rules,
+			Tiers: []fidov1.Tier{
+				{Name: "contain", MinScore: 80, Severity: fidov1.SeverityCritical, Actions: []fidov1.ActionTemplate{
+					{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionIsolatePod, IsolatePod: &fidov1.IsolatePodParams{AllowDNS: true}}},
+					{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionDisableServiceAccount, RequireApproval: true}},
+					{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionNotify}},
+				}},
+				{Name: "record", MinScore: 0, Severity: fidov1.SeverityLow},
+			},
+		},
+	}
+}
+
+var realisticRules = []fidov1.ScoringRule{
+	{Name: "production", Category: fidov1.CategoryAsset, Points: 20, Expression: `enrichment.namespace.labels["env"] == "prod"`},
+	{Name: "privileged-pod", Category: fidov1.CategoryAsset, Points: 15, Expression: `enrichment.pod.privileged`},
+	{Name: "internet-exposed", Category: fidov1.CategoryAsset, Points: 15, Expression: `enrichment.exposure.publicLoadBalancer`},
+	{Name: "reads-secrets", Category: fidov1.CategoryUser, Points: 15, Expression: `enrichment.serviceAccount.readSecrets`},
+	{Name: "cluster-admin", Category: fidov1.CategoryUser, Points: 30, Expression: `enrichment.serviceAccount.clusterAdmin`},
+	{Name: "repeat-offender", Category: fidov1.CategoryThreat, Points: 15, Expression: `history.subjectIncidents >= 2`},
+}
+
+func incident(ns, name string, priority fidov1.Priority) *fidov1.Incident {
+	return &fidov1.Incident{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: fidov1.IncidentSpec{
+			Detector: "falco", Rule: "Terminal shell in container", Priority: priority,
+			Subject:    fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: ns, Name: "web-1", Container: "web"},
+			Indicators: []fidov1.Indicator{{Type: fidov1.IndicatorIP, Value: "185.220.101.47"}},
+		},
+	}
+}
+
+func create(t *testing.T, c client.Client, objs ...client.Object) {
+	t.Helper()
+	for _, o := range objs {
+		if err := c.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func getIncident(c client.Client, ns, name string) (*fidov1.Incident, error) {
+	inc := &fidov1.Incident{}
+	return inc, c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, inc)
+}
+
+func actionsOf(t *testing.T, c client.Client, ns string) []fidov1.ResponseAction {
+	t.Helper()
+	var list fidov1.ResponseActionList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+func TestIncidentIsEnrichedScoredAndPlannedOnce(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
+
+	var inc *fidov1.Incident
+	eventually(t, 20*time.Second, func() (err error) {
+		if inc, err = getIncident(c, ns, "shell"); err != nil {
+			return err
+		}
+		if inc.Status.Phase != fidov1.IncidentResponding {
+			return fmt.Errorf("phase %q", inc.Status.Phase)
+		}
+		return nil
+	})
+	e := inc.Status.Enrichment
+	if e.Pod == nil || !e.Pod.Privileged || e.Pod.ServiceAccount != "web" {
+		t.Errorf("pod enrichment %+v", e.Pod)
+	}
+	if e.Exposure == nil || !e.Exposure.PublicLoadBalancer || e.ServiceAccount == nil || !e.ServiceAccount.ReadSecrets || e.ServiceAccount.ClusterAdmin {
+		t.Errorf("exposure %+v, access %+v", e.Exposure, e.ServiceAccount)
+	}
+	s := inc.Status.Score
+	want := fidov1.Score{Total: 95, Threat: 30, Asset: 50, User: 15, Policy: opNS + "/default", Tier: "contain"}
+	if s.Total != want.Total || s.Threat != want.Threat || s.Asset != want.Asset || s.User != want.User || s.Policy != want.Policy || s.Tier != want.Tier {
+		t.Errorf("score %+v, want %+v", *s, want)
+	}
+	if inc.Status.Severity != fidov1.SeverityCritical {
+		t.Errorf("severity %q", inc.Status.Severity)
+	}
+	rules := map[string]int32{}
+	for _, ctb := range s.Contributions {
+		rules[ctb.Rule] = ctb.Points
+	}
+	for _, r := range []string{"priority", "production", "privileged-pod", "internet-exposed", "reads-secrets"} {
+		if _, ok := rules[r]; !ok {
+			t.Errorf("contribution %q missing from %v", r, s.Contributions)
+		}
+	}
+	if _, ok := rules["cluster-admin"]; ok {
+		t.Errorf("cluster-admin matched for a service account that is not cluster admin")
+	}
+
+	actions := actionsOf(t, c, ns)
+	assertActions(t, actions, inc, map[fidov1.ActionType]fidov1.Target{
+		fidov1.ActionIsolatePod:            {Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"},
+		fidov1.ActionDisableServiceAccount: {Kind: fidov1.TargetServiceAccount, Namespace: ns, Name: "web"},
+		fidov1.ActionNotify:                {Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"},
+	})
+
+	// Many more reconciles (label changes re-queue the incident) plan nothing new.
+	for i := 0; i < 5; i++ {
+		patch := client.MergeFrom(inc.DeepCopy())
+		inc.Labels = map[string]string{"poke": fmt.Sprint(i)}
+		if err := c.Patch(context.Background(), inc, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, func() error {
+		got, err := getIncident(c, ns, "shell")
+		if err != nil || len(got.Status.Actions) != 3 {
+			return fmt.Errorf("status.actions %v %v", got.Status.Actions, err)
+		}
+		return nil
+	})
+	if n := len(actionsOf(t, c, ns)); n != 3 {
+		t.Fatalf("%d actions after repeated reconciles, want 3", n)
+	}
+}
+
+func assertActions(t *testing.T, actions []fidov1.ResponseAction, inc *fidov1.Incident, want map[fidov1.ActionType]fidov1.Target) {
+	t.Helper()
+	if len(actions) != len(want) {
+		t.Fatalf("%d actions, want %d: %+v", len(actions), len(want), actions)
+	}
+	for _, a := range actions {
+		if a.Spec.Target != want[a.Spec.Type] {
+			t.Errorf("%s targets %+v, want %+v", a.Spec.Type, a.Spec.Target, want[a.Spec.Type])
+		}
+		if !metav1.IsControlledBy(&a, inc) || a.Labels[fidov1.LabelIncident] != inc.Name || a.Spec.IncidentRef.Name != inc.Name {
+			t.Errorf("%s is not tied to its incident: owners %v labels %v", a.Name, a.OwnerReferences, a.Labels)
+		}
+	}
+}
+
+func TestDryRunPolicyCreatesNothing(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	create(t, c, policy(opNS, "trial", fidov1.ModeDryRun, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
+
+	eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil {
+			return err
+		}
+		if inc.Status.Phase != fidov1.IncidentNotified || inc.Status.Score == nil {
+			return fmt.Errorf("phase %q", inc.Status.Phase)
+		}
+		if !inc.Status.Score.DryRun || strings.Join(inc.Status.Score.PlannedActions, ",") != "IsolatePod,DisableServiceAccount,Notify" {
+			return fmt.Errorf("score %+v does not record the would-be actions", inc.Status.Score)
+		}
+		return nil
+	})
+	if a := actionsOf(t, c, ns); len(a) != 0 {
+		t.Fatalf("dry-run policy created %d actions", len(a))
+	}
+	eventually(t, 10*time.Second, func() error {
+		p := &fidov1.ScoringPolicy{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: opNS, Name: "trial"}, p); err != nil {
+			return err
+		}
+		if p.Status.IncidentsScored != 1 || p.Status.ActionsPlanned != 3 {
+			return fmt.Errorf("counts scored=%d planned=%d", p.Status.IncidentsScored, p.Status.ActionsPlanned)
+		}
+		return nil
+	})
+}
+
+func TestBrokenPolicyIsNotReady(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	broken := policy(opNS, "broken", fidov1.ModeEnforce, []fidov1.ScoringRule{
+		{Name: "typo", Category: fidov1.CategoryAsset, Points: 10, Expression: `enrichment.pod.privilegd`},
+	})
+	create(t, c, broken, incident(ns, "shell", fidov1.PriorityCritical))
+
+	eventually(t, 20*time.Second, func() error {
+		p := &fidov1.ScoringPolicy{}
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(broken), p); err != nil {
+			return err
+		}
+		ready := meta.FindStatusCondition(p.Status.Conditions, fidov1.ConditionReady)
+		if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != fidov1.ReasonCompileFailed ||
+			!strings.Contains(ready.Message, "typo") || !strings.Contains(ready.Message, "privilegd") {
+			return fmt.Errorf("ready condition %+v", ready)
+		}
+		if !meta.IsStatusConditionTrue(p.Status.Conditions, fidov1.ConditionStalled) || p.Status.ObservedGeneration != p.Generation {
+			return fmt.Errorf("not stalled at the current generation: %+v", p.Status)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil {
+			return err
+		}
+		scored := meta.FindStatusCondition(inc.Status.Conditions, fidov1.ConditionScored)
+		if inc.Status.Phase != fidov1.IncidentScoring || scored == nil || scored.Reason != fidov1.ReasonCompileFailed {
+			return fmt.Errorf("phase %q scored %+v", inc.Status.Phase, scored)
+		}
+		return nil
+	})
+}
+
+func TestPolicyChangeRescoresOpenIncidents(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	p := policy(opNS, "default", fidov1.ModeEnforce, realisticRules[:1])
+	create(t, c, p, incident(ns, "shell", fidov1.PriorityWarning))
+	eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 30 || inc.Status.Phase != fidov1.IncidentNotified {
+			return fmt.Errorf("incident not scored 30 and notified yet: %+v %v", inc.Status.Score, err)
+		}
+		return nil
+	})
+
+	// The team adds a rule in Git; the open incident is re-scored.
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(p), p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Rules = append(p.Spec.Rules, realisticRules[1])
+	if err := c.Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil || inc.Status.Score.Total != 45 || inc.Status.Score.PolicyGeneration != p.Generation {
+			return fmt.Errorf("incident not re-scored: %+v %v", inc.Status.Score, err)
+		}
+		return nil
+	})
+}
+
+func TestResolutionRevertsActions(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
+	eventually(t, 20*time.Second, func() error {
+		if n := len(actionsOf(t, c, ns)); n != 3 {
+			return fmt.Errorf("%d actions", n)
+		}
+		return nil
+	})
+	inc, err := getIncident(c, ns, "shell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(inc.DeepCopy())
+	inc.Spec.Resolution = fidov1.ResolutionFalsePositive
+	if err := c.Patch(context.Background(), inc, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		for _, a := range actionsOf(t, c, ns) {
+			if !a.Spec.Revert {
+				return fmt.Errorf("action %s not asked to revert", a.Name)
+			}
+		}
+		got, err := getIncident(c, ns, "shell")
+		if err != nil || got.Status.Phase != fidov1.IncidentFalsePositive || !meta.IsStatusConditionTrue(got.Status.Conditions, fidov1.ConditionReady) {
+			return fmt.Errorf("incident phase %q %v", got.Status.Phase, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,191 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+)
+
+// planActions turns a tier's action templates into ResponseActions owned
+// by the incident, with deterministic names so a repeated reconcile or a
+// second replica creates each one once. Templates that cannot be targeted
+// (no pod for IsolatePod, say) or that a namespaced policy may not run are
+// returned as messages instead.
+func planActions(inc *fidov1.Incident, policy *fidov1.ScoringPolicy, tier *fidov1.Tier, operatorNamespace string) ([]*fidov1.ResponseAction, []string) {
+	var actions []*fidov1.ResponseAction
+	var skipped []string
+	seen := map[fidov1.ActionType]int{}
+	for _, tmpl := range tier.Actions {
+		target, err := actionTarget(inc, tmpl)
+		if err == nil {
+			err = checkPolicyReach(policy, target, operatorNamespace)
+		}
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s not planned: %v", tmpl.Type, err))
+			continue
+		}
+		seen[tmpl.Type]++
+		actions = append(actions, newAction(inc, tmpl, target, seen[tmpl.Type]))
+	}
+	return actions, skipped
+}
+
+func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.Target, nth int) *fidov1.ResponseAction {
+	name := inc.Name + "-" + strings.ToLower(string(tmpl.Type))
+	if nth > 1 {
+		name = fmt.Sprintf("%s-%d", name, nth)
+	}
+	controller := true
+	return &fidov1.ResponseAction{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: inc.Namespace,
+			Labels:    map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: fidov1.GroupVersion.String(), Kind: "Incident",
+				Name: inc.Name, UID: inc.UID, Controller: &controller,
+			}},
+		},
+		Spec: fidov1.ResponseActionSpec{
+			ActionParameters: *tmpl.ActionParameters.DeepCopy(),
+			Target:           target,
+			IncidentRef:      &fidov1.IncidentRef{Name: inc.Name},
+		},
+	}
+}
+
+// incidentLabelValue is the security.fido.dev/incident label value of an
+// incident: its name, or a hash of it when the name is too long for a label.
+func incidentLabelValue(name string) string {
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:46] + "-" + hex.EncodeToString(sum[:])[:16]
+}
+
+// actionTarget is the template's explicit target, or the one derived from
+// the incident's subject and enrichment.
+func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate) (fidov1.Target, error) {
+	if tmpl.Target != nil {
+		t := *tmpl.Target
+		if t.Namespace == "" && t.Kind != fidov1.TargetNode && t.Kind != fidov1.TargetUser {
+			t.Namespace = subjectNamespace(inc)
+		}
+		return t, nil
+	}
+	switch tmpl.Type {
+	case fidov1.ActionIsolatePod, fidov1.ActionDeletePod, fidov1.ActionLabel, fidov1.ActionScaleWorkload:
+		return podTarget(inc)
+	case fidov1.ActionDisableServiceAccount:
+		return serviceAccountTarget(inc)
+	case fidov1.ActionDisableUser:
+		return userTarget(inc)
+	case fidov1.ActionCordonNode:
+		return nodeTarget(inc)
+	case fidov1.ActionNotify:
+		return notifyTarget(inc), nil
+	}
+	return fidov1.Target{}, fmt.Errorf("unknown action type %q", tmpl.Type)
+}
+
+func subjectNamespace(inc *fidov1.Incident) string {
+	if inc.Spec.Subject.Namespace != "" {
+		return inc.Spec.Subject.Namespace
+	}
+	return inc.Namespace
+}
+
+func podTarget(inc *fidov1.Incident) (fidov1.Target, error) {
+	s := inc.Spec.Subject
+	if s.Kind == fidov1.SubjectPod && s.Name != "" {
+		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: subjectNamespace(inc), Name: s.Name}, nil
+	}
+	return fidov1.Target{}, fmt.Errorf("the subject is a %s, not a pod", s.Kind)
+}
+
+func serviceAccountTarget(inc *fidov1.Incident) (fidov1.Target, error) {
+	s := inc.Spec.Subject
+	if s.Kind == fidov1.SubjectServiceAccount && s.Name != "" {
+		return fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: subjectNamespace(inc), Name: s.Name}, nil
+	}
+	if e := inc.Status.Enrichment; e != nil && e.Pod != nil && e.Pod.ServiceAccount != "" {
+		return fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: subjectNamespace(inc), Name: e.Pod.ServiceAccount}, nil
+	}
+	return fidov1.Target{}, fmt.Errorf("no service account is known for the subject")
+}
+
+func userTarget(inc *fidov1.Incident) (fidov1.Target, error) {
+	if u := inc.Spec.Subject.User; u != "" {
+		return fidov1.Target{Kind: fidov1.TargetUser, Name: u}, nil
+	}
+	return fidov1.Target{}, fmt.Errorf("no user is known for the subject")
+}
+
+func nodeTarget(inc *fidov1.Incident) (fidov1.Target, error) {
+	s := inc.Spec.Subject
+	node := s.Node
+	if s.Kind == fidov1.SubjectNode && s.Name != "" {
+		node = s.Name
+	}
+	if e := inc.Status.Enrichment; node == "" && e != nil && e.Pod != nil {
+		node = e.Pod.Node
+	}
+	if node == "" {
+		return fidov1.Target{}, fmt.Errorf("no node is known for the subject")
+	}
+	return fidov1.Target{Kind: fidov1.TargetNode, Name: node}, nil
+}
+
+// notifyTarget names what the message is about; Notify changes nothing on it.
+func notifyTarget(inc *fidov1.Incident) fidov1.Target {
+	if t, err := podTarget(inc); err == nil {
+		return t
+	}
+	if t, err := serviceAccountTarget(inc); err == nil {
+		return t
+	}
+	if t, err := nodeTarget(inc); err == nil {
+		return t
+	}
+	s := inc.Spec.Subject
+	for _, name := range []string{s.User, s.IP, s.Name} {
+		if name != "" {
+			return fidov1.Target{Kind: fidov1.TargetUser, Name: name}
+		}
+	}
+	return fidov1.Target{Kind: fidov1.TargetUser, Name: inc.Spec.Detector}
+}
+
+// checkPolicyReach keeps a namespaced policy's actions inside its namespace.
+func checkPolicyReach(policy *fidov1.ScoringPolicy, t fidov1.Target, operatorNamespace string) error {
+	if policy.Namespace == operatorNamespace {
+		return nil
+	}
+	if t.Kind == fidov1.TargetNode || t.Kind == fidov1.TargetUser {
+		return fmt.Errorf("policy %s/%s is namespaced and may not act on a %s", policy.Namespace, policy.Name, t.Kind)
+	}
+	if t.Namespace != policy.Namespace {
+		return fmt.Errorf("policy %s/%s may only act in namespace %s", policy.Namespace, policy.Name, policy.Namespace)
+	}
+	return nil
+}
+
+// actionStatuses is the incident's view of freshly planned actions.
+func actionStatuses(actions []*fidov1.ResponseAction) []fidov1.ActionStatus {
+	out := make([]fidov1.ActionStatus, 0, len(actions))
+	for _, a := range actions {
+		out = append(out, fidov1.ActionStatus{Name: a.Name, Type: a.Spec.Type, Phase: fidov1.ActionPending})
+	}
+	return out
+}
+
+// metav1IsControlledBy says whether the incident owns the action.
+func metav1IsControlledBy(a *fidov1.ResponseAction, inc *fidov1.Incident) bool {
+	return metav1.IsControlledBy(a, inc)
+}

@@ -1,0 +1,44 @@
+package controllers
+
+import (
+	"context"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+)
+
+// Field indexes on Incidents in the manager's cache.
+const (
+	// IndexIncidentPolicy maps an Incident to the ScoringPolicy
+	// (namespace/name) that scored it.
+	IndexIncidentPolicy = "fido.policy"
+	// IndexIncidentOpen is "true" for incidents that are neither closed nor
+	// responded to yet: the ones a policy or feed change re-scores.
+	IndexIncidentOpen = "fido.open"
+)
+
+// SetupIndexes registers the Incident field indexes the controllers use.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &fidov1.Incident{}, IndexIncidentPolicy, func(o client.Object) []string {
+		inc := o.(*fidov1.Incident)
+		if inc.Status.Score == nil || inc.Status.Score.Policy == "" {
+			return nil
+		}
+		return []string{inc.Status.Score.Policy}
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &fidov1.Incident{}, IndexIncidentOpen, func(o client.Object) []string {
+		if isOpen(o.(*fidov1.Incident)) {
+			return []string{"true"}
+		}
+		return nil
+	})
+}
+
+// isOpen says whether an incident may still be (re-)scored: it is not
+// closed by a person and no actions were created for it.
+func isOpen(inc *fidov1.Incident) bool {
+	return inc.Spec.Resolution == "" && len(inc.Status.Actions) == 0
+}
