@@ -38,6 +38,10 @@ type options struct {
 	protectedNamespaces     string
 	devCluster              bool
 	stateDir                string
+	actionRateLimit         int
+	notifyRateLimit         int
+	actionRetryLimit        int
+	protectOperatorNodes    bool
 }
 
 func parseFlags() options {
@@ -52,6 +56,10 @@ func parseFlags() options {
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller.")
 	flag.StringVar(&o.enforcement, "enforcement", "enforce", "enforce, or dry-run to record every action's exact change without making it.")
 	flag.StringVar(&o.protectedNamespaces, "protected-namespaces", "", "Comma-separated namespaces where no action is taken, beside kube-system, kube-public, kube-node-lease, the operator namespace and namespaces labelled security.fido.dev/protected=true.")
+	flag.IntVar(&o.actionRateLimit, "action-rate-limit", 30, "Blast radius: at most this many actions of each type per minute; the excess is Skipped. -1 is unlimited.")
+	flag.IntVar(&o.notifyRateLimit, "notify-rate-limit", 120, "At most this many Notify actions per minute. -1 is unlimited.")
+	flag.IntVar(&o.actionRetryLimit, "action-retry-limit", 5, "Attempts an action gets before it ends Failed.")
+	flag.BoolVar(&o.protectOperatorNodes, "protect-operator-nodes", true, "Never cordon a node that runs the operator's own pods.")
 	flag.BoolVar(&o.devCluster, "dev-cluster", false, "Start a local control plane (kube-apiserver + etcd from KUBEBUILDER_ASSETS) and run against it.")
 	flag.StringVar(&o.stateDir, "state-dir", ".fido", "With --dev-cluster: where the kubeconfig, etcd data and dev ingest token live.")
 	zapOpts := zap.Options{Development: true}

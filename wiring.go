@@ -6,6 +6,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/controllers"
 	"github.com/fido-operator/fido/internal/enrich"
 )
@@ -34,6 +35,16 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 	}).SetupWithManager(mgr, o.maxConcurrentReconciles); err != nil {
 		return err
 	}
-	_ = splitList(o.protectedNamespaces)
-	return nil
+	return (controllers.NewResponseActionReconciler(controllers.ResponseActionOptions{
+		OperatorNamespace:       o.namespace,
+		OperatorServiceAccount:  o.serviceAccount,
+		ProtectedNamespaces:     splitList(o.protectedNamespaces),
+		DryRun:                  o.enforcement == "dry-run",
+		ProtectOperatorNodes:    o.protectOperatorNodes,
+		DefaultRateLimit:        o.actionRateLimit,
+		RateLimits:              map[fidov1.ActionType]int{fidov1.ActionNotify: o.notifyRateLimit},
+		RetryLimit:              int32(o.actionRetryLimit),
+		Identity:                envOr("POD_NAME", "fido"),
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+	})).SetupWithManager(mgr)
 }

@@ -1,0 +1,214 @@
+package enforce
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+)
+
+// Plan is what a driver observed and intends to do.
+type Plan struct {
+	// Changes are the changes the action makes, each with before and after.
+	Changes []PlannedChange
+	// Note is a short remark for status.message, e.g. group bindings that
+	// were left alone.
+	Note string
+	// Exec makes the changes that are not done yet. It is idempotent; nil
+	// when there is nothing to do.
+	Exec func(ctx context.Context) error
+}
+
+// Driver carries out one action type.
+type Driver interface {
+	// Plan reads the cluster and returns the changes the action makes. It
+	// changes nothing. action.Status.Changes holds what earlier attempts
+	// recorded.
+	Plan(ctx context.Context, action *fidov1.ResponseAction) (*Plan, error)
+	// Revert undoes recorded changes and returns a note on what it left
+	// alone. It restores a value only while it is still the one the action
+	// set, and is idempotent.
+	Revert(ctx context.Context, action *fidov1.ResponseAction, changes []fidov1.Change) (string, error)
+	// Revertible is false for actions that cannot be undone.
+	Revertible() bool
+}
+
+// Result is the outcome of Apply or Revert.
+type Result struct {
+	// Changes is everything the action has recorded so far, for status.changes.
+	Changes []fidov1.Change
+	// Note is a short remark for status.message.
+	Note string
+}
+
+// EventRecorder records Kubernetes Events; the manager's
+// GetEventRecorder(name) satisfies it.
+type EventRecorder interface {
+	// Eventf records an event about regarding, optionally related to related.
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
+}
+
+// Clock tells the time; injected so tests are deterministic.
+type Clock interface {
+	// Now is the current time.
+	Now() time.Time
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Options configure the drivers.
+type Options struct {
+	// OperatorNamespace is where the operator runs; actions there may refer
+	// to incidents in other namespaces.
+	OperatorNamespace string
+	// HTTPClient posts Notify webhooks; nil uses a client that does not
+	// follow redirects.
+	HTTPClient *http.Client
+	// NotifyTimeout bounds one webhook request (default 5s).
+	NotifyTimeout time.Duration
+	// NotifyAttempts is how often a webhook is tried (default 3).
+	NotifyAttempts int
+	// NotifyBackoff is the wait before the second attempt, doubled for each
+	// further one (default 500ms).
+	NotifyBackoff time.Duration
+}
+
+// Engine runs the drivers.
+type Engine struct {
+	drivers map[fidov1.ActionType]Driver
+}
+
+// NewEngine returns an engine with every driver. c writes; reader reads
+// straight from the API server (the manager's APIReader), so that Secrets
+// and RBAC objects are never cached and plans see the latest state.
+func NewEngine(c client.Client, reader client.Reader, recorder EventRecorder, opts Options) *Engine {
+	opts = opts.withDefaults()
+	rbac := &rbacDriver{c: c, r: reader}
+	return &Engine{drivers: map[fidov1.ActionType]Driver{
+		fidov1.ActionIsolatePod:            &isolateDriver{c: c, r: reader},
+		fidov1.ActionDisableServiceAccount: rbac,
+		fidov1.ActionDisableUser:           rbac,
+		fidov1.ActionScaleWorkload:         &scaleDriver{c: c, r: reader},
+		fidov1.ActionCordonNode:            &cordonDriver{c: c, r: reader},
+		fidov1.ActionDeletePod:             &deletePodDriver{c: c, r: reader},
+		fidov1.ActionLabel:                 &labelDriver{c: c, r: reader},
+		fidov1.ActionNotify:                &notifyDriver{r: reader, recorder: recorder, opts: opts},
+	}}
+}
+
+func (o Options) withDefaults() Options {
+	if o.NotifyTimeout <= 0 {
+		o.NotifyTimeout = 5 * time.Second
+	}
+	if o.NotifyAttempts <= 0 {
+		o.NotifyAttempts = 3
+	}
+	if o.NotifyBackoff <= 0 {
+		o.NotifyBackoff = 500 * time.Millisecond
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	return o
+}
+
+// Driver returns the driver of an action type.
+func (e *Engine) Driver(t fidov1.ActionType) (Driver, error) {
+	d, ok := e.drivers[t]
+	if !ok {
+		return nil, Terminalf("unknown action type %q", t)
+	}
+	return d, nil
+}
+
+// Revertible reports whether actions of type t can be reverted.
+func (e *Engine) Revertible(t fidov1.ActionType) bool {
+	d, err := e.Driver(t)
+	return err == nil && d.Revertible()
+}
+
+// Apply plans the action and, unless dryRun, executes the plan. A dry run
+// returns the Would* changes and changes nothing. Otherwise the result
+// holds what earlier attempts recorded merged with what this one did, with
+// no duplicates. On error the result still holds the earlier records.
+func (e *Engine) Apply(ctx context.Context, action *fidov1.ResponseAction, dryRun bool) (Result, error) {
+	prior := action.Status.Changes
+	d, err := e.Driver(action.Spec.Type)
+	if err != nil {
+		return Result{Changes: prior}, err
+	}
+	plan, err := d.Plan(ctx, action)
+	if err != nil {
+		return Result{Changes: prior}, err
+	}
+	if dryRun {
+		would := pendingWould(plan.Changes)
+		if err := checkChangeLimits(would); err != nil {
+			return Result{Changes: prior}, err
+		}
+		return Result{Changes: would, Note: plan.Note}, nil
+	}
+	final := finalizeChanges(prior, plan.Changes)
+	if err := checkChangeLimits(final); err != nil {
+		return Result{Changes: prior}, err
+	}
+	if plan.Exec != nil {
+		if err := plan.Exec(ctx); err != nil {
+			return Result{Changes: prior, Note: plan.Note}, err
+		}
+	}
+	return Result{Changes: final, Note: plan.Note}, nil
+}
+
+// Revert undoes changes (normally status.changes of an action that was not
+// a dry run; Would* entries are treated as changes that may have been
+// made). It returns ErrNotRevertible for DeletePod and Notify.
+func (e *Engine) Revert(ctx context.Context, action *fidov1.ResponseAction, changes []fidov1.Change) (Result, error) {
+	d, err := e.Driver(action.Spec.Type)
+	if err != nil {
+		return Result{}, err
+	}
+	if !d.Revertible() {
+		return Result{}, ErrNotRevertible
+	}
+	note, err := d.Revert(ctx, action, reversed(changes))
+	if err != nil {
+		return Result{Note: note}, fmt.Errorf("reverting %s %s/%s: %w", action.Spec.Type, action.Namespace, action.Name, err)
+	}
+	return Result{Note: note}, nil
+}
+
+// reversed returns the changes last first, so the last change is undone first.
+func reversed(changes []fidov1.Change) []fidov1.Change {
+	out := make([]fidov1.Change, 0, len(changes))
+	for i := len(changes) - 1; i >= 0; i-- {
+		c := changes[i]
+		c.Operation = RealOperation(c.Operation)
+		out = append(out, c)
+	}
+	return out
+}
+
+// joinNotes joins non-empty notes with "; ".
+func joinNotes(notes ...string) string {
+	out := ""
+	for _, n := range notes {
+		if n == "" {
+			continue
+		}
+		if out != "" {
+			out += "; "
+		}
+		out += n
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package enforce
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/testenv"
+)
+
+func TestGuardCheck(t *testing.T) {
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bank", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unlabelled", Labels: map[string]string{fidov1.LabelProtected: "false"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vault", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "infra"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "fido-system", Name: "fido-0"}, Spec: corev1.PodSpec{NodeName: "infra"}},
+		&fidov1.Incident{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "by-cluster-policy", UID: "u1"},
+			Status: fidov1.IncidentStatus{Score: &fidov1.Score{Policy: "fido-system/default"}}},
+		&fidov1.Incident{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "by-team-policy", UID: "u2"},
+			Status: fidov1.IncidentStatus{Score: &fidov1.Score{Policy: "shop/strict"}}},
+	}
+	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(objs...).Build()
+	opts := GuardOptions{
+		OperatorNamespace: "fido-system", OperatorServiceAccount: "fido-controller-manager",
+		ProtectedNamespaces: []string{"payments"}, ProtectOperatorNodes: true,
+	}
+	pod := func(ns string) fidov1.Target {
+		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}
+	}
+	node := func(n string) fidov1.Target { return fidov1.Target{Kind: fidov1.TargetNode, Name: n} }
+	user := func(u string) fidov1.Target { return fidov1.Target{Kind: fidov1.TargetUser, Name: u} }
+	tests := []struct {
+		name     string
+		opts     func(*GuardOptions)
+		actionNS string
+		typ      fidov1.ActionType
+		target   fidov1.Target
+		owner    *metav1.OwnerReference
+		dryRun   bool
+		skip     string // substring of the skip reason; empty: not skipped
+		wantDry  bool
+	}{
+		{name: "ordinary pod", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("shop")},
+		{name: "kube-system", actionNS: "fido-system", typ: fidov1.ActionIsolatePod, target: pod("kube-system"), skip: "namespace kube-system is protected"},
+		{name: "kube-node-lease", actionNS: "kube-node-lease", typ: fidov1.ActionDeletePod, target: pod("kube-node-lease"), skip: "protected"},
+		{name: "operator namespace", actionNS: "fido-system", typ: fidov1.ActionIsolatePod, target: pod("fido-system"), skip: "namespace fido-system is protected"},
+		{name: "flag-protected namespace", actionNS: "payments", typ: fidov1.ActionLabel, target: pod("payments"), skip: "namespace payments is protected"},
+		{name: "labelled namespace", actionNS: "bank", typ: fidov1.ActionIsolatePod, target: pod("bank"), skip: "labelled security.fido.dev/protected=true"},
+		{name: "label other than true", actionNS: "unlabelled", typ: fidov1.ActionIsolatePod, target: pod("unlabelled")},
+		{name: "operator service account", actionNS: "fido-system", typ: fidov1.ActionDisableServiceAccount,
+			target: fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: "fido-system", Name: "fido-controller-manager"}, skip: "protected"},
+		{name: "across namespaces", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("other"), skip: "not the action's namespace"},
+		{name: "across namespaces from the operator namespace", actionNS: "fido-system", typ: fidov1.ActionIsolatePod, target: pod("shop")},
+		{name: "system user", actionNS: "fido-system", typ: fidov1.ActionDisableUser, target: user("system:serviceaccount:fido-system:fido-controller-manager"), skip: "system user"},
+		{name: "user", actionNS: "fido-system", typ: fidov1.ActionDisableUser, target: user("mallory")},
+		{name: "user from an application namespace", actionNS: "shop", typ: fidov1.ActionDisableUser, target: user("mallory"), skip: "cluster-scoped"},
+		{name: "user from an application namespace when allowed", opts: func(o *GuardOptions) { o.AllowClusterScopedFromAnyNamespace = true },
+			actionNS: "shop", typ: fidov1.ActionDisableUser, target: user("mallory")},
+		{name: "node for an incident a cluster-wide policy scored", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			owner: incidentOwner("by-cluster-policy", "u1")},
+		{name: "node for an incident a team policy scored", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			owner: incidentOwner("by-team-policy", "u2"), skip: "cluster-scoped"},
+		{name: "node for an incident owner with another UID", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			owner: incidentOwner("by-cluster-policy", "forged"), skip: "cluster-scoped"},
+		{name: "node", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("worker")},
+		{name: "labelled node", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("vault"), skip: "node vault is labelled"},
+		{name: "node running the operator", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("infra"), skip: "runs the operator's pod fido-0"},
+		{name: "node running the operator, unprotected", opts: func(o *GuardOptions) { o.ProtectOperatorNodes = false },
+			actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("infra")},
+		{name: "notify about a protected namespace", actionNS: "fido-system", typ: fidov1.ActionNotify, target: pod("kube-system")},
+		{name: "action dry run", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("shop"), dryRun: true, wantDry: true},
+		{name: "global dry run", opts: func(o *GuardOptions) { o.DryRun = true }, actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("shop"), wantDry: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts
+			if tt.opts != nil {
+				tt.opts(&o)
+			}
+			a := newAction(tt.actionNS, "a", tt.typ, tt.target)
+			a.Spec.DryRun = tt.dryRun
+			if tt.owner != nil {
+				a.OwnerReferences = []metav1.OwnerReference{*tt.owner}
+			}
+			v, err := NewGuard(c, o).Check(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.skip == "" && v.SkipReason != "" {
+				t.Fatalf("skipped: %s", v.SkipReason)
+			}
+			if tt.skip != "" && !strings.Contains(v.SkipReason, tt.skip) {
+				t.Fatalf("skip reason %q does not contain %q", v.SkipReason, tt.skip)
+			}
+			if v.DryRun != tt.wantDry {
+				t.Errorf("dry run = %v, want %v", v.DryRun, tt.wantDry)
+			}
+		})
+	}
+}
+
+func incidentOwner(name string, uid types.UID) *metav1.OwnerReference {
+	controller := true
+	return &metav1.OwnerReference{APIVersion: fidov1.GroupVersion.String(), Kind: "Incident", Name: name, UID: uid, Controller: &controller}
+}
+
+func TestGuardAdmit(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	g := NewGuard(nil, GuardOptions{Limiter: NewRateLimiter(clock, time.Minute, map[fidov1.ActionType]int{fidov1.ActionDeletePod: 1}, 0)})
+	a := newAction("shop", "a", fidov1.ActionDeletePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: "shop", Name: "p"})
+	if reason := g.Admit(a); reason != "" {
+		t.Fatalf("first action refused: %s", reason)
+	}
+	if reason := g.Admit(a); !strings.Contains(reason, "rate limit: more than 1 DeletePod actions") {
+		t.Fatalf("second action: reason %q", reason)
+	}
+	g.Release(a)
+	if reason := g.Admit(a); reason != "" {
+		t.Fatalf("released admission not given back: %s", reason)
+	}
+	if reason := NewGuard(nil, GuardOptions{}).Admit(a); reason != "" {
+		t.Fatalf("no limiter must admit everything: %s", reason)
+	}
+}
