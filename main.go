@@ -127,6 +127,7 @@ func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
 		Manifests:         devManifests(),
 		OperatorNamespace: o.namespace,
 		TokenSecret:       "fido-ingest-tokens",
+		WebhookNamespaces: []string{"shop"},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -8,12 +8,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,11 +41,18 @@ type Options struct {
 	OperatorNamespace string
 	// TokenSecret is the name of the ingest token Secret.
 	TokenSecret string
+	// WebhookNamespaces get an oncall-webhook Secret pointing at a local
+	// sink that prints each Notify message, so the samples' Notify actions
+	// work without a chat service.
+	WebhookNamespaces []string
+	// Out receives the sink's messages.
+	Out io.Writer
 }
 
 // Cluster is a running local control plane.
 type Cluster struct {
-	env *envtest.Environment
+	env  *envtest.Environment
+	sink *http.Server
 	// Config reaches the API server as cluster admin.
 	Config *rest.Config
 	// KubeconfigPath is where the admin kubeconfig was written.
@@ -109,11 +120,55 @@ func (c *Cluster) setUp(ctx context.Context, opts Options) error {
 			return fmt.Errorf("applying %s: %w", m, err)
 		}
 	}
+	return c.startSink(ctx, cl, opts)
+}
+
+// startSink serves the local webhook and points oncall-webhook Secrets at it.
+func (c *Cluster) startSink(ctx context.Context, cl client.Client, opts Options) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	out := opts.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	c.sink = &http.Server{Handler: printMessages(out), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = c.sink.Serve(l) }()
+	url := "http://" + l.Addr().String() + "/notify"
+	for _, ns := range opts.WebhookNamespaces {
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "oncall-webhook", Namespace: ns}, StringData: map[string]string{"url": url}}
+		if err := cl.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		if err := cl.Create(ctx, secret); err != nil {
+			return fmt.Errorf("creating %s/oncall-webhook: %w", ns, err)
+		}
+	}
 	return nil
 }
 
-// Stop stops kube-apiserver and etcd.
-func (c *Cluster) Stop() error { return c.env.Stop() }
+// printMessages prints the text of each Slack-style message it receives.
+func printMessages(out io.Writer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			Text string `json:"text"`
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if json.Unmarshal(body, &msg) != nil || msg.Text == "" {
+			msg.Text = string(body)
+		}
+		fmt.Fprintf(out, "\n[notify webhook] %s\n\n", msg.Text)
+	})
+}
+
+// Stop stops the webhook sink, kube-apiserver and etcd.
+func (c *Cluster) Stop() error {
+	if c.sink != nil {
+		_ = c.sink.Close()
+	}
+	return c.env.Stop()
+}
 
 // ensureToken reads the development ingest token, creating a random one the first time.
 func ensureToken(path string) (string, error) {
