@@ -9,6 +9,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/controllers"
 	"github.com/fido-operator/fido/internal/enrich"
+	"github.com/fido-operator/fido/internal/intel"
 )
 
 // setupControllers registers the field indexes, the reconcilers and the
@@ -20,6 +21,10 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 	if err := enrich.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing incident history: %w", err)
 	}
+	feeds := intel.NewIndex()
+	if err := (&controllers.ThreatFeedReconciler{Index: feeds}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	policies := controllers.NewPolicyCache()
 	if err := (&controllers.ScoringPolicyReconciler{
 		Client: mgr.GetClient(), Policies: policies, OperatorNamespace: o.namespace,
@@ -28,7 +33,8 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 	}
 	if err := (&controllers.IncidentReconciler{
 		Client:            mgr.GetClient(),
-		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{}),
+		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{Intel: feeds}),
+		FeedChanges:       controllers.ThreatFeedChanges(feeds),
 		Policies:          policies,
 		Recorder:          mgr.GetEventRecorder("fido-incident"),
 		OperatorNamespace: o.namespace,

@@ -13,15 +13,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/enrich"
+	"github.com/fido-operator/fido/internal/intel"
 )
 
 // startBrain runs the Incident and ScoringPolicy controllers with a fresh
 // operator namespace, which it returns.
 func startBrain(t *testing.T) (client.Client, string) {
+	t.Helper()
+	return startBrainWithFeeds(t, nil)
+}
+
+// startBrainWithFeeds also runs the ThreatFeed controller on feeds, when given.
+func startBrainWithFeeds(t *testing.T, feeds *intel.Index) (client.Client, string) {
 	t.Helper()
 	opNS := newNamespace(t, nil)
 	c := startManager(t, func(mgr manager.Manager) error {
@@ -33,11 +41,19 @@ func startBrain(t *testing.T) (client.Client, string) {
 			return err
 		}
 		policies := NewPolicyCache()
+		opts := enrich.Options{}
+		var feedChanges <-chan event.GenericEvent
+		if feeds != nil {
+			if err := (&ThreatFeedReconciler{Index: feeds}).SetupWithManager(mgr); err != nil {
+				return err
+			}
+			opts.Intel, feedChanges = feeds, ThreatFeedChanges(feeds)
+		}
 		if err := (&ScoringPolicyReconciler{Client: mgr.GetClient(), Policies: policies, OperatorNamespace: opNS, CountsInterval: time.Second}).SetupWithManager(mgr, 2); err != nil {
 			return err
 		}
 		return (&IncidentReconciler{
-			Client: mgr.GetClient(), Enricher: enrich.New(mgr.GetClient(), enrich.Options{}),
+			Client: mgr.GetClient(), Enricher: enrich.New(mgr.GetClient(), opts), FeedChanges: feedChanges,
 			Policies: policies, Recorder: mgr.GetEventRecorder("fido-incident"), OperatorNamespace: opNS,
 		}).SetupWithManager(mgr, 2)
 	})
@@ -348,6 +364,43 @@ func TestResolutionRevertsActions(t *testing.T) {
 		got, err := getIncident(c, ns, "shell")
 		if err != nil || got.Status.Phase != fidov1.IncidentFalsePositive || !meta.IsStatusConditionTrue(got.Status.Conditions, fidov1.ConditionReady) {
 			return fmt.Errorf("incident phase %q %v", got.Status.Phase, err)
+		}
+		return nil
+	})
+}
+
+func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
+	c, opNS := startBrainWithFeeds(t, intel.NewIndex())
+	ns := victim(t, c)
+	intelRule := fidov1.ScoringRule{Name: "known-bad-indicator", Category: fidov1.CategoryThreat, Points: 40,
+		Expression: `intel.exists(h, h.confidence >= 80)`}
+	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, []fidov1.ScoringRule{intelRule}),
+		incident(ns, "shell", fidov1.PriorityWarning))
+	eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 10 {
+			return fmt.Errorf("not scored 10 without intel: %+v %v", inc.Status.Score, err)
+		}
+		return nil
+	})
+
+	// A feed listing the incident's IP (as part of a CIDR) arrives: the open
+	// incident is re-enriched and re-scored.
+	feed := &fidov1.ThreatFeed{
+		ObjectMeta: metav1.ObjectMeta{Name: "tor-" + ns},
+		Spec: fidov1.ThreatFeedSpec{Inline: []string{"185.220.101.0/24", "evil.example"}, Confidence: 90,
+			Format: fidov1.FormatPlainList, Severity: fidov1.SeverityHigh, Tags: []string{"tor"}},
+	}
+	create(t, c, feed)
+	t.Cleanup(func() { _ = c.Delete(context.Background(), feed) })
+	eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil || inc.Status.Score.Total != 50 {
+			return fmt.Errorf("not re-scored with the feed: %+v %v", inc.Status.Score, err)
+		}
+		hits := inc.Status.Enrichment.Intel
+		if len(hits) != 1 || hits[0].Feed != feed.Name || hits[0].Matched != "185.220.101.0/24" || hits[0].Confidence != 90 {
+			return fmt.Errorf("intel hits %+v", hits)
 		}
 		return nil
 	})

@@ -1,0 +1,342 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/intel"
+)
+
+// IndexThreatFeedSource maps a ThreatFeed to the ConfigMaps and Secrets it
+// reads, as "ConfigMap/namespace/name" or "Secret/namespace/name".
+const IndexThreatFeedSource = "fido.feedSource"
+
+// Refresh bounds of a ThreatFeed.
+const (
+	tfDefaultRefresh = time.Hour
+	tfMinRefresh     = time.Second
+)
+
+// +kubebuilder:rbac:groups=security.fido.dev,resources=threatfeeds,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.fido.dev,resources=threatfeeds/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch
+
+// ThreatFeedReconciler loads each ThreatFeed into the shared indicator
+// index: fetch, parse, replace the feed's set atomically, report status.
+type ThreatFeedReconciler struct {
+	// Client reads ThreatFeeds and writes their status.
+	Client client.Client
+	// Reader reads referenced ConfigMaps and Secrets; nil means the
+	// manager's uncached API reader, so Secrets are never cached.
+	Reader client.Reader
+	// Index is the indicator index shared with the enrichers.
+	Index *intel.Index
+	// Fetcher fetches URL feeds; nil means a default one.
+	Fetcher *intel.Fetcher
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// tfOutcome is what one sync of a feed saw; the status is computed from it.
+type tfOutcome struct {
+	suspended bool // nothing attempted
+	result    intel.LoadResult
+	err       error
+	keptOld   bool // the feed had no valid indicators; the previous set stays
+}
+
+// Reconcile syncs one ThreatFeed and writes its status with one patch.
+func (r *ThreatFeedReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	feed := &fidov1.ThreatFeed{}
+	if err := r.Client.Get(ctx, req.NamespacedName, feed); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.tfForget(ctx, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("getting threatfeed %s: %w", req.Name, err)
+	}
+	if !feed.DeletionTimestamp.IsZero() {
+		r.tfForget(ctx, feed.Name)
+		return ctrl.Result{}, nil
+	}
+	base := feed.DeepCopy()
+	out := r.tfSync(ctx, feed)
+	stats, _ := r.Index.Stats(feed.Name)
+	tfComputeStatus(feed, out, stats, metav1.NewTime(r.tfNow()))
+	tfLog(ctx, feed, out, stats)
+	if err := r.tfPatchStatus(ctx, base, feed); err != nil {
+		return ctrl.Result{}, err
+	}
+	return tfResult(feed, out)
+}
+
+// tfPatchStatus writes the status with one merge patch, when it changed.
+func (r *ThreatFeedReconciler) tfPatchStatus(ctx context.Context, base, feed *fidov1.ThreatFeed) error {
+	if equality.Semantic.DeepEqual(base.Status, feed.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, feed, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("patching threatfeed %s status: %w", feed.Name, err)
+	}
+	return nil
+}
+
+// tfForget drops a deleted feed's indicators from the index.
+func (r *ThreatFeedReconciler) tfForget(ctx context.Context, name string) {
+	if r.Index.Remove(name) {
+		ctrl.LoggerFrom(ctx).Info("threat feed removed from the index", "feed", name)
+	}
+}
+
+// tfSync loads the feed unless it is suspended and already loaded, and
+// replaces its set in the index when the new content is usable.
+func (r *ThreatFeedReconciler) tfSync(ctx context.Context, feed *fidov1.ThreatFeed) tfOutcome {
+	previous, loaded := r.Index.Stats(feed.Name)
+	if feed.Spec.Suspend && loaded {
+		return tfOutcome{suspended: true}
+	}
+	res, err := r.tfLoader().Load(ctx, feed, tfValidators(feed, loaded))
+	out := tfOutcome{result: res, err: err}
+	if err != nil || res.NotModified {
+		return out
+	}
+	if res.Set.Len() == 0 && (previous.Count > 0 || res.Report.Invalid > 0) {
+		out.keptOld = true
+		return out
+	}
+	r.Index.Replace(intel.MetaFor(feed), res.Set)
+	return out
+}
+
+// tfValidators allows a conditional GET only when this process already
+// holds the content the stored ETag describes: after a restart the index
+// is empty and the feed must be fetched in full.
+func tfValidators(feed *fidov1.ThreatFeed, loaded bool) intel.Validators {
+	if !loaded || feed.Status.ObservedGeneration != feed.Generation {
+		return intel.Validators{}
+	}
+	return intel.Validators{ETag: feed.Status.ETag, LastModified: feed.Status.LastModified}
+}
+
+// tfLoader builds the loader of the configured sources.
+func (r *ThreatFeedReconciler) tfLoader() *intel.Loader {
+	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.Now}
+}
+
+// tfNow reads the clock.
+func (r *ThreatFeedReconciler) tfNow() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// tfComputeStatus is the one place the status is derived: from the sync's
+// outcome and what the index now holds for the feed.
+func tfComputeStatus(feed *fidov1.ThreatFeed, out tfOutcome, stats intel.FeedStats, now metav1.Time) {
+	st, gen := &feed.Status, feed.Generation
+	if out.suspended {
+		st.ObservedGeneration = gen
+		return
+	}
+	st.LastAttemptTime = &now
+	st.IndicatorCount, st.CountsByType = stats.Count, stats.CountsByType
+	switch {
+	case out.err != nil:
+		tfStatusFailed(st, gen, out.err, stats.Count)
+	case out.keptOld:
+		tfStatusReport(st, out.result.Report)
+		msg := tfKeeping(fmt.Sprintf("the feed has no valid indicators (%d invalid entries)", out.result.Report.Invalid), stats.Count)
+		st.LastError = truncate(msg, 1024)
+		tfWaiting(&st.Conditions, gen, fidov1.ReasonSyncFailed, msg)
+	default:
+		if !out.result.NotModified {
+			tfStatusReport(st, out.result.Report)
+			st.ETag, st.LastModified = out.result.Validators.ETag, out.result.Validators.LastModified
+		}
+		st.LastSyncTime, st.LastError, st.ObservedGeneration = &now, "", gen
+		markReady(&st.Conditions, gen, fidov1.ReasonSynced, fmt.Sprintf("%d indicators loaded", stats.Count))
+	}
+}
+
+// tfStatusFailed records a failed sync: a spec error stalls, a transient
+// error is retried (Reconciling), a source error waits for the next
+// refresh or a change of the referenced object.
+func tfStatusFailed(st *fidov1.ThreatFeedStatus, gen int64, err error, loaded int64) {
+	msg := tfKeeping(err.Error(), loaded)
+	st.LastError = truncate(err.Error(), 1024)
+	var specErr *intel.SpecError
+	var sourceErr *intel.SourceError
+	switch {
+	case errors.As(err, &specErr):
+		markStalled(&st.Conditions, gen, fidov1.ReasonInvalidSpec, msg)
+		st.ObservedGeneration = gen
+	case errors.As(err, &sourceErr):
+		tfWaiting(&st.Conditions, gen, fidov1.ReasonSyncFailed, msg)
+	default:
+		markReconciling(&st.Conditions, gen, fidov1.ReasonSyncFailed, msg)
+	}
+}
+
+// tfWaiting sets Ready=False without Reconciling or Stalled: the feed
+// waits for its next refresh or a change of what it references.
+func tfWaiting(conds *[]metav1.Condition, gen int64, reason, msg string) {
+	setCondition(conds, gen, fidov1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	meta.RemoveStatusCondition(conds, fidov1.ConditionReconciling)
+	meta.RemoveStatusCondition(conds, fidov1.ConditionStalled)
+}
+
+// tfKeeping appends that the previous indicators stay loaded, if any.
+func tfKeeping(msg string, loaded int64) string {
+	if loaded == 0 {
+		return msg
+	}
+	return fmt.Sprintf("%s; keeping the %d indicators loaded before", msg, loaded)
+}
+
+// tfStatusReport copies a parse report into the status.
+func tfStatusReport(st *fidov1.ThreatFeedStatus, report intel.Report) {
+	st.InvalidEntries = report.Invalid
+	st.InvalidSamples = nil
+	for _, s := range report.Samples {
+		st.InvalidSamples = append(st.InvalidSamples, truncate(s, 256))
+	}
+}
+
+// tfResult decides when the feed is reconciled again: transient errors
+// are returned for backoff; a stalled or suspended feed waits for a
+// change; anything else refreshes after spec.refreshInterval.
+func tfResult(feed *fidov1.ThreatFeed, out tfOutcome) (ctrl.Result, error) {
+	var specErr *intel.SpecError
+	var sourceErr *intel.SourceError
+	switch {
+	case feed.Spec.Suspend || errors.As(out.err, &specErr):
+		return ctrl.Result{}, nil
+	case out.err != nil && !errors.As(out.err, &sourceErr):
+		return ctrl.Result{}, out.err
+	}
+	return ctrl.Result{RequeueAfter: tfRefreshInterval(feed)}, nil
+}
+
+// tfRefreshInterval is the feed's refresh interval, defaulted and bounded.
+func tfRefreshInterval(feed *fidov1.ThreatFeed) time.Duration {
+	if feed.Spec.RefreshInterval == nil || feed.Spec.RefreshInterval.Duration <= 0 {
+		return tfDefaultRefresh
+	}
+	return max(feed.Spec.RefreshInterval.Duration, tfMinRefresh)
+}
+
+// tfLog records what a sync did; error messages carry no secrets.
+func tfLog(ctx context.Context, feed *fidov1.ThreatFeed, out tfOutcome, stats intel.FeedStats) {
+	log := ctrl.LoggerFrom(ctx).WithValues("feed", feed.Name)
+	switch {
+	case out.suspended:
+		log.V(1).Info("threat feed suspended")
+	case out.err != nil:
+		log.Info("threat feed sync failed", "error", out.err.Error(), "indicators", stats.Count)
+	case out.keptOld:
+		log.Info("threat feed has no valid indicators; keeping the previous ones", "invalid", out.result.Report.Invalid, "indicators", stats.Count)
+	case out.result.NotModified:
+		log.V(1).Info("threat feed not modified", "indicators", stats.Count)
+	default:
+		log.Info("threat feed loaded", "indicators", stats.Count, "invalid", out.result.Report.Invalid)
+	}
+}
+
+// SetupWithManager registers the controller: ThreatFeeds, and the
+// ConfigMaps and Secrets they reference (watched as metadata only, so no
+// Secret content is cached).
+func (r *ThreatFeedReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.Reader == nil {
+		r.Reader = mgr.GetAPIReader()
+	}
+	if r.Index == nil {
+		return errors.New("threatfeed controller: no index")
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fidov1.ThreatFeed{}, IndexThreatFeedSource, tfSourceKeys); err != nil {
+		return fmt.Errorf("indexing threatfeed sources: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fidov1.ThreatFeed{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tfFeedsReading("ConfigMap"))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tfFeedsReading("Secret"))).
+		Named("threatfeed").
+		Complete(r)
+}
+
+// tfSourceKeys lists the ConfigMaps and Secrets a feed reads.
+func tfSourceKeys(obj client.Object) []string {
+	feed, ok := obj.(*fidov1.ThreatFeed)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, ref := range []*fidov1.ObjectKeyRef{feed.Spec.ConfigMapRef, feed.Spec.CAConfigMapRef} {
+		if ref != nil {
+			keys = append(keys, tfSourceKey("ConfigMap", ref.Namespace, ref.Name))
+		}
+	}
+	if ref := feed.Spec.SecretRef; ref != nil {
+		keys = append(keys, tfSourceKey("Secret", ref.Namespace, ref.Name))
+	}
+	if ref := feed.Spec.HeadersSecretRef; ref != nil {
+		keys = append(keys, tfSourceKey("Secret", ref.Namespace, ref.Name))
+	}
+	return keys
+}
+
+// tfSourceKey is the index value of one referenced object.
+func tfSourceKey(kind, namespace, name string) string {
+	return kind + "/" + namespace + "/" + name
+}
+
+// tfFeedsReading maps a ConfigMap or Secret to the feeds that read it.
+func (r *ThreatFeedReconciler) tfFeedsReading(kind string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var feeds fidov1.ThreatFeedList
+		key := tfSourceKey(kind, obj.GetNamespace(), obj.GetName())
+		if err := r.Client.List(ctx, &feeds, client.MatchingFields{IndexThreatFeedSource: key}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing threat feeds that read an object", "object", key)
+			return nil
+		}
+		requests := make([]reconcile.Request, 0, len(feeds.Items))
+		for _, f := range feeds.Items {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKey{Name: f.Name}})
+		}
+		return requests
+	}
+}
+
+// ThreatFeedChanges returns a channel that receives an event whenever a
+// feed's indicators change in the index, for the Incident controller's
+// FeedChanges. Events are coalesced: while one is pending, more changes
+// add nothing, since one event already re-assesses every open incident.
+func ThreatFeedChanges(index *intel.Index) <-chan event.GenericEvent {
+	ch := make(chan event.GenericEvent, 1)
+	index.OnChange(func(feed string) {
+		select {
+		case ch <- event.GenericEvent{Object: &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: feed}}}:
+		default:
+		}
+	})
+	return ch
+}

@@ -1,0 +1,434 @@
+package intel
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Bounds of fetching.
+const (
+	// DefaultTimeout of one fetch when the feed sets none.
+	DefaultTimeout = 30 * time.Second
+	// MaxTimeout of one fetch.
+	MaxTimeout = 10 * time.Minute
+	// DefaultMaxBytes of a feed when the feed sets none.
+	DefaultMaxBytes = 64 << 20
+	// maxRedirects a fetch follows.
+	maxRedirects = 5
+	// maxETagLength and maxLastModifiedLength bound stored validators (the status limits).
+	maxETagLength, maxLastModifiedLength = 256, 64
+)
+
+// ErrTooLarge is returned when a feed is larger than its maxBytes.
+var ErrTooLarge = errors.New("feed is larger than maxBytes")
+
+// FetchRequest is one HTTP(S) fetch of a feed.
+type FetchRequest struct {
+	// URL of the feed; only http and https.
+	URL string
+	// Header is sent with the request (API keys); its values are secret.
+	Header http.Header
+	// CAPEM, when set, adds these CAs to the system pool for this fetch.
+	CAPEM []byte
+	// Timeout of the whole fetch, body included; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxBytes bounds the body; a larger body is an error. 0 means DefaultMaxBytes.
+	MaxBytes int64
+	// ETag and LastModified of the content already loaded, for a conditional GET.
+	ETag, LastModified string
+}
+
+// FetchResult describes a completed fetch.
+type FetchResult struct {
+	// NotModified is true when the server answered 304; the body was not read.
+	NotModified bool
+	// ETag and LastModified of the new content, when the server sent usable ones.
+	ETag, LastModified string
+}
+
+// Fetcher fetches feeds over HTTP(S). The zero value is ready to use.
+type Fetcher struct {
+	// Proxy selects a proxy per request; nil means http.ProxyFromEnvironment.
+	Proxy func(*http.Request) (*url.URL, error)
+	// UserAgent sent with every request; empty means "fido-operator".
+	UserAgent string
+}
+
+// Fetch GETs req.URL and passes the body to consume, which must read it
+// before returning. The body is bounded by MaxBytes (reading past it fails
+// with ErrTooLarge) and the whole fetch by Timeout. Errors never contain
+// header values, URL credentials or query strings.
+func (f *Fetcher) Fetch(ctx context.Context, req FetchRequest, consume func(io.Reader) error) (FetchResult, error) {
+	target, err := checkFeedURL(req.URL)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	secrets := secretValues(req, target)
+	res, err := f.fetch(ctx, req, target, consume)
+	if err != nil {
+		return FetchResult{}, redactError(fmt.Errorf("fetching %s: %w", RedactURL(req.URL), unwrapURLError(err)), secrets)
+	}
+	return res, nil
+}
+
+// fetch does the request; its errors are redacted by Fetch.
+func (f *Fetcher) fetch(ctx context.Context, req FetchRequest, target *url.URL, consume func(io.Reader) error) (FetchResult, error) {
+	client, err := f.client(req.CAPEM)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeoutOf(req))
+	defer cancel()
+	httpReq, err := f.newRequest(ctx, req, target)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	resp, err := client.Do(httpReq)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	defer drainAndClose(resp.Body)
+	return readResponse(resp, req, consume)
+}
+
+// readResponse checks the status and size and hands the body to consume.
+func readResponse(resp *http.Response, req FetchRequest, consume func(io.Reader) error) (FetchResult, error) {
+	conditional := req.ETag != "" || req.LastModified != ""
+	switch {
+	case resp.StatusCode == http.StatusNotModified && conditional:
+		return FetchResult{NotModified: true, ETag: req.ETag, LastModified: req.LastModified}, nil
+	case resp.StatusCode != http.StatusOK:
+		return FetchResult{}, statusError(resp.StatusCode)
+	}
+	limit := maxBytesOf(req)
+	if resp.ContentLength > limit {
+		return FetchResult{}, &SourceError{Err: fmt.Errorf("%w (%d bytes, limit %d)", ErrTooLarge, resp.ContentLength, limit)}
+	}
+	if err := consume(&boundedReader{r: resp.Body, left: limit}); err != nil {
+		return FetchResult{}, classifyBodyError(resp.Request.Context(), err)
+	}
+	return FetchResult{
+		ETag:         validator(resp.Header.Get("ETag"), maxETagLength),
+		LastModified: validator(resp.Header.Get("Last-Modified"), maxLastModifiedLength),
+	}, nil
+}
+
+// statusError describes an unexpected status: a client error other than
+// 408 and 429 will not go away by retrying soon.
+func statusError(code int) error {
+	err := fmt.Errorf("server answered %s", statusText(code))
+	if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+		return &SourceError{Err: err}
+	}
+	return err
+}
+
+// classifyBodyError tells a transient failure while reading the body (a
+// timeout or a broken connection) from unusable content.
+func classifyBodyError(ctx context.Context, err error) error {
+	var readErr *bodyReadError
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("reading the body: %w", ctx.Err())
+	case errors.As(err, &readErr):
+		return err
+	}
+	return &SourceError{Err: err}
+}
+
+// bodyReadError marks a failure of the connection while reading the body.
+type bodyReadError struct{ err error }
+
+// Error describes the failed read.
+func (e *bodyReadError) Error() string { return "reading the body: " + e.err.Error() }
+
+// Unwrap returns the connection's error.
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+// newRequest builds the GET with secret headers and validators.
+func (f *Fetcher) newRequest(ctx context.Context, req FetchRequest, target *url.URL) (*http.Request, error) {
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
+	if err != nil {
+		return nil, errors.New("cannot build the request")
+	}
+	for name, values := range req.Header {
+		if !validHeaderName(name) {
+			return nil, &SourceError{Err: fmt.Errorf("header name %q is not valid", truncate(name, 64))}
+		}
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				return nil, &SourceError{Err: fmt.Errorf("header %q has an invalid value", name)}
+			}
+			httpReq.Header.Add(name, v)
+		}
+	}
+	httpReq.Header.Set("User-Agent", cmp.Or(f.UserAgent, "fido-operator"))
+	if req.ETag != "" {
+		httpReq.Header.Set("If-None-Match", req.ETag)
+	}
+	if req.LastModified != "" {
+		httpReq.Header.Set("If-Modified-Since", req.LastModified)
+	}
+	return httpReq, nil
+}
+
+// client builds an HTTP client that trusts the extra CAs, refuses
+// redirects to other schemes and drops secret headers on a redirect to
+// another host.
+func (f *Fetcher) client(caPEM []byte) (*http.Client, error) {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(caPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, &SourceError{Err: errors.New("the CA bundle holds no PEM certificate")}
+		}
+		tlsConfig.RootCAs = pool
+	}
+	proxy := f.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
+	}
+	transport := &http.Transport{
+		Proxy:                 proxy,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseLinkLocal}).DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0,
+		DisableKeepAlives:     true,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: transport, CheckRedirect: checkRedirect}, nil
+}
+
+// refuseLinkLocal stops connections to link-local, multicast and
+// unspecified addresses, whatever name resolved to them: a cloud metadata
+// endpoint such as 169.254.169.254 is never a feed, and a feed's invalid
+// entries are echoed into its status.
+func refuseLinkLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("connecting to %q refused: not an address", truncate(address, 64))
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("connecting to %q refused: not an address", truncate(host, 64))
+	}
+	addr = addr.Unmap()
+	if addr.IsLinkLocalUnicast() || addr.IsLinkLocalMulticast() || addr.IsMulticast() || addr.IsUnspecified() {
+		return &SourceError{Err: fmt.Errorf("connecting to %s refused: link-local, multicast and unspecified addresses are not allowed", addr)}
+	}
+	return nil
+}
+
+// checkRedirect allows at most maxRedirects redirects, only to http and
+// https, and strips every header but the standard ones when the host changes.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return fmt.Errorf("more than %d redirects", maxRedirects)
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return fmt.Errorf("redirect to a %q URL refused: only http and https are allowed", truncate(req.URL.Scheme, 16))
+	}
+	if req.URL.Host != via[0].URL.Host {
+		for name := range via[0].Header {
+			if name != "User-Agent" && name != "If-None-Match" && name != "If-Modified-Since" {
+				req.Header.Del(name)
+			}
+		}
+	}
+	return nil
+}
+
+// checkFeedURL accepts only absolute http and https URLs.
+func checkFeedURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, &SpecError{Err: fmt.Errorf("url %s is not a valid absolute URL", RedactURL(raw))}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, &SpecError{Err: fmt.Errorf("url scheme %q is not allowed: use http or https", truncate(u.Scheme, 16))}
+	case u.Host == "":
+		return nil, &SpecError{Err: fmt.Errorf("url %s has no host", RedactURL(raw))}
+	}
+	return u, nil
+}
+
+// RedactURL returns raw without credentials, with query values replaced
+// and the fragment dropped, safe for errors, logs and status.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	safe := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if u.RawQuery != "" {
+		var keys []string
+		for key := range u.Query() {
+			keys = append(keys, url.QueryEscape(key)+"=redacted")
+		}
+		safe.RawQuery = strings.Join(slices.Sorted(slices.Values(keys)), "&")
+	}
+	return truncate(safe.String(), 256)
+}
+
+// secretValues lists the strings that must never appear in an error.
+func secretValues(req FetchRequest, target *url.URL) []string {
+	var secrets []string
+	for _, values := range req.Header {
+		secrets = append(secrets, values...)
+	}
+	if target.User != nil {
+		secrets = append(secrets, target.User.Username())
+		if pw, ok := target.User.Password(); ok {
+			secrets = append(secrets, pw)
+		}
+	}
+	for _, values := range target.Query() {
+		secrets = append(secrets, values...)
+	}
+	if target.RawQuery != "" {
+		secrets = append(secrets, target.RawQuery)
+	}
+	return secrets
+}
+
+// redactError replaces every secret in err's message.
+func redactError(err error, secrets []string) error {
+	msg := err.Error()
+	for _, s := range secrets {
+		if len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	return &redactedError{msg: msg, cause: err}
+}
+
+// redactedError keeps the cause for errors.Is while showing only the
+// redacted message.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+// Error returns the redacted message.
+func (e *redactedError) Error() string { return e.msg }
+
+// Unwrap returns the cause, for errors.Is and errors.As.
+func (e *redactedError) Unwrap() error { return e.cause }
+
+// unwrapURLError drops the *url.Error wrapper, whose message holds the full URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Errorf("timed out: %w", context.DeadlineExceeded)
+		}
+		return unwrapURLError(ue.Err)
+	}
+	return err
+}
+
+// boundedReader reads at most left bytes and fails with ErrTooLarge when
+// the source has more.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+// Read implements io.Reader.
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var probe [1]byte
+		n, err := b.r.Read(probe[:])
+		if n > 0 {
+			return 0, ErrTooLarge
+		}
+		if err != nil && err != io.EOF {
+			err = &bodyReadError{err: err}
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if err != nil && err != io.EOF {
+		err = &bodyReadError{err: err}
+	}
+	return n, err
+}
+
+// drainAndClose discards a little of what is left of a body and closes it.
+func drainAndClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 4096)
+	_ = body.Close()
+}
+
+// timeoutOf returns the effective, bounded timeout.
+func timeoutOf(req FetchRequest) time.Duration {
+	switch {
+	case req.Timeout <= 0:
+		return DefaultTimeout
+	case req.Timeout > MaxTimeout:
+		return MaxTimeout
+	}
+	return req.Timeout
+}
+
+// maxBytesOf returns the effective size bound.
+func maxBytesOf(req FetchRequest) int64 {
+	if req.MaxBytes <= 0 {
+		return DefaultMaxBytes
+	}
+	return req.MaxBytes
+}
+
+// validator returns an ETag or Last-Modified value when it is printable
+// ASCII and short enough to store, else "".
+func validator(v string, max int) string {
+	if len(v) > max {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return ""
+		}
+	}
+	return v
+}
+
+// validHeaderName checks an HTTP header name is a token.
+func validHeaderName(name string) bool {
+	if name == "" || len(name) > 256 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// statusText renders an HTTP status code.
+func statusText(code int) string {
+	return fmt.Sprintf("%d %s", code, http.StatusText(code))
+}

@@ -1,0 +1,315 @@
+package intel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/fido-operator/fido/api/v1alpha1"
+)
+
+// Bounds on a feed's spec.
+const (
+	minMaxBytes = 1024
+	maxMaxBytes = 512 << 20
+)
+
+// SpecError means the feed's spec is invalid: nothing changes until the
+// spec is fixed, so it should not be retried.
+type SpecError struct{ Err error }
+
+// Error returns the cause's message.
+func (e *SpecError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SpecError) Unwrap() error { return e.Err }
+
+// SourceError means the source answered but its content cannot be used (a
+// referenced object or key is missing, the feed is too large or malformed,
+// the server refused the request). Retry at the next refresh or when a
+// referenced object changes, not in a hot loop.
+type SourceError struct{ Err error }
+
+// Error returns the cause's message.
+func (e *SourceError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Validators are the ETag and Last-Modified of the content already loaded.
+type Validators struct {
+	// ETag of the loaded content.
+	ETag string
+	// LastModified of the loaded content.
+	LastModified string
+}
+
+// LoadResult is the outcome of loading a feed.
+type LoadResult struct {
+	// Set is the parsed content; nil when NotModified.
+	Set *FeedSet
+	// Report says what the parse left out.
+	Report Report
+	// NotModified is true when a conditional GET found the content unchanged.
+	NotModified bool
+	// Validators of the content, for the next conditional GET (URL feeds).
+	Validators Validators
+}
+
+// Loader reads a ThreatFeed's source (inline, ConfigMap, Secret or URL) and
+// parses it.
+type Loader struct {
+	// Reader reads referenced ConfigMaps and Secrets; an uncached reader
+	// avoids caching every Secret of the cluster.
+	Reader client.Reader
+	// Fetcher fetches URL feeds.
+	Fetcher *Fetcher
+	// Now is the clock for STIX expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// MetaFor returns the index metadata of a feed.
+func MetaFor(feed *v1alpha1.ThreatFeed) FeedMeta {
+	severity := feed.Spec.Severity
+	if severity == "" {
+		severity = v1alpha1.SeverityMedium
+	}
+	return FeedMeta{Name: feed.Name, Confidence: min(max(feed.Spec.Confidence, 0), 100), Severity: severity, Tags: cleanTags(feed.Spec.Tags)}
+}
+
+// Load reads and parses the feed. For a URL feed, non-empty validators make
+// the GET conditional. Errors are *SpecError, *SourceError or transient,
+// and never contain secrets.
+func (l *Loader) Load(ctx context.Context, feed *v1alpha1.ThreatFeed, cond Validators) (LoadResult, error) {
+	if err := ValidateSpec(&feed.Spec); err != nil {
+		return LoadResult{}, &SpecError{Err: err}
+	}
+	opts := l.parseOptions(feed)
+	spec := &feed.Spec
+	switch {
+	case spec.URL != "":
+		return l.loadURL(ctx, spec, cond, opts)
+	case spec.ConfigMapRef != nil:
+		data, err := l.readConfigMap(ctx, *spec.ConfigMapRef, maxBytes(spec))
+		if err != nil {
+			return LoadResult{}, err
+		}
+		return parseBytes(spec.Format, data, opts)
+	case spec.SecretRef != nil:
+		data, err := l.readSecret(ctx, *spec.SecretRef, maxBytes(spec))
+		if err != nil {
+			return LoadResult{}, err
+		}
+		opts.RedactSamples = true
+		return parseBytes(spec.Format, data, opts)
+	}
+	return parseBytes(spec.Format, []byte(strings.Join(spec.Inline, "\n")), opts)
+}
+
+// parseOptions derives the parse options of a feed.
+func (l *Loader) parseOptions(feed *v1alpha1.ThreatFeed) ParseOptions {
+	opts := ParseOptions{IndicatorType: feed.Spec.IndicatorType, CSV: feed.Spec.CSV}
+	if l.Now != nil {
+		opts.Now = l.Now()
+	}
+	return opts
+}
+
+// ValidateSpec checks what the CRD schema cannot guarantee or what an
+// older schema may have let through.
+func ValidateSpec(spec *v1alpha1.ThreatFeedSpec) error {
+	sources := 0
+	for _, set := range []bool{len(spec.Inline) > 0, spec.ConfigMapRef != nil, spec.SecretRef != nil, spec.URL != ""} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case sources != 1:
+		return errors.New("exactly one of inline, configMapRef, secretRef or url must be set")
+	case spec.MaxBytes != 0 && (spec.MaxBytes < minMaxBytes || spec.MaxBytes > maxMaxBytes):
+		return fmt.Errorf("maxBytes must be between %d and %d", minMaxBytes, maxMaxBytes)
+	case spec.Timeout != nil && spec.Timeout.Duration < 0:
+		return errors.New("timeout must not be negative")
+	case spec.CSV != nil && spec.Format != v1alpha1.FormatCSV:
+		return errors.New("csv may only be set when format is CSV")
+	case (spec.HeadersSecretRef != nil || spec.CAConfigMapRef != nil) && spec.URL == "":
+		return errors.New("headersSecretRef and caConfigMapRef need url")
+	}
+	if _, err := columnsFrom(spec.CSV); err != nil {
+		return err
+	}
+	if !validFormat(spec.Format) {
+		return fmt.Errorf("unsupported format %q", truncate(string(spec.Format), 32))
+	}
+	if spec.IndicatorType != "" && hashLen(spec.IndicatorType) == 0 && !isNonHashType(spec.IndicatorType) {
+		return fmt.Errorf("unsupported indicatorType %q", truncate(string(spec.IndicatorType), 32))
+	}
+	if spec.URL != "" {
+		if _, err := checkFeedURL(spec.URL); err != nil {
+			return errors.Unwrap(err)
+		}
+	}
+	return nil
+}
+
+// validFormat reports whether a feed format is known (empty is PlainList).
+func validFormat(f v1alpha1.FeedFormat) bool {
+	switch f {
+	case "", v1alpha1.FormatPlainList, v1alpha1.FormatCSV, v1alpha1.FormatSTIX21:
+		return true
+	}
+	return false
+}
+
+// isNonHashType reports whether t is a known indicator type other than a hash.
+func isNonHashType(t v1alpha1.IndicatorType) bool {
+	switch t {
+	case v1alpha1.IndicatorIP, v1alpha1.IndicatorCIDR, v1alpha1.IndicatorDomain, v1alpha1.IndicatorURL, v1alpha1.IndicatorImage:
+		return true
+	}
+	return false
+}
+
+// maxBytes is the effective size bound of a feed.
+func maxBytes(spec *v1alpha1.ThreatFeedSpec) int64 {
+	if spec.MaxBytes == 0 {
+		return DefaultMaxBytes
+	}
+	return spec.MaxBytes
+}
+
+// parseBytes parses in-memory content; a malformed document is a SourceError.
+func parseBytes(format v1alpha1.FeedFormat, data []byte, opts ParseOptions) (LoadResult, error) {
+	set, report, err := Parse(format, bytes.NewReader(data), opts)
+	if err != nil {
+		return LoadResult{}, &SourceError{Err: fmt.Errorf("parsing the feed: %w", err)}
+	}
+	return LoadResult{Set: set, Report: report}, nil
+}
+
+// loadURL fetches and parses a URL feed.
+func (l *Loader) loadURL(ctx context.Context, spec *v1alpha1.ThreatFeedSpec, cond Validators, opts ParseOptions) (LoadResult, error) {
+	req := FetchRequest{URL: spec.URL, MaxBytes: maxBytes(spec), ETag: cond.ETag, LastModified: cond.LastModified}
+	if spec.Timeout != nil {
+		req.Timeout = spec.Timeout.Duration
+	}
+	var err error
+	if spec.HeadersSecretRef != nil {
+		if req.Header, err = l.readHeaders(ctx, *spec.HeadersSecretRef); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	if spec.CAConfigMapRef != nil {
+		if req.CAPEM, err = l.readConfigMap(ctx, *spec.CAConfigMapRef, 1<<20); err != nil {
+			return LoadResult{}, err
+		}
+	}
+	var result LoadResult
+	fetched, err := l.fetcher().Fetch(ctx, req, func(body io.Reader) error {
+		set, report, err := Parse(spec.Format, body, opts)
+		result.Set, result.Report = set, report
+		if err != nil {
+			return fmt.Errorf("parsing the feed: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return LoadResult{}, err
+	}
+	if fetched.NotModified {
+		return LoadResult{NotModified: true, Validators: cond}, nil
+	}
+	result.Validators = Validators{ETag: fetched.ETag, LastModified: fetched.LastModified}
+	return result, nil
+}
+
+// fetcher returns the configured fetcher or a default one.
+func (l *Loader) fetcher() *Fetcher {
+	if l.Fetcher == nil {
+		return &Fetcher{}
+	}
+	return l.Fetcher
+}
+
+// readConfigMap returns one key of a ConfigMap (data or binaryData).
+func (l *Loader) readConfigMap(ctx context.Context, ref v1alpha1.ObjectKeyRef, limit int64) ([]byte, error) {
+	var cm corev1.ConfigMap
+	if err := l.get(ctx, "configmap", ref.Namespace, ref.Name, &cm); err != nil {
+		return nil, err
+	}
+	data, ok := []byte(cm.Data[ref.Key]), false
+	if _, ok = cm.Data[ref.Key]; !ok {
+		data, ok = cm.BinaryData[ref.Key]
+	}
+	if !ok {
+		return nil, &SourceError{Err: fmt.Errorf("configmap %s/%s has no key %q", ref.Namespace, ref.Name, ref.Key)}
+	}
+	return checkSize(data, limit)
+}
+
+// readSecret returns one key of a Secret.
+func (l *Loader) readSecret(ctx context.Context, ref v1alpha1.ObjectKeyRef, limit int64) ([]byte, error) {
+	var secret corev1.Secret
+	if err := l.get(ctx, "secret", ref.Namespace, ref.Name, &secret); err != nil {
+		return nil, err
+	}
+	data, ok := secret.Data[ref.Key]
+	if !ok {
+		return nil, &SourceError{Err: fmt.Errorf("secret %s/%s has no key %q", ref.Namespace, ref.Name, ref.Key)}
+	}
+	return checkSize(data, limit)
+}
+
+// readHeaders turns a Secret's keys into HTTP headers; names are checked,
+// values never shown.
+func (l *Loader) readHeaders(ctx context.Context, ref v1alpha1.ObjectRef) (http.Header, error) {
+	var secret corev1.Secret
+	if err := l.get(ctx, "secret", ref.Namespace, ref.Name, &secret); err != nil {
+		return nil, err
+	}
+	header := http.Header{}
+	for name, value := range secret.Data {
+		if !validHeaderName(name) {
+			return nil, &SourceError{Err: fmt.Errorf("secret %s/%s: key %q is not a valid header name", ref.Namespace, ref.Name, truncate(name, 64))}
+		}
+		value = bytes.TrimSpace(value)
+		if bytes.ContainsAny(value, "\r\n\x00") {
+			return nil, &SourceError{Err: fmt.Errorf("secret %s/%s: header %q has an invalid value", ref.Namespace, ref.Name, name)}
+		}
+		header.Set(name, string(value))
+	}
+	return header, nil
+}
+
+// get reads one object; NotFound is a SourceError, anything else transient.
+func (l *Loader) get(ctx context.Context, kind, namespace, name string, obj client.Object) error {
+	if l.Reader == nil {
+		return &SpecError{Err: fmt.Errorf("cannot read %s %s/%s: no client configured", kind, namespace, name)}
+	}
+	err := l.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		return &SourceError{Err: fmt.Errorf("%s %s/%s not found", kind, namespace, name)}
+	case err != nil:
+		return fmt.Errorf("reading %s %s/%s: %w", kind, namespace, name, err)
+	}
+	return nil
+}
+
+// checkSize refuses content over the feed's bound.
+func checkSize(data []byte, limit int64) ([]byte, error) {
+	if int64(len(data)) > limit {
+		return nil, &SourceError{Err: fmt.Errorf("%w (%d bytes, limit %d)", ErrTooLarge, len(data), limit)}
+	}
+	return data, nil
+}
