@@ -52,6 +52,10 @@ k8s-assets: ## Build (or reuse) kube-apiserver, etcd and kubectl; prints their d
 test: manifests generate vet ## Unit tests and integration tests against a real kube-apiserver + etcd.
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
 
+.PHONY: test-e2e
+test-e2e: manifests ## End-to-end: bin/fido as its own process, driven through kubectl and HTTP.
+	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -tags e2e -count=1 -timeout 20m ./test/e2e/
+
 .PHONY: bench
 bench: ## Micro-benchmarks (scoring, indicator index, ingest parsing).
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -run '^$$' -bench . -benchmem ./internal/...
@@ -64,7 +68,9 @@ build: ## Build the manager binary bin/fido.
 
 .PHONY: run
 run: manifests build ## Start a local control plane (unless KUBECONFIG is set) and run the operator in the foreground.
-	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" $(LOCALBIN)/fido --dev-cluster=$(if $(KUBECONFIG),false,true) $(RUN_ARGS)
+	@mkdir -p .fido && assets="$(K8S_ASSETS)" && ln -sf "$$assets/kubectl" $(LOCALBIN)/kubectl && \
+	KUBEBUILDER_ASSETS="$$assets" $(LOCALBIN)/fido --dev-cluster=$(if $(KUBECONFIG),false,true) \
+		--ingest-spool-path=$(CURDIR)/.fido/ingest-spool.db $(RUN_ARGS)
 
 $(CONTROLLER_GEN):
 	mkdir -p $(LOCALBIN)

@@ -22,6 +22,7 @@ import (
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/devcluster"
+	"github.com/fido-operator/fido/internal/ingest"
 )
 
 // options are the operator's flags.
@@ -42,6 +43,7 @@ type options struct {
 	notifyRateLimit         int
 	actionRetryLimit        int
 	protectOperatorNodes    bool
+	ingest                  ingest.Options
 }
 
 func parseFlags() options {
@@ -62,6 +64,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.protectOperatorNodes, "protect-operator-nodes", true, "Never cordon a node that runs the operator's own pods.")
 	flag.BoolVar(&o.devCluster, "dev-cluster", false, "Start a local control plane (kube-apiserver + etcd from KUBEBUILDER_ASSETS) and run against it.")
 	flag.StringVar(&o.stateDir, "state-dir", ".fido", "With --dev-cluster: where the kubeconfig, etcd data and dev ingest token live.")
+	o.ingest.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

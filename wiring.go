@@ -9,6 +9,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/controllers"
 	"github.com/fido-operator/fido/internal/enrich"
+	"github.com/fido-operator/fido/internal/ingest"
 	"github.com/fido-operator/fido/internal/intel"
 )
 
@@ -41,6 +42,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 	}).SetupWithManager(mgr, o.maxConcurrentReconciles); err != nil {
 		return err
 	}
+	if err := setupIngest(mgr, o); err != nil {
+		return err
+	}
 	return (controllers.NewResponseActionReconciler(controllers.ResponseActionOptions{
 		OperatorNamespace:       o.namespace,
 		OperatorServiceAccount:  o.serviceAccount,
@@ -53,4 +57,26 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 		Identity:                envOr("POD_NAME", "fido"),
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 	})).SetupWithManager(mgr)
+}
+
+// setupIngest runs the ingest server on every replica (it only writes
+// Incidents), with an uncached client so dedup decisions see the API server.
+func setupIngest(mgr ctrl.Manager, o options) error {
+	opts := o.ingest
+	if opts.Addr == "" {
+		return nil
+	}
+	c, err := ingest.NewClient(mgr.GetConfig(), mgr.GetScheme(), opts.WriteTimeout)
+	if err != nil {
+		return err
+	}
+	opts.Client, opts.OperatorNamespace = c, o.namespace
+	srv, err := ingest.New(opts)
+	if err != nil {
+		return fmt.Errorf("starting the ingest server: %w", err)
+	}
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("ingest", srv.Ready)
 }

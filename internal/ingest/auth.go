@@ -1,0 +1,137 @@
+package ingest
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// tokenHash is the SHA-256 of a token; only hashes are kept in memory and
+// on disk, and comparisons are constant-time.
+type tokenHash [sha256.Size]byte
+
+// hashToken hashes a presented or configured token.
+func hashToken(token string) tokenHash { return sha256.Sum256([]byte(token)) }
+
+// TokenSet maps a detector name (the Secret key) to the hashes of the
+// tokens that may post as it.
+type TokenSet map[string][]tokenHash
+
+// ParseTokenSecret reads the token Secret's data: each key is a detector
+// (falco, alertmanager, generic or a generic detector name), each value one
+// or more tokens, one per line; blank lines and lines starting with # are
+// ignored. Keys that are not DNS-1123 labels are returned in badKeys and
+// skipped. Token values never leave this function.
+func ParseTokenSecret(data map[string][]byte) (set TokenSet, badKeys []string) {
+	set = TokenSet{}
+	for key, value := range data {
+		if dnsLabel(key) != key {
+			badKeys = append(badKeys, key)
+			continue
+		}
+		for _, line := range strings.Split(string(value), "\n") {
+			token := strings.TrimSpace(line)
+			if token == "" || strings.HasPrefix(token, "#") {
+				continue
+			}
+			set[key] = append(set[key], hashToken(token))
+		}
+	}
+	sort.Strings(badKeys)
+	return set, badKeys
+}
+
+// detectorsFor returns every detector the token may post as. It compares
+// the token's hash with every configured hash in constant time, and always
+// compares against all of them, so timing reveals nothing.
+func (s TokenSet) detectorsFor(token string) []string {
+	h := hashToken(token)
+	var out []string
+	for det, hashes := range s {
+		match := 0
+		for i := range hashes {
+			match |= subtle.ConstantTimeCompare(h[:], hashes[i][:])
+		}
+		if match == 1 {
+			out = append(out, det)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// encode renders the set as hex hashes, for the spool's cache.
+func (s TokenSet) encode() map[string][]string {
+	out := make(map[string][]string, len(s))
+	for det, hashes := range s {
+		for _, h := range hashes {
+			out[det] = append(out[det], hex.EncodeToString(h[:]))
+		}
+	}
+	return out
+}
+
+// decodeTokenSet reads a set written by encode, skipping anything malformed.
+func decodeTokenSet(m map[string][]string) TokenSet {
+	set := TokenSet{}
+	for det, list := range m {
+		for _, s := range list {
+			var h tokenHash
+			if b, err := hex.DecodeString(s); err == nil && len(b) == len(h) {
+				copy(h[:], b)
+				set[det] = append(set[det], h)
+			}
+		}
+	}
+	return set
+}
+
+// tokenStore holds the current TokenSet; it is replaced whole on reload.
+type tokenStore struct {
+	mu     sync.RWMutex
+	set    TokenSet
+	loaded bool
+}
+
+// replace installs a new set.
+func (t *tokenStore) replace(set TokenSet) {
+	t.mu.Lock()
+	t.set, t.loaded = set, true
+	t.mu.Unlock()
+}
+
+// lookup returns the detectors of token, and whether any set was loaded.
+func (t *tokenStore) lookup(token string) (detectors []string, loaded bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.set.detectorsFor(token), t.loaded
+}
+
+// isLoaded reports whether tokens were loaded from the Secret or the spool cache.
+func (t *tokenStore) isLoaded() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.loaded
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>" header.
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return ""
+	}
+	return strings.TrimSpace(h[len(prefix):])
+}
+
+// allows reports whether a token with these detectors may post alerts of
+// detector on an endpoint; generic is true for /v1/ingest/generic, where
+// the key "generic" allows any detector.
+func allows(detectors []string, detector string, generic bool) bool {
+	return slices.Contains(detectors, detector) || (generic && slices.Contains(detectors, DetectorGeneric))
+}

@@ -1,0 +1,50 @@
+// Package ingest is FIDO's ingest server: it receives detector alerts over
+// HTTP(S), authenticates them with bearer tokens from a Secret, normalises
+// them into Alerts and turns each into an Incident with a deterministic
+// name, counting repeats on the open incident instead of creating new ones.
+//
+// Endpoints (POST, "Authorization: Bearer <token>"):
+//
+//	/v1/ingest/falco          Falco http_output / json_output, Falcosidekick webhook
+//	/v1/ingest/alertmanager   Alertmanager webhook, payload version 4
+//	/v1/ingest/generic        FIDO's own format, see GenericEvent
+//
+// Falco and generic bodies may hold one event, a JSON array of events or
+// newline-delimited events (at most MaxBatch).
+//
+// Answers: 202 once every alert of the request is durable — its Incident
+// created or updated in the API server, or synced to the on-disk spool
+// that a background drainer turns into Incidents; 400 malformed (the
+// message says what is wrong); 401 missing or unknown token; 403 the token
+// may not post as the endpoint's (or the event's) detector; 413 body over
+// the limit; 429 the token's rate limit, with Retry-After; 503 with
+// Retry-After only when neither the API server nor the spool can take it.
+//
+// Partial batches: alerts persisted before a failure stay; the rest go to
+// the spool in one transaction. Only if that fails too is the answer 503,
+// and the sender should resend the whole batch: every alert carries a ref
+// (from Falco's uuid or time, Alertmanager's fingerprint and start time,
+// or the generic id) recorded on the incident's timeline, so the resend
+// counts once.
+//
+// Dedup: an Incident's name is <slug of detector and rule>-<10 hex of the
+// fingerprint> (detector + rule + subject; for Alertmanager its fingerprint
+// and alertname). A repeat within the dedup window of status.lastSeen adds
+// one occurrence (one status write); a closed (spec.resolution set) or
+// stale incident gets a successor named <name>-2, -3 … (create + status
+// write). Replicas racing on the same alert converge through
+// AlreadyExists, optimistic-lock conflicts and re-reads.
+//
+// Tokens: the Secret (default fido-ingest-tokens in the operator namespace)
+// maps a detector name to tokens, one per line. /falco needs key falco,
+// /alertmanager key alertmanager, /generic the event's detector or the key
+// generic (any detector). Only SHA-256 hashes of tokens are held (and cached
+// in the spool file, so a restart during an API outage can still
+// authenticate); comparisons are constant-time.
+package ingest
+
+// The ingest path writes Incidents and reads namespaces and its token Secret.
+// +kubebuilder:rbac:groups=security.fido.dev,resources=incidents,verbs=get;create
+// +kubebuilder:rbac:groups=security.fido.dev,resources=incidents/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get

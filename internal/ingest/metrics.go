@@ -1,0 +1,39 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Metrics of the ingest server, registered on controller-runtime's registry.
+var (
+	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_requests_total",
+		Help: "Ingest requests answered, by endpoint and HTTP status code.",
+	}, []string{"endpoint", "code"})
+	alertsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_alerts_total",
+		Help: "Alerts handled, by endpoint and outcome (created, deduplicated, duplicate, resolved, ignored, spooled, rejected).",
+	}, []string{"endpoint", "outcome"})
+	spoolDepth = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fido_ingest_spool_depth",
+		Help: "Alerts waiting in the on-disk spool for the API server.",
+	})
+	spoolOldestAge = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "fido_ingest_spool_oldest_age_seconds",
+		Help: "How long the oldest spooled alert has waited (0 when the spool is empty).",
+	})
+	spoolDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fido_ingest_spool_dropped_total",
+		Help: "Spooled alerts dropped because the API server rejected them as invalid or they could not be decoded.",
+	})
+	persistSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fido_ingest_persist_duration_seconds",
+		Help:    "Time to turn one alert into a created or updated Incident, by path (direct or drain).",
+		Buckets: []float64{0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"path"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds)
+}

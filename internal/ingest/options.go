@@ -1,0 +1,128 @@
+package ingest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// Defaults of Options.
+const (
+	DefaultAddr           = ":8090"
+	DefaultTokenSecret    = "fido-ingest-tokens"
+	DefaultTokenRefresh   = 10 * time.Second
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRateLimit      = 200
+	DefaultRateBurst      = 1000
+	DefaultSpoolMaxAlerts = 100000
+	DefaultSpoolMaxBytes  = 256 << 20
+	DefaultDedupWindow    = time.Hour
+	DefaultWriteTimeout   = 5 * time.Second
+	DefaultShutdown       = 15 * time.Second
+)
+
+// Options configure the ingest server. Zero values take the defaults
+// (except SpoolPath: empty disables the spool, which is not recommended).
+type Options struct {
+	// Addr is the listen address, default ":8090".
+	Addr string
+	// CertFile and KeyFile enable TLS when both are set.
+	CertFile, KeyFile string
+	// OperatorNamespace holds the token Secret and node- or cluster-level incidents. Required.
+	OperatorNamespace string
+	// TokenSecret is the name of the token Secret, default fido-ingest-tokens.
+	TokenSecret string
+	// TokenRefresh is how often the token Secret is re-read, default 10s.
+	TokenRefresh time.Duration
+	// MaxBodyBytes bounds a request body, default 1 MiB; larger bodies get 413.
+	MaxBodyBytes int64
+	// RateLimit is the requests per second each token may make, default 200; negative disables.
+	RateLimit float64
+	// RateBurst is each token's burst, default 1000.
+	RateBurst int
+	// SpoolPath is the bbolt file that holds alerts the API server could not take.
+	SpoolPath string
+	// SpoolMaxAlerts bounds the spool's alert count, default 100000.
+	SpoolMaxAlerts int
+	// SpoolMaxBytes bounds the spool's encoded alert bytes, default 256 MiB.
+	SpoolMaxBytes int64
+	// DedupWindow: a repeat within it (of status.lastSeen) counts on the open incident, default 1h.
+	DedupWindow time.Duration
+	// WriteTimeout bounds each API request, default 5s; slower means spool.
+	WriteTimeout time.Duration
+	// ShutdownTimeout bounds the drain of in-flight requests on shutdown, default 15s.
+	ShutdownTimeout time.Duration
+	// Client talks to the API server for incidents and namespaces. It must
+	// not read from a cache (use client.New, not the manager's client).
+	Client client.Client
+	// TokenReader reads the token Secret; default Client. A cache-backed
+	// reader restricted to the operator namespace is fine.
+	TokenReader client.Reader
+	// Logger defaults to controller-runtime's logger named "ingest".
+	Logger logr.Logger
+}
+
+// BindFlags registers the ingest flags (--ingest-*) on fs, writing into o.
+// OperatorNamespace, Client and Logger are set by the caller.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Addr, "ingest-bind-address", DefaultAddr, "Address of the ingest server (POST /v1/ingest/{falco,alertmanager,generic}); empty disables it.")
+	fs.StringVar(&o.CertFile, "ingest-tls-cert-file", "", "TLS certificate of the ingest server; with --ingest-tls-key-file enables HTTPS.")
+	fs.StringVar(&o.KeyFile, "ingest-tls-key-file", "", "TLS private key of the ingest server.")
+	fs.StringVar(&o.TokenSecret, "ingest-token-secret", DefaultTokenSecret, "Secret in the operator namespace with the ingest tokens (key = detector, value = tokens, one per line).")
+	fs.Int64Var(&o.MaxBodyBytes, "ingest-max-body-bytes", DefaultMaxBodyBytes, "Largest accepted request body; larger gets 413.")
+	fs.Float64Var(&o.RateLimit, "ingest-rate-limit", DefaultRateLimit, "Requests per second per ingest token (token bucket); negative disables.")
+	fs.IntVar(&o.RateBurst, "ingest-rate-burst", DefaultRateBurst, "Burst per ingest token.")
+	fs.StringVar(&o.SpoolPath, "ingest-spool-path", "/var/lib/fido/ingest-spool.db", "On-disk spool for alerts the API server cannot take; empty disables it (alerts then get 503 while the API server is down).")
+	fs.IntVar(&o.SpoolMaxAlerts, "ingest-spool-max-alerts", DefaultSpoolMaxAlerts, "Most alerts the spool holds; beyond it ingest answers 503.")
+	fs.Int64Var(&o.SpoolMaxBytes, "ingest-spool-max-bytes", DefaultSpoolMaxBytes, "Most bytes of alerts the spool holds; beyond it ingest answers 503.")
+	fs.DurationVar(&o.DedupWindow, "ingest-dedup-window", DefaultDedupWindow, "A repeated alert within this time of the incident's lastSeen counts as an occurrence instead of a new incident.")
+	fs.DurationVar(&o.WriteTimeout, "ingest-write-timeout", DefaultWriteTimeout, "Timeout of each API server request of the ingest path; slower alerts go to the spool.")
+}
+
+// withDefaults returns o with zero values replaced by defaults, or an
+// error naming what is missing or invalid.
+func (o Options) withDefaults() (Options, error) {
+	if o.Client == nil {
+		return o, errors.New("ingest: Options.Client is required")
+	}
+	if o.OperatorNamespace == "" {
+		return o, errors.New("ingest: Options.OperatorNamespace is required")
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return o, errors.New("ingest: TLS needs both a certificate and a key file")
+	}
+	setDefault(&o.Addr, DefaultAddr)
+	setDefault(&o.TokenSecret, DefaultTokenSecret)
+	setDefault(&o.TokenRefresh, DefaultTokenRefresh)
+	setDefault(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&o.RateLimit, DefaultRateLimit)
+	setDefault(&o.RateBurst, DefaultRateBurst)
+	setDefault(&o.SpoolMaxAlerts, DefaultSpoolMaxAlerts)
+	setDefault(&o.SpoolMaxBytes, DefaultSpoolMaxBytes)
+	setDefault(&o.DedupWindow, DefaultDedupWindow)
+	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.ShutdownTimeout, DefaultShutdown)
+	if o.TokenReader == nil {
+		o.TokenReader = o.Client
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logf.Log.WithName("ingest")
+	}
+	if o.MaxBodyBytes < 0 || o.SpoolMaxAlerts < 0 || o.SpoolMaxBytes < 0 || o.DedupWindow < 0 || o.WriteTimeout < 0 {
+		return o, fmt.Errorf("ingest: limits, windows and timeouts must not be negative")
+	}
+	return o, nil
+}
+
+// setDefault replaces a zero value with def.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

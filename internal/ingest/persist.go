@@ -1,0 +1,359 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+)
+
+// Timeline reasons the ingest server writes.
+const (
+	ReasonReported         = "Reported"
+	ReasonRepeated         = "Repeated"
+	ReasonDetectorResolved = "DetectorResolved"
+)
+
+// Outcome is what persisting one alert did.
+type Outcome string
+
+// The outcomes.
+const (
+	// OutcomeCreated: a new Incident was created.
+	OutcomeCreated Outcome = "created"
+	// OutcomeDeduplicated: an open Incident counted one more occurrence.
+	OutcomeDeduplicated Outcome = "deduplicated"
+	// OutcomeDuplicate: the same event (same ref) was already recorded.
+	OutcomeDuplicate Outcome = "duplicate"
+	// OutcomeResolved: a resolved notice was added to the incident's timeline.
+	OutcomeResolved Outcome = "resolved"
+	// OutcomeIgnored: a resolved notice for which no incident exists.
+	OutcomeIgnored Outcome = "ignored"
+)
+
+// maxAttempts bounds the conflict and AlreadyExists retries of one alert.
+const maxAttempts = 16
+
+// persister turns alerts into Incidents with deterministic names: an open
+// incident within the dedup window counts one more occurrence (one status
+// write); otherwise a new incident is created (create + status write).
+// It always reads from the API server, never a cache.
+type persister struct {
+	client       client.Client
+	operatorNS   string
+	window       time.Duration
+	writeTimeout time.Duration
+	namespaces   *ttlCache
+	generations  *generationHints
+}
+
+// isPermanent reports errors that retrying cannot fix: the API server
+// rejected the object itself.
+func isPermanent(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err)
+}
+
+// persist records one alert and says what it did.
+func (p *persister) persist(ctx context.Context, a *Alert) (Outcome, error) {
+	ns, err := p.namespaceFor(ctx, a.Subject)
+	if err != nil {
+		return "", err
+	}
+	base := a.BaseName()
+	gen, hinted := p.generations.get(base), true
+	var last *fidov1.Incident
+	for retries := 0; retries < maxAttempts; {
+		if gen > maxGenerations {
+			return "", fmt.Errorf("incident %s/%s has more than %d generations", ns, base, maxGenerations)
+		}
+		name := GenerationName(base, gen)
+		inc, err := p.get(ctx, ns, name)
+		if apierrors.IsNotFound(err) && gen > 1 && last == nil && hinted {
+			gen, hinted = 1, false // the hinted generation is gone: probe from the start
+			retries++
+			continue
+		}
+		if apierrors.IsNotFound(err) {
+			if a.Resolved {
+				return p.recordResolved(ctx, last, a)
+			}
+			if inc, err = p.create(ctx, ns, name, a); apierrors.IsAlreadyExists(err) {
+				retries++
+				continue // another replica created it: read it and count there
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		if a.Resolved || p.closedOrStale(inc, a) {
+			last, gen = inc, gen+1
+			continue
+		}
+		p.generations.set(base, gen)
+		outcome, err := p.recordOccurrence(ctx, inc, a)
+		if apierrors.IsConflict(err) {
+			retries++
+			continue // changed since we read it: read again
+		}
+		return outcome, err
+	}
+	return "", fmt.Errorf("incident %s/%s: still conflicting after %d attempts", ns, base, maxAttempts)
+}
+
+// closedOrStale reports whether a new alert must start a successor incident.
+func (p *persister) closedOrStale(inc *fidov1.Incident, a *Alert) bool {
+	if inc.Spec.Resolution != "" {
+		return true
+	}
+	last := inc.Status.LastSeen
+	return last != nil && a.ReceivedAt.Sub(last.Time) > p.window
+}
+
+// namespaceFor is where the subject's incident lives: the subject's own
+// namespace for namespaced subjects when it exists, else the operator namespace.
+func (p *persister) namespaceFor(ctx context.Context, s fidov1.Subject) (string, error) {
+	switch s.Kind {
+	case fidov1.SubjectPod, fidov1.SubjectServiceAccount, fidov1.SubjectWorkload:
+	default:
+		return p.operatorNS, nil
+	}
+	if s.Namespace == "" || s.Namespace == p.operatorNS {
+		return p.operatorNS, nil
+	}
+	exists, err := p.namespaceExists(ctx, s.Namespace)
+	if err != nil {
+		return "", err
+	}
+	if !exists {
+		return p.operatorNS, nil
+	}
+	return s.Namespace, nil
+}
+
+// namespaceExists asks the API server (through a short-lived cache) whether ns exists.
+func (p *persister) namespaceExists(ctx context.Context, ns string) (bool, error) {
+	if exists, ok := p.namespaces.get(ns); ok {
+		return exists, nil
+	}
+	var obj corev1.Namespace
+	err := p.call(ctx, func(ctx context.Context) error { return p.client.Get(ctx, client.ObjectKey{Name: ns}, &obj) })
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("checking namespace %s: %w", ns, err)
+	}
+	exists := err == nil && obj.DeletionTimestamp == nil
+	p.namespaces.set(ns, exists)
+	return exists, nil
+}
+
+// get reads one incident from the API server.
+func (p *persister) get(ctx context.Context, ns, name string) (*fidov1.Incident, error) {
+	inc := &fidov1.Incident{}
+	err := p.call(ctx, func(ctx context.Context) error {
+		return p.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, inc)
+	})
+	if err != nil {
+		return nil, wrapf(err, "reading incident %s/%s", ns, name)
+	}
+	return inc, nil
+}
+
+// create creates the incident's object; its status is written next.
+func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fidov1.Incident, error) {
+	inc := &fidov1.Incident{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: ns,
+			Labels: map[string]string{
+				fidov1.LabelDetector:    a.Detector,
+				fidov1.LabelSubjectHash: SubjectHash(a.Subject),
+			},
+		},
+		Spec: a.Spec(),
+	}
+	err := p.call(ctx, func(ctx context.Context) error { return p.client.Create(ctx, inc) })
+	if err != nil {
+		return nil, wrapf(err, "creating incident %s/%s", ns, name)
+	}
+	return inc, nil
+}
+
+// recordOccurrence counts the alert on the incident with one optimistic
+// status patch; a conflict means someone else wrote first.
+func (p *persister) recordOccurrence(ctx context.Context, inc *fidov1.Incident, a *Alert) (Outcome, error) {
+	if hasRef(inc, a.Ref) {
+		return OutcomeDuplicate, nil
+	}
+	orig := inc.DeepCopy()
+	st := &inc.Status
+	seen := metav1.NewTime(a.ReceivedAt)
+	st.Occurrences++
+	if st.FirstSeen == nil {
+		st.FirstSeen = &seen
+	}
+	if st.LastSeen == nil || seen.After(st.LastSeen.Time) {
+		st.LastSeen = &seen
+	}
+	if st.Phase == "" {
+		st.Phase = fidov1.IncidentNew
+	}
+	outcome, reason := OutcomeDeduplicated, ReasonRepeated
+	if st.Occurrences == 1 {
+		outcome, reason = OutcomeCreated, ReasonReported
+	}
+	appendTimeline(st, seen, reason, timelineMessage(a, "reported"))
+	if err := p.patchStatus(ctx, inc, orig); err != nil {
+		return "", err
+	}
+	return outcome, nil
+}
+
+// recordResolved notes a detector's "resolved" on the latest incident.
+func (p *persister) recordResolved(ctx context.Context, inc *fidov1.Incident, a *Alert) (Outcome, error) {
+	if inc == nil {
+		return OutcomeIgnored, nil
+	}
+	if hasRef(inc, a.Ref) {
+		return OutcomeDuplicate, nil
+	}
+	orig := inc.DeepCopy()
+	appendTimeline(&inc.Status, metav1.NewTime(a.ReceivedAt), ReasonDetectorResolved, timelineMessage(a, "resolved"))
+	if err := p.patchStatus(ctx, inc, orig); err != nil {
+		return "", err
+	}
+	return OutcomeResolved, nil
+}
+
+// patchStatus sends the status change as a merge patch guarded by the
+// resourceVersion read, so concurrent writers never lose an update.
+func (p *persister) patchStatus(ctx context.Context, inc, orig *fidov1.Incident) error {
+	patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+	err := p.call(ctx, func(ctx context.Context) error { return p.client.Status().Patch(ctx, inc, patch) })
+	return wrapf(err, "updating status of incident %s/%s", inc.Namespace, inc.Name)
+}
+
+// call runs one API request under the per-write timeout.
+func (p *persister) call(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, p.writeTimeout)
+	defer cancel()
+	return fn(ctx)
+}
+
+// wrapf adds context to an error; apierrors.Is* still recognise the
+// wrapped API status.
+func wrapf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// appendTimeline adds an entry, dropping the oldest beyond MaxTimeline.
+func appendTimeline(st *fidov1.IncidentStatus, at metav1.Time, reason, message string) {
+	st.Timeline = append(st.Timeline, fidov1.TimelineEntry{Time: at, Reason: reason, Message: message})
+	if n := len(st.Timeline); n > fidov1.MaxTimeline {
+		st.Timeline = append([]fidov1.TimelineEntry(nil), st.Timeline[n-fidov1.MaxTimeline:]...)
+	}
+}
+
+// refMarker is how an alert's ref appears in a timeline message.
+func refMarker(ref string) string { return "[ref " + ref + "]" }
+
+// timelineMessage describes the alert in at most 1024 bytes, ending with its ref.
+func timelineMessage(a *Alert, verb string) string {
+	marker := refMarker(a.Ref)
+	head := fmt.Sprintf("%s %s %q", a.Detector, verb, truncate(a.Rule, 200))
+	if s := cleanLine(a.Summary, 1024); s != "" {
+		head += ": " + s
+	}
+	return truncate(head, 1024-len(marker)-1) + " " + marker
+}
+
+// hasRef reports whether the alert's ref is already on the timeline.
+func hasRef(inc *fidov1.Incident, ref string) bool {
+	marker := refMarker(ref)
+	for _, e := range inc.Status.Timeline {
+		if strings.HasSuffix(e.Message, marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// ttlCache remembers booleans (namespace existence) for a short time.
+type ttlCache struct {
+	ttl time.Duration
+	max int
+	mu  sync.Mutex
+	m   map[string]ttlEntry
+}
+
+// ttlEntry is one cached value and when it expires.
+type ttlEntry struct {
+	value   bool
+	expires time.Time
+}
+
+func newTTLCache(ttl time.Duration, max int) *ttlCache {
+	return &ttlCache{ttl: ttl, max: max, m: map[string]ttlEntry{}}
+}
+
+func (c *ttlCache) get(k string) (value, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || time.Now().After(e.expires) {
+		return false, false
+	}
+	return e.value, true
+}
+
+func (c *ttlCache) set(k string, v bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = ttlEntry{value: v, expires: time.Now().Add(c.ttl)}
+}
+
+// generationHints remembers the latest generation seen per base name, so
+// a long chain of successors is not probed from the start every time.
+type generationHints struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+// maxHints bounds the hint map; it is cleared when full.
+const maxHints = 16384
+
+func (h *generationHints) get(base string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g := h.m[base]; g > 1 {
+		return g
+	}
+	return 1
+}
+
+func (h *generationHints) set(base string, gen int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxHints {
+		h.m = map[string]int{}
+	}
+	if gen > 1 || h.m[base] > 0 {
+		h.m[base] = gen
+	}
+}
+
+// errNoSpool is the cause of a 503 when no spool is configured.
+var errNoSpool = errors.New("no spool is configured")
