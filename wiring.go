@@ -23,7 +23,8 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 		return fmt.Errorf("indexing incident history: %w", err)
 	}
 	feeds := intel.NewIndex()
-	if err := (&controllers.ThreatFeedReconciler{Index: feeds}).SetupWithManager(mgr); err != nil {
+	feedController := &controllers.ThreatFeedReconciler{Index: feeds}
+	if err := feedController.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	policies := controllers.NewPolicyCache()
@@ -36,6 +37,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o options) error {
 		Client:            mgr.GetClient(),
 		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{Intel: feeds}),
 		FeedChanges:       controllers.ThreatFeedChanges(feeds),
+		IntelSynced:       feedController.Synced,
 		Policies:          policies,
 		Recorder:          mgr.GetEventRecorder("fido-incident"),
 		OperatorNamespace: o.namespace,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,8 +55,17 @@ type IncidentReconciler struct {
 	OperatorNamespace string
 	// FeedChanges, when set, re-assesses open incidents whenever a threat feed changes.
 	FeedChanges <-chan event.GenericEvent
+	// IntelSynced, when set, holds scoring back until every threat feed has
+	// been loaded once by this process (at most IntelWait after start-up),
+	// so an alert arriving right after a restart still meets the feeds.
+	IntelSynced func(context.Context) bool
+	// IntelWait bounds that hold (default 60s).
+	IntelWait time.Duration
 	// Clock is the time source (tests inject a fake).
 	Clock clock.PassiveClock
+
+	startOnce sync.Once
+	started   time.Time
 }
 
 // Reconcile runs the incident's sub-steps and writes its status with one patch.
@@ -63,6 +73,9 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	inc := &fidov1.Incident{}
 	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if inc.Spec.Resolution == "" && isOpen(inc) && r.waitingForIntel(ctx) {
+		return ctrl.Result{RequeueAfter: intelRetry}, nil
 	}
 	before := inc.DeepCopy()
 	r.initStatus(inc)
@@ -88,6 +101,22 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// intelRetry is how often an incident waiting for the threat feeds is retried.
+const intelRetry = 250 * time.Millisecond
+
+// waitingForIntel says whether scoring must wait for the feeds' first load.
+func (r *IncidentReconciler) waitingForIntel(ctx context.Context) bool {
+	if r.IntelSynced == nil {
+		return false
+	}
+	r.startOnce.Do(func() { r.started = r.now() })
+	wait := r.IntelWait
+	if wait <= 0 {
+		wait = 60 * time.Second
+	}
+	return r.now().Sub(r.started) < wait && !r.IntelSynced(ctx)
 }
 
 // conflictRetry is how soon an incident whose status write lost a race
@@ -120,13 +149,6 @@ func (r *IncidentReconciler) initStatus(inc *fidov1.Incident) {
 
 // assess enriches, scores and plans an incident that has not been responded to.
 func (r *IncidentReconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
-	if existing, err := r.ownedActions(ctx, inc); err != nil || len(existing) > 0 {
-		// Actions exist (an earlier pass whose status write was lost):
-		// the incident was responded to; never plan twice.
-		inc.Status.Actions = existing
-		inc.Status.Phase = incidentPhaseFromActions(existing)
-		return err
-	}
 	enrichment := r.Enricher.Run(ctx, inc)
 	inc.Status.Enrichment = &enrichment
 
@@ -138,6 +160,18 @@ func (r *IncidentReconciler) assess(ctx context.Context, inc *fidov1.Incident) e
 	result := compiled.Evaluate(inc)
 	inc.Status.Score = &result.Score
 	inc.Status.Severity = result.Severity
+
+	existing, err := r.ownedActions(ctx, inc)
+	if err != nil {
+		return err
+	}
+	if len(existing) > 0 {
+		// An earlier pass created actions but lost its status write: the
+		// incident was responded to; never plan twice.
+		inc.Status.Actions = existing
+		inc.Status.Phase = incidentPhaseFromActions(existing)
+		return nil
+	}
 	if result.Tier == nil || len(result.Tier.Actions) == 0 || policy.Spec.Mode == fidov1.ModeDryRun {
 		inc.Status.Phase = fidov1.IncidentNotified
 		return nil

@@ -405,3 +405,27 @@ func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLostStatusWriteKeepsScoreAndPlansNothing: actions created by an
+// earlier pass whose status write was lost are adopted, not planned again,
+// and the incident still carries its score.
+func TestLostStatusWriteKeepsScoreAndPlansNothing(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	earlier := &fidov1.ResponseAction{
+		ObjectMeta: metav1.ObjectMeta{Name: "shell-isolatepod", Namespace: ns, Labels: map[string]string{fidov1.LabelIncident: "shell"}},
+		Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionIsolatePod},
+			Target: fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}},
+	}
+	create(t, c, earlier, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
+	eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 95 || len(inc.Status.Actions) != 1 {
+			return fmt.Errorf("score %+v actions %v %v", inc.Status.Score, inc.Status.Actions, err)
+		}
+		return nil
+	})
+	if n := len(actionsOf(t, c, ns)); n != 1 {
+		t.Fatalf("%d actions; the existing one should have been adopted", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +52,25 @@ type ThreatFeedReconciler struct {
 	Fetcher *intel.Fetcher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// attempted holds the UIDs of the feeds this process has tried to load.
+	attempted sync.Map
+}
+
+// Synced says whether this process has tried to load every ThreatFeed at
+// least once, so incidents are not scored against an index that is still
+// empty after a restart.
+func (r *ThreatFeedReconciler) Synced(ctx context.Context) bool {
+	var feeds fidov1.ThreatFeedList
+	if err := r.Client.List(ctx, &feeds); err != nil {
+		return false
+	}
+	for _, f := range feeds.Items {
+		if _, ok := r.attempted.Load(f.UID); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // tfOutcome is what one sync of a feed saw; the status is computed from it.
@@ -77,6 +97,7 @@ func (r *ThreatFeedReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	base := feed.DeepCopy()
 	out := r.tfSync(ctx, feed)
+	r.attempted.Store(feed.UID, true)
 	stats, _ := r.Index.Stats(feed.Name)
 	tfComputeStatus(feed, out, stats, metav1.NewTime(r.tfNow()))
 	tfLog(ctx, feed, out, stats)

@@ -88,9 +88,8 @@ type SecretKeyRef struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
-	// key within the Secret's data.
+	// key within the Secret's data; "url" when empty.
 	// +kubebuilder:validation:MaxLength=253
-	// +kubebuilder:default=url
 	// +optional
 	Key string `json:"key,omitempty"`
 }

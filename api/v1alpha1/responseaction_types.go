@@ -128,8 +128,7 @@ type NotifyParams struct {
 	// +optional
 	WebhookSecretRef *SecretKeyRef `json:"webhookSecretRef,omitempty"`
 	// format of the body: Slack (a Slack-compatible message, with the JSON
-	// details attached) or JSON.
-	// +kubebuilder:default=Slack
+	// details attached; the default) or JSON.
 	// +optional
 	Format NotifyFormat `json:"format,omitempty"`
 }

@@ -1,0 +1,317 @@
+//go:build e2e
+
+// Package e2e drives the whole system the way a user does: bin/fido runs
+// as its own process against a real kube-apiserver and etcd, and the tests
+// talk to it only through kubectl and HTTP.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+const (
+	opNamespace = "fido-system"
+	falcoToken  = "e2e-falco-token-0123456789abcdef"
+)
+
+var (
+	root       string // the checkout
+	kubeconfig string
+	kubectlBin string
+	sink       *webhookSink
+)
+
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		return 0, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run 'make test-e2e'")
+	}
+	wd, _ := os.Getwd()
+	root = filepath.Join(wd, "..", "..")
+	kubectlBin = filepath.Join(assets, "kubectl")
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "fido"), root).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building bin/fido: %v\n%s", err, out)
+	}
+	env := &envtest.Environment{}
+	if _, err := env.Start(); err != nil {
+		return 0, err
+	}
+	defer env.Stop()
+	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := admin.KubeConfig()
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "fido-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+		return 0, err
+	}
+	sink = newWebhookSink()
+	defer sink.Close()
+	if err := install(); err != nil {
+		return 0, err
+	}
+	return m.Run(), nil
+}
+
+// install does what the README tells a user: CRDs, samples, secrets.
+func install() error {
+	steps := [][]string{
+		{"apply", "-k", filepath.Join(root, "config", "crd")},
+		{"wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"},
+		{"apply", "-f", filepath.Join(root, "config", "samples", "namespaces.yaml")},
+		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_default.yaml")},
+		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_namespaced.yaml")},
+		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_threatfeed.yaml")},
+		{"-n", opNamespace, "create", "secret", "generic", "fido-ingest-tokens", "--from-literal=falco=" + falcoToken},
+	}
+	for _, args := range steps {
+		if _, err := kubectl(args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kubectl runs kubectl against the test cluster and returns its stdout.
+func kubectl(args ...string) (string, error) {
+	cmd := exec.Command(kubectlBin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// mustKubectl is kubectl that fails the test on error.
+func mustKubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := kubectl(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// kubectlApply pipes YAML into kubectl apply.
+func kubectlApply(t *testing.T, manifest string) {
+	t.Helper()
+	cmd := exec.Command(kubectlBin, "--kubeconfig", kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// operator is one bin/fido process.
+type operator struct {
+	name       string
+	cmd        *exec.Cmd
+	ingestURL  string
+	metricsURL string
+	log        *lockedWriter
+	done       chan struct{}
+}
+
+// startOperator runs bin/fido with its own ports and spool, and waits until
+// its ingest endpoint answers.
+func startOperator(t *testing.T, name string, extra ...string) *operator {
+	t.Helper()
+	ingest, metrics, probes := freePort(t), freePort(t), freePort(t)
+	spool := filepath.Join(t.TempDir(), "spool.db")
+	args := append([]string{
+		"--kubeconfig", kubeconfig, "--namespace", opNamespace,
+		"--ingest-bind-address", ingest, "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
+		"--ingest-spool-path", spool, "--leader-elect", "--zap-devel=false",
+	}, extra...) // a later --ingest-spool-path in extra wins
+	cmd := exec.Command(filepath.Join(root, "bin", "fido"), args...)
+	cmd.Env = append(os.Environ(), "POD_NAME="+name)
+	log := &lockedWriter{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	op := &operator{name: name, cmd: cmd, ingestURL: "http://" + ingest, metricsURL: "http://" + metrics + "/metrics", log: log, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(op.done) }()
+	t.Cleanup(func() {
+		op.stop()
+		if t.Failed() {
+			t.Logf("%s log (tail):\n%s", name, tail(op.log.String(), 6000))
+		}
+	})
+	eventually(t, 60*time.Second, func() error {
+		resp, err := http.Get("http://" + probes + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	return op
+}
+
+// kill stops the process with SIGKILL: no graceful shutdown.
+func (o *operator) kill() {
+	_ = o.cmd.Process.Signal(syscall.SIGKILL)
+	<-o.done
+}
+
+// stop asks the process to shut down with SIGTERM.
+func (o *operator) stop() {
+	select {
+	case <-o.done:
+		return
+	default:
+	}
+	_ = o.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-o.done:
+	case <-time.After(30 * time.Second):
+		o.kill()
+	}
+}
+
+// postFalco sends one Falco http_output event and returns the HTTP status.
+func (o *operator) postFalco(t *testing.T, event map[string]any) int {
+	t.Helper()
+	body, _ := json.Marshal(event)
+	req, _ := http.NewRequest(http.MethodPost, o.ingestURL+"/v1/ingest/falco", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+falcoToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// falcoEvent is a realistic Falco event about one pod.
+func falcoEvent(rule, priority, ns, pod, ip string) map[string]any {
+	return map[string]any{
+		"uuid": fmt.Sprintf("%s-%s-%d", ns, pod, time.Now().UnixNano()), "rule": rule, "priority": priority,
+		"time":   time.Now().UTC().Format(time.RFC3339Nano),
+		"output": fmt.Sprintf("%s (user=root container=web pod=%s ns=%s)", rule, pod, ns),
+		"source": "syscall", "hostname": "node-1", "tags": []string{"container", "shell", "mitre_execution"},
+		"output_fields": map[string]any{
+			"k8s.ns.name": ns, "k8s.pod.name": pod, "container.name": "web", "container.id": "3ad7b26ded6d",
+			"proc.cmdline": "bash", "user.name": "root", "fd.rip": ip,
+		},
+	}
+}
+
+// webhookSink is the engineers' chat: it records every Notify message.
+type webhookSink struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newWebhookSink() *webhookSink {
+	s := &webhookSink{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(b))
+		s.mu.Unlock()
+	}))
+	return s
+}
+
+// received returns the messages that mention s.
+func (s *webhookSink) received(substr string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, b := range s.bodies {
+		if strings.Contains(b, substr) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %s: %v", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// lockedWriter collects a process's output; safe to read while it writes.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
