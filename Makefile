@@ -57,8 +57,15 @@ test-e2e: manifests ## End-to-end: bin/fido as its own process, driven through k
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
 .PHONY: bench
-bench: ## Micro-benchmarks (scoring, indicator index, ingest parsing).
-	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -run '^$$' -bench . -benchmem ./internal/...
+bench: bench-micro bench-containment ## All benchmarks; docs/benchmarks.md records their figures.
+
+.PHONY: bench-micro
+bench-micro: ## Micro-benchmarks: scoring, indicator index, RBAC reach, ingest path.
+	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -run '^$$' -bench . -benchmem -cpu 1 ./internal/...
+
+.PHONY: bench-containment
+bench-containment: build ## Alert-to-NetworkPolicy containment against a local control plane (BENCH_ARGS to tune).
+	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go run ./test/bench $(BENCH_ARGS)
 
 ##@ Build and run
 
