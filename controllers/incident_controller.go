@@ -66,12 +66,18 @@ type IncidentReconciler struct {
 
 	startOnce sync.Once
 	started   time.Time
+	// lastWrite maps an incident to the resourceVersion its last status
+	// write started from.
+	lastWrite sync.Map
 }
 
 // Reconcile runs the incident's sub-steps and writes its status with one patch.
 func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	inc := &fidov1.Incident{}
 	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.lastWrite.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if inc.Spec.Resolution == "" && isOpen(inc) && r.waitingForIntel(ctx) {
@@ -313,15 +319,18 @@ func (r *IncidentReconciler) ownedActions(ctx context.Context, inc *fidov1.Incid
 // it reports a conflict so the incident is assessed again. Phase changes
 // go on the timeline and out as Events.
 func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov1.Incident) (conflict bool, err error) {
-	if before.Status.Phase != inc.Status.Phase {
-		msg := phaseMessage(inc)
-		addTimeline(inc, r.now(), string(inc.Status.Phase), msg)
-		if r.Recorder != nil {
-			r.Recorder.Eventf(inc, nil, eventType(inc.Status.Phase), string(inc.Status.Phase), "Assess", "%s", msg)
-		}
+	phaseChanged := before.Status.Phase != inc.Status.Phase
+	if phaseChanged {
+		addTimeline(inc, r.now(), string(inc.Status.Phase), phaseMessage(inc))
 	}
 	if equality.Semantic.DeepEqual(before.Status, inc.Status) {
 		return false, nil
+	}
+	key := client.ObjectKeyFromObject(inc)
+	if r.writtenFrom(key) == before.ResourceVersion {
+		// The cache has not caught up with our last write yet: writing now
+		// would only conflict, so try again shortly.
+		return true, nil
 	}
 	err = r.Status().Patch(ctx, inc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	switch {
@@ -329,8 +338,24 @@ func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov
 		return true, nil
 	case apierrors.IsNotFound(err):
 		return false, nil
+	case err != nil:
+		return false, err
 	}
-	return false, err
+	r.lastWrite.Store(key, before.ResourceVersion)
+	if phaseChanged && r.Recorder != nil && settled(inc.Status.Phase) {
+		r.Recorder.Eventf(inc, nil, eventType(inc.Status.Phase), string(inc.Status.Phase), "Assess", "%s", phaseMessage(inc))
+	}
+	return false, nil
+}
+
+// writtenFrom returns the resourceVersion our last status write of the
+// incident was based on, so a stale cached copy is recognised.
+func (r *IncidentReconciler) writtenFrom(key client.ObjectKey) string {
+	v, ok := r.lastWrite.Load(key)
+	if !ok {
+		return ""
+	}
+	return v.(string)
 }
 
 func (r *IncidentReconciler) now() time.Time {
@@ -345,7 +370,7 @@ func (r *IncidentReconciler) now() time.Time {
 func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fidov1.Incident{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Owns(&fidov1.ResponseAction{}).
+		Owns(&fidov1.ResponseAction{}, builder.WithPredicates(actionPhaseChanged)).
 		Watches(&fidov1.ScoringPolicy{}, handler.EnqueueRequestsFromMapFunc(r.incidentsOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(workers, 1)}).
@@ -354,6 +379,16 @@ func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager, workers int) err
 		b = b.WatchesRawSource(source.Channel(r.FeedChanges, handler.EnqueueRequestsFromMapFunc(r.openIncidents)))
 	}
 	return b.Complete(r)
+}
+
+// actionPhaseChanged passes the action events that can change the
+// incident: creation, deletion and a new phase.
+var actionPhaseChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldA, okOld := e.ObjectOld.(*fidov1.ResponseAction)
+		newA, okNew := e.ObjectNew.(*fidov1.ResponseAction)
+		return !okOld || !okNew || oldA.Status.Phase != newA.Status.Phase
+	},
 }
 
 // incidentsOfPolicy re-queues the open incidents a changed policy may score.

@@ -41,11 +41,17 @@ func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.T
 		name = fmt.Sprintf("%s-%d", name, nth)
 	}
 	controller := true
+	var finalizers []string
+	if revertible(tmpl.Type) && !tmpl.DryRun {
+		// Set now rather than by the ResponseAction controller: one write less.
+		finalizers = []string{fidov1.Finalizer}
+	}
 	return &fidov1.ResponseAction{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      name,
-			Namespace: inc.Namespace,
-			Labels:    map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
+			Name:       name,
+			Namespace:  inc.Namespace,
+			Finalizers: finalizers,
+			Labels:     map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: fidov1.GroupVersion.String(), Kind: "Incident",
 				Name: inc.Name, UID: inc.UID, Controller: &controller,
@@ -57,6 +63,12 @@ func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.T
 			IncidentRef:      &fidov1.IncidentRef{Name: inc.Name},
 		},
 	}
+}
+
+// revertible says whether an action type's changes can be undone, so its
+// actions carry the revert finalizer.
+func revertible(t fidov1.ActionType) bool {
+	return t != fidov1.ActionNotify && t != fidov1.ActionDeletePod
 }
 
 // incidentLabelValue is the security.fido.dev/incident label value of an

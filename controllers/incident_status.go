@@ -161,6 +161,16 @@ func addTimeline(inc *fidov1.Incident, now time.Time, reason, msg string) {
 	inc.Status.Timeline = tl
 }
 
+// settled says whether a phase is an outcome worth an Event; the steps in
+// between are on the timeline only, to keep API writes per incident low.
+func settled(p fidov1.IncidentPhase) bool {
+	switch p {
+	case fidov1.IncidentNew, fidov1.IncidentEnriching, fidov1.IncidentScoring, fidov1.IncidentResponding:
+		return false
+	}
+	return true
+}
+
 // eventType is Warning for phases that need a person.
 func eventType(p fidov1.IncidentPhase) string {
 	switch p {
