@@ -155,15 +155,19 @@ func (r *IncidentReconciler) initStatus(inc *fidov1.Incident) {
 
 // assess enriches, scores and plans an incident that has not been responded to.
 func (r *IncidentReconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
+	start := time.Now()
 	enrichment := r.Enricher.Run(ctx, inc)
 	inc.Status.Enrichment = &enrichment
+	enrichSeconds.Observe(time.Since(start).Seconds())
 
+	start = time.Now()
 	policy, compiled, err := r.selectPolicy(ctx, inc)
 	if err != nil || compiled == nil {
 		inc.Status.Phase = fidov1.IncidentScoring
 		return err
 	}
 	result := compiled.Evaluate(inc)
+	scoreSeconds.Observe(time.Since(start).Seconds())
 	inc.Status.Score = &result.Score
 	inc.Status.Severity = result.Severity
 
@@ -342,10 +346,22 @@ func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov
 		return false, err
 	}
 	r.lastWrite.Store(key, before.ResourceVersion)
-	if phaseChanged && r.Recorder != nil && settled(inc.Status.Phase) {
-		r.Recorder.Eventf(inc, nil, eventType(inc.Status.Phase), string(inc.Status.Phase), "Assess", "%s", phaseMessage(inc))
+	if phaseChanged && settled(inc.Status.Phase) {
+		r.recordOutcome(inc)
 	}
 	return false, nil
+}
+
+// recordOutcome emits the Event and metrics of an outcome phase.
+func (r *IncidentReconciler) recordOutcome(inc *fidov1.Incident) {
+	phase := inc.Status.Phase
+	if r.Recorder != nil {
+		r.Recorder.Eventf(inc, nil, eventType(phase), string(phase), "Assess", "%s", phaseMessage(inc))
+	}
+	incidentOutcomes.WithLabelValues(inc.Spec.Detector, string(inc.Status.Severity), string(phase)).Inc()
+	if phase == fidov1.IncidentContained && inc.Status.FirstSeen != nil {
+		containmentSeconds.WithLabelValues(inc.Spec.Detector).Observe(r.now().Sub(inc.Status.FirstSeen.Time).Seconds())
+	}
 }
 
 // writtenFrom returns the resourceVersion our last status write of the

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -158,6 +159,9 @@ func TestContainApproveAndRevert(t *testing.T) {
 	if subj := jsonpath(t, ns, "rolebinding", "web-secrets", "{.subjects[*].name}"); subj != "" {
 		t.Errorf("rolebinding still grants %q after approval", subj)
 	}
+
+	assertMetrics(t, op, `fido_incident_outcomes_total{detector="falco",phase="Contained",severity="Critical"} 1`,
+		`fido_incident_containment_seconds_count{detector="falco"} 1`, "fido_enrichment_duration_seconds_count", "fido_scoring_duration_seconds_count", "fido_ingest_requests_total")
 
 	// A false positive reverts everything.
 	mustKubectl(t, "-n", ns, "patch", "inc", inc, "--type=merge", "-p", `{"spec":{"resolution":"FalsePositive"}}`)
@@ -400,4 +404,20 @@ func TestGitOpsReapplyIsANoop(t *testing.T) {
 func resourceVersions(t *testing.T) string {
 	t.Helper()
 	return mustKubectl(t, "get", "scoringpolicies,threatfeeds", "-A", "-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}`)
+}
+
+// assertMetrics scrapes the operator's metrics endpoint for each line.
+func assertMetrics(t *testing.T, op *operator, want ...string) {
+	t.Helper()
+	resp, err := http.Get(op.metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, w := range want {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("metrics do not show %q", w)
+		}
+	}
 }
