@@ -146,7 +146,12 @@ func (r *IncidentReconciler) initStatus(inc *fidov1.Incident) {
 		inc.Status.FirstSeen = &first
 	}
 	if inc.Status.LastSeen == nil {
-		inc.Status.LastSeen = inc.Status.FirstSeen.DeepCopy()
+		// The detector's clock may lag; the alert arrived no earlier than the object.
+		last := inc.Status.FirstSeen.DeepCopy()
+		if last.Before(&inc.CreationTimestamp) {
+			last = inc.CreationTimestamp.DeepCopy()
+		}
+		inc.Status.LastSeen = last
 	}
 	if len(inc.Status.Timeline) == 0 {
 		addTimeline(inc, r.now(), "Reported", fmt.Sprintf("%s reported %q (%s)", inc.Spec.Detector, inc.Spec.Rule, inc.Spec.Priority))

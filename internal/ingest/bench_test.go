@@ -13,8 +13,8 @@ import (
 // BenchmarkIngest posts Falco alerts to a running ingest server backed by
 // the real local API server and reports persisted alerts per second and
 // the p50/p99 latency of the POST. "new" creates an incident per alert
-// (2 API writes), "repeat" counts occurrences on one open incident per
-// worker (1 write).
+// (1 API write: the create), "repeat" counts occurrences on one open
+// incident per worker (1 status write).
 func BenchmarkIngest(b *testing.B) {
 	srv := startServer(b, Options{RateLimit: -1})
 	var seq atomic.Int64

@@ -24,16 +24,24 @@
 // the spool in one transaction. Only if that fails too is the answer 503,
 // and the sender should resend the whole batch: every alert carries a ref
 // (from Falco's uuid or time, Alertmanager's fingerprint and start time,
-// or the generic id) recorded on the incident's timeline, so the resend
-// counts once.
+// or the generic id) recorded on the incident — the first alert's in the
+// security.fido.dev/alert-ref annotation, later ones on its timeline — so
+// the resend counts once.
 //
 // Dedup: an Incident's name is <slug of detector and rule>-<10 hex of the
 // fingerprint> (detector + rule + subject; for Alertmanager its fingerprint
-// and alertname). A repeat within the dedup window of status.lastSeen adds
-// one occurrence (one status write); a closed (spec.resolution set) or
-// stale incident gets a successor named <name>-2, -3 … (create + status
-// write). Replicas racing on the same alert converge through
-// AlreadyExists, optimistic-lock conflicts and re-reads.
+// and alertname). A new incident costs one API write, the create: spec,
+// labels and the alert-ref annotation, with an empty status that the
+// Incident controller initialises (occurrences 1, firstSeen = lastSeen =
+// spec.observedAt or the creation time, phase New, a Reported timeline
+// entry). A repeat within the dedup window of status.lastSeen (while that
+// is unset: spec.observedAt, never earlier than the creation time) adds
+// one occurrence with one optimistic-lock status write; if the controller
+// has not initialised the status yet, that write counts the first alert
+// too (occurrences 2). A closed (spec.resolution set) or stale incident
+// gets a successor named <name>-2, -3 … (one create). Replicas racing on
+// the same alert converge through AlreadyExists, optimistic-lock
+// conflicts and re-reads.
 //
 // Tokens: the Secret (default fido-ingest-tokens in the operator namespace)
 // maps a detector name to tokens, one per line. /falco needs key falco,

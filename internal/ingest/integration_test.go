@@ -56,22 +56,38 @@ func TestIngestFalcoCreatesAndDeduplicates(t *testing.T) {
 	if len(inc.Spec.Indicators) != 4 || inc.Spec.Fields["fd.sip.name"] != "evil.example" || inc.Labels[fidov1.LabelDetector] != "falco" {
 		t.Errorf("indicators %v fields %v labels %v", inc.Spec.Indicators, inc.Spec.Fields, inc.Labels)
 	}
-	if st := inc.Status; st.Occurrences != 1 || st.Phase != fidov1.IncidentNew || st.FirstSeen == nil || st.LastSeen == nil || len(st.Timeline) != 1 || st.Timeline[0].Reason != ReasonReported {
-		t.Errorf("status = %+v", st)
+	// One write: the create. The status is the Incident controller's to
+	// initialise (it does not run here); the ref is on the annotation.
+	first, _ := ParseFalco(body, time.Now())
+	observed := first[0].ObservedAt
+	if inc.Annotations[AnnotationAlertRef] != first[0].Ref || inc.Spec.ObservedAt == nil || !inc.Spec.ObservedAt.Time.Equal(*observed) {
+		t.Errorf("annotations %v observedAt %v", inc.Annotations, inc.Spec.ObservedAt)
+	}
+	if st := inc.Status; st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0 {
+		t.Errorf("status = %+v, want it empty", st)
 	}
 
 	resend := post(t, srv.url, "falco", falcoToken, body)
+	if resend.body["duplicate"] != 1.0 {
+		t.Errorf("resend before any status write: %v", resend.body)
+	}
 	repeat := strings.Replace(string(body), "8c3e7f3e-5a0e-4b59-9e0b-4c0bd6a4f2a1", "8c3e7f3e-5a0e-4b59-9e0b-4c0bd6a4f2a2", 1)
+	sent := time.Now()
 	again := post(t, srv.url, "falco", falcoToken, []byte(repeat))
-	if resend.body["duplicate"] != 1.0 || again.body["deduplicated"] != 1.0 {
-		t.Errorf("resend %v, repeat %v", resend.body, again.body)
+	resendAfter := post(t, srv.url, "falco", falcoToken, body)
+	if again.body["deduplicated"] != 1.0 || resendAfter.body["duplicate"] != 1.0 {
+		t.Errorf("repeat %v, resend after it %v", again.body, resendAfter.body)
 	}
 	inc, err = incidentFor(t, "shop", body, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inc.Status.Occurrences != 2 || len(inc.Status.Timeline) != 2 || inc.Status.Timeline[1].Reason != ReasonRepeated {
-		t.Errorf("after a resend and a repeat: occurrences %d timeline %v", inc.Status.Occurrences, inc.Status.Timeline)
+	st := inc.Status
+	if st.Occurrences != 2 || st.Phase != fidov1.IncidentNew || len(st.Timeline) != 2 || st.Timeline[0].Reason != ReasonReported || st.Timeline[1].Reason != ReasonRepeated {
+		t.Errorf("after a resend and a repeat: occurrences %d phase %q timeline %v", st.Occurrences, st.Phase, st.Timeline)
+	}
+	if st.FirstSeen == nil || !st.FirstSeen.Time.Equal(*observed) || st.LastSeen == nil || st.LastSeen.Time.Before(sent.Truncate(time.Second)) {
+		t.Errorf("firstSeen %v lastSeen %v, want the first alert's observedAt %v and the repeat's time", st.FirstSeen, st.LastSeen, observed)
 	}
 	if _, err := incidentFor(t, "shop", body, 2); err == nil {
 		t.Error("a repeat within the window must not create a successor")
@@ -100,8 +116,8 @@ func TestIngestAlertmanager(t *testing.T) {
 			t.Errorf("%s: %v", tc.alert.Rule, err)
 			continue
 		}
-		if inc.Spec.Subject != tc.alert.Subject || inc.Status.Occurrences != 1 {
-			t.Errorf("%s: subject %+v occurrences %d", tc.alert.Rule, inc.Spec.Subject, inc.Status.Occurrences)
+		if inc.Spec.Subject != tc.alert.Subject || inc.Status.Occurrences != 0 || inc.Annotations[AnnotationAlertRef] != tc.alert.Ref {
+			t.Errorf("%s: subject %+v occurrences %d annotations %v", tc.alert.Rule, inc.Spec.Subject, inc.Status.Occurrences, inc.Annotations)
 		}
 	}
 	var list fidov1.IncidentList
@@ -121,7 +137,7 @@ func TestIngestAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl := inc.Status.Timeline
-	if inc.Status.Occurrences != 1 || tl[len(tl)-1].Reason != ReasonDetectorResolved {
+	if inc.Status.Occurrences != 1 || len(tl) != 2 || tl[0].Reason != ReasonReported || tl[1].Reason != ReasonDetectorResolved {
 		t.Errorf("resolved: occurrences %d timeline %v", inc.Status.Occurrences, tl)
 	}
 }
@@ -234,6 +250,14 @@ func TestTwoReplicasConverge(t *testing.T) {
 		if inc.Status.Occurrences != 2 || len(inc.Status.Timeline) != 2 {
 			t.Errorf("round %d: occurrences %d timeline %d, want 2", round, inc.Status.Occurrences, len(inc.Status.Timeline))
 		}
+		refs := map[string]bool{}
+		for _, body := range bodies {
+			alerts, _ := ParseFalco(body, time.Now())
+			refs[alerts[0].Ref] = true
+		}
+		if ref := inc.Annotations[AnnotationAlertRef]; !refs[ref] || !hasRef(inc, ref) {
+			t.Errorf("round %d: alert-ref %q is not one of the two alerts' refs", round, ref)
+		}
 		if _, err := incidentFor(t, "shop", bodies[0], 2); err == nil {
 			t.Errorf("round %d: a second incident was created", round)
 		}
@@ -306,8 +330,8 @@ func TestRestartReplaysSpool(t *testing.T) {
 	eventually(t, "the replayed spool to drain", func() bool { return spoolCount(second) == 0 })
 	for i, body := range bodies {
 		inc, err := incidentFor(t, "shop", body, 1)
-		if err != nil || inc.Status.Occurrences != 1 {
-			t.Errorf("alert %d after the restart: %v %+v", i, err, inc.Status)
+		if err != nil || inc.Status.Occurrences != 0 || inc.Annotations[AnnotationAlertRef] == "" {
+			t.Errorf("alert %d after the restart: %v %v %+v", i, err, inc.Annotations, inc.Status)
 		}
 	}
 }

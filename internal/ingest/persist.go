@@ -23,6 +23,14 @@ const (
 	ReasonDetectorResolved = "DetectorResolved"
 )
 
+// AnnotationAlertRef carries the ref of the alert that created an Incident
+// (see alertRefValue), so a resend of that first alert is recognised
+// before any status has been written.
+const AnnotationAlertRef = "security.fido.dev/alert-ref"
+
+// maxRefAnnotation bounds a ref kept verbatim in AnnotationAlertRef.
+const maxRefAnnotation = 64
+
 // Outcome is what persisting one alert did.
 type Outcome string
 
@@ -45,8 +53,10 @@ const maxAttempts = 16
 
 // persister turns alerts into Incidents with deterministic names: an open
 // incident within the dedup window counts one more occurrence (one status
-// write); otherwise a new incident is created (create + status write).
-// It always reads from the API server, never a cache.
+// write); otherwise a new incident is created (one write: the create, with
+// the alert's ref in AnnotationAlertRef and an empty status that the
+// Incident controller initialises). It always reads from the API server,
+// never a cache.
 type persister struct {
 	client       client.Client
 	operatorNS   string
@@ -86,13 +96,24 @@ func (p *persister) persist(ctx context.Context, a *Alert) (Outcome, error) {
 			if a.Resolved {
 				return p.recordResolved(ctx, last, a)
 			}
-			if inc, err = p.create(ctx, ns, name, a); apierrors.IsAlreadyExists(err) {
+			_, err = p.create(ctx, ns, name, a)
+			if apierrors.IsAlreadyExists(err) {
 				retries++
 				continue // another replica created it: read it and count there
 			}
+			if err != nil {
+				return "", err
+			}
+			p.generations.set(base, gen)
+			return OutcomeCreated, nil
 		}
 		if err != nil {
 			return "", err
+		}
+		if hasRef(inc, a.Ref) {
+			// Checked before staleness: a resend is the same event even if
+			// the incident has gone stale or been closed since.
+			return OutcomeDuplicate, nil
 		}
 		if a.Resolved || p.closedOrStale(inc, a) {
 			last, gen = inc, gen+1
@@ -114,8 +135,29 @@ func (p *persister) closedOrStale(inc *fidov1.Incident, a *Alert) bool {
 	if inc.Spec.Resolution != "" {
 		return true
 	}
-	last := inc.Status.LastSeen
-	return last != nil && a.ReceivedAt.Sub(last.Time) > p.window
+	last, ok := lastSeen(inc)
+	return ok && a.ReceivedAt.Sub(last) > p.window
+}
+
+// lastSeen is when the incident was last seen, for the dedup window:
+// status.lastSeen, or while the status is not initialised what the
+// Incident controller will put there (spec.observedAt, else the creation
+// time). The creation time bounds it from below: the API server stored
+// the incident then, so a detector timestamp that is old (a delayed
+// delivery, Alertmanager's startsAt, a skewed clock) cannot make an
+// incident created moments ago look stale. ok is false when nothing is known.
+func lastSeen(inc *fidov1.Incident) (time.Time, bool) {
+	var last time.Time
+	switch {
+	case inc.Status.LastSeen != nil:
+		last = inc.Status.LastSeen.Time
+	case inc.Spec.ObservedAt != nil:
+		last = inc.Spec.ObservedAt.Time
+	}
+	if created := inc.CreationTimestamp.Time; created.After(last) {
+		last = created
+	}
+	return last, !last.IsZero()
 }
 
 // namespaceFor is where the subject's incident lives: the subject's own
@@ -166,7 +208,9 @@ func (p *persister) get(ctx context.Context, ns, name string) (*fidov1.Incident,
 	return inc, nil
 }
 
-// create creates the incident's object; its status is written next.
+// create creates the incident with the alert's ref in AnnotationAlertRef
+// and an empty status: the Incident controller initialises it (occurrences
+// 1, firstSeen = lastSeen = spec.observedAt or the creation time, phase New).
 func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fidov1.Incident, error) {
 	inc := &fidov1.Incident{
 		ObjectMeta: metav1.ObjectMeta{
@@ -176,6 +220,7 @@ func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fid
 				fidov1.LabelDetector:    a.Detector,
 				fidov1.LabelSubjectHash: SubjectHash(a.Subject),
 			},
+			Annotations: map[string]string{AnnotationAlertRef: alertRefValue(a.Ref)},
 		},
 		Spec: a.Spec(),
 	}
@@ -187,33 +232,60 @@ func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fid
 }
 
 // recordOccurrence counts the alert on the incident with one optimistic
-// status patch; a conflict means someone else wrote first.
+// status patch; a conflict means someone else wrote first. On an incident
+// whose status is not initialised yet the alert that created it is
+// counted too, so the occurrences become 2.
 func (p *persister) recordOccurrence(ctx context.Context, inc *fidov1.Incident, a *Alert) (Outcome, error) {
 	if hasRef(inc, a.Ref) {
 		return OutcomeDuplicate, nil
 	}
 	orig := inc.DeepCopy()
+	countFirst(inc)
 	st := &inc.Status
 	seen := metav1.NewTime(a.ReceivedAt)
 	st.Occurrences++
-	if st.FirstSeen == nil {
-		st.FirstSeen = &seen
-	}
-	if st.LastSeen == nil || seen.After(st.LastSeen.Time) {
+	if seen.After(st.LastSeen.Time) {
 		st.LastSeen = &seen
+	}
+	appendTimeline(st, seen, ReasonRepeated, timelineMessage(a, "reported"))
+	if err := p.patchStatus(ctx, inc, orig); err != nil {
+		return "", err
+	}
+	return OutcomeDeduplicated, nil
+}
+
+// countFirst initialises a status the Incident controller has not yet
+// (occurrences 0) as the controller would: the alert that created the
+// incident is one occurrence, seen at spec.observedAt or else the creation
+// time, reported on the timeline with its ref from AnnotationAlertRef.
+// It also fills any of firstSeen, lastSeen and phase still unset.
+func countFirst(inc *fidov1.Incident) {
+	st := &inc.Status
+	if st.FirstSeen == nil {
+		first := inc.CreationTimestamp
+		if inc.Spec.ObservedAt != nil {
+			first = *inc.Spec.ObservedAt
+		}
+		st.FirstSeen = &first
+	}
+	if st.LastSeen == nil {
+		st.LastSeen = st.FirstSeen.DeepCopy()
 	}
 	if st.Phase == "" {
 		st.Phase = fidov1.IncidentNew
 	}
-	outcome, reason := OutcomeDeduplicated, ReasonRepeated
-	if st.Occurrences == 1 {
-		outcome, reason = OutcomeCreated, ReasonReported
+	if st.Occurrences > 0 {
+		return
 	}
-	appendTimeline(st, seen, reason, timelineMessage(a, "reported"))
-	if err := p.patchStatus(ctx, inc, orig); err != nil {
-		return "", err
+	st.Occurrences = 1
+	if len(st.Timeline) == 0 {
+		msg := fmt.Sprintf("%s reported %q (%s)", inc.Spec.Detector, truncate(inc.Spec.Rule, 200), inc.Spec.Priority)
+		if ref := inc.Annotations[AnnotationAlertRef]; ref != "" {
+			first := Alert{Detector: inc.Spec.Detector, Rule: inc.Spec.Rule, Summary: inc.Spec.Summary, Ref: ref}
+			msg = timelineMessage(&first, "reported")
+		}
+		appendTimeline(st, *st.FirstSeen, ReasonReported, msg)
 	}
-	return outcome, nil
 }
 
 // recordResolved notes a detector's "resolved" on the latest incident.
@@ -225,6 +297,7 @@ func (p *persister) recordResolved(ctx context.Context, inc *fidov1.Incident, a 
 		return OutcomeDuplicate, nil
 	}
 	orig := inc.DeepCopy()
+	countFirst(inc) // so the controller still sees the first report
 	appendTimeline(&inc.Status, metav1.NewTime(a.ReceivedAt), ReasonDetectorResolved, timelineMessage(a, "resolved"))
 	if err := p.patchStatus(ctx, inc, orig); err != nil {
 		return "", err
@@ -277,8 +350,28 @@ func timelineMessage(a *Alert, verb string) string {
 	return truncate(head, 1024-len(marker)-1) + " " + marker
 }
 
-// hasRef reports whether the alert's ref is already on the timeline.
+// alertRefValue is how a ref is kept in AnnotationAlertRef: verbatim when
+// it is short and made of [A-Za-z0-9._-] (as every parser's refs are),
+// else "sha256:" and 32 hex digits of its hash, so the value is bounded
+// and plain while distinct refs stay distinct.
+func alertRefValue(ref string) string {
+	clean := ref != "" && len(ref) <= maxRefAnnotation
+	for i := 0; clean && i < len(ref); i++ {
+		c := ref[i]
+		clean = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if clean {
+		return ref
+	}
+	return "sha256:" + Fingerprint("alert-ref", ref)[:32]
+}
+
+// hasRef reports whether the alert's ref is the one that created the
+// incident (AnnotationAlertRef) or is already on the timeline.
 func hasRef(inc *fidov1.Incident, ref string) bool {
+	if v, ok := inc.Annotations[AnnotationAlertRef]; ok && v == alertRefValue(ref) {
+		return true
+	}
 	marker := refMarker(ref)
 	for _, e := range inc.Status.Timeline {
 		if strings.HasSuffix(e.Message, marker) {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,8 @@ func newPersister(c client.Client, window time.Duration) *persister {
 		namespaces: newTTLCache(time.Minute, 100), generations: &generationHints{}}
 }
 
-// shellAlert is the Falco terminal-shell alert received at the given time with a ref.
+// shellAlert is the Falco terminal-shell alert observed and received at
+// the given time with a ref.
 func shellAlert(t *testing.T, at time.Time, ref string) *Alert {
 	t.Helper()
 	got, err := ParseFalco(fixture(t, "falco_shell.json"), at)
@@ -42,6 +44,7 @@ func shellAlert(t *testing.T, at time.Time, ref string) *Alert {
 		t.Fatal(err)
 	}
 	got[0].Ref = ref
+	got[0].ObservedAt = &at
 	return got[0]
 }
 
@@ -53,7 +56,23 @@ func TestPersistDedup(t *testing.T) {
 		resolve  string // set spec.resolution on this incident before the step
 		want     Outcome
 		wantName string // suffix after the base name: "", "-2", ...
-		wantOcc  int64
+		wantOcc  int64  // 0: created, status left to the controller
+		wantRef  string // the incident's alert-ref annotation
+		wantSeen [2]time.Time
+		none     bool // no incident to check
+	}
+	alert := func(at time.Time, ref string) func(t *testing.T) *Alert {
+		return func(t *testing.T) *Alert { return shellAlert(t, at, ref) }
+	}
+	late := func(observed, received time.Time, ref string) func(t *testing.T) *Alert {
+		return func(t *testing.T) *Alert {
+			a := shellAlert(t, received, ref)
+			a.ObservedAt = &observed
+			return a
+		}
+	}
+	resolved := func(at time.Time, ref string) func(t *testing.T) *Alert {
+		return func(t *testing.T) *Alert { a := shellAlert(t, at, ref); a.Resolved = true; return a }
 	}
 	cases := []struct {
 		name       string
@@ -62,29 +81,42 @@ func TestPersistDedup(t *testing.T) {
 		steps      []step
 	}{
 		{name: "new then repeat then resend", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0, "r1") }, want: OutcomeCreated, wantOcc: 1},
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0.Add(time.Minute), "r2") }, want: OutcomeDeduplicated, wantOcc: 2},
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0.Add(2*time.Minute), "r2") }, want: OutcomeDuplicate, wantOcc: 2},
+			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
+			{alert: alert(t0.Add(time.Minute), "r2"), want: OutcomeDeduplicated, wantOcc: 2, wantRef: "r1", wantSeen: [2]time.Time{t0, t0.Add(time.Minute)}},
+			{alert: alert(t0.Add(2*time.Minute), "r2"), want: OutcomeDuplicate, wantOcc: 2, wantRef: "r1"},
+			{alert: alert(t0.Add(3*time.Minute), "r1"), want: OutcomeDuplicate, wantOcc: 2, wantRef: "r1"},
+			{alert: alert(t0.Add(4*time.Minute), "r3"), want: OutcomeDeduplicated, wantOcc: 3, wantRef: "r1", wantSeen: [2]time.Time{t0, t0.Add(4 * time.Minute)}},
+		}},
+		{name: "resend of the first alert before the status is initialised", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
+			{alert: alert(t0.Add(time.Minute), "r1"), want: OutcomeDuplicate, wantRef: "r1"},
 		}},
 		{name: "stale incident gets a successor", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0, "r1") }, want: OutcomeCreated, wantOcc: 1},
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0.Add(2*time.Hour), "r2") }, want: OutcomeCreated, wantName: "-2", wantOcc: 1},
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0.Add(2*time.Hour+time.Minute), "r3") }, want: OutcomeDeduplicated, wantName: "-2", wantOcc: 2},
+			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
+			{alert: alert(t0.Add(2*time.Hour), "r1"), want: OutcomeDuplicate, wantRef: "r1"}, // a late resend is no new incident
+			{alert: alert(t0.Add(2*time.Hour), "r2"), want: OutcomeCreated, wantName: "-2", wantRef: "r2"},
+			{alert: alert(t0.Add(2*time.Hour+time.Minute), "r3"), want: OutcomeDeduplicated, wantName: "-2", wantOcc: 2, wantRef: "r2", wantSeen: [2]time.Time{t0.Add(2 * time.Hour), t0.Add(2*time.Hour + time.Minute)}},
+		}},
+		{name: "unset lastSeen falls back to observedAt", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+			{alert: late(t0.Add(-2*time.Hour), t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
+			{alert: alert(t0.Add(time.Minute), "r2"), want: OutcomeCreated, wantName: "-2", wantRef: "r2"},
 		}},
 		{name: "closed incident gets a successor", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0, "r1") }, want: OutcomeCreated, wantOcc: 1},
-			{resolve: "", alert: func(t *testing.T) *Alert { return shellAlert(t, t0.Add(time.Minute), "r2") }, want: OutcomeDeduplicated, wantOcc: 2},
-			{resolve: "x", alert: func(t *testing.T) *Alert { return shellAlert(t, t0.Add(2*time.Minute), "r3") }, want: OutcomeCreated, wantName: "-2", wantOcc: 1},
+			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
+			{alert: alert(t0.Add(time.Minute), "r2"), want: OutcomeDeduplicated, wantOcc: 2, wantRef: "r1"},
+			{resolve: "x", alert: alert(t0.Add(2*time.Minute), "r1"), want: OutcomeDuplicate, wantOcc: 2, wantRef: "r1"},
+			{alert: alert(t0.Add(3*time.Minute), "r3"), want: OutcomeCreated, wantName: "-2", wantRef: "r3"},
 		}},
 		{name: "missing namespace falls back to the operator namespace", wantNS: testOperatorNS, steps: []step{
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0, "r1") }, want: OutcomeCreated, wantOcc: 1},
+			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 		}},
 		{name: "resolved without an incident is ignored", steps: []step{
-			{alert: func(t *testing.T) *Alert { a := shellAlert(t, t0, "r1"); a.Resolved = true; return a }, want: OutcomeIgnored},
+			{alert: resolved(t0, "r1"), want: OutcomeIgnored, none: true},
 		}},
 		{name: "resolved is recorded on the timeline", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
-			{alert: func(t *testing.T) *Alert { return shellAlert(t, t0, "r1") }, want: OutcomeCreated, wantOcc: 1},
-			{alert: func(t *testing.T) *Alert { a := shellAlert(t, t0.Add(time.Minute), "r2"); a.Resolved = true; return a }, want: OutcomeResolved, wantOcc: 1},
+			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
+			{alert: resolved(t0.Add(time.Minute), "r2"), want: OutcomeResolved, wantOcc: 1, wantRef: "r1", wantSeen: [2]time.Time{t0, t0}},
+			{alert: resolved(t0.Add(2*time.Minute), "r2"), want: OutcomeDuplicate, wantOcc: 1, wantRef: "r1"},
 		}},
 	}
 	for _, tc := range cases {
@@ -106,21 +138,31 @@ func TestPersistDedup(t *testing.T) {
 				if err != nil || got != s.want {
 					t.Fatalf("step %d: persist = %q, %v; want %q", i, got, err, s.want)
 				}
-				if s.wantOcc == 0 {
+				if s.none {
 					continue
 				}
 				inc := &fidov1.Incident{}
 				if err := c.Get(ctx, client.ObjectKey{Namespace: tc.wantNS, Name: a.BaseName() + s.wantName}, inc); err != nil {
 					t.Fatalf("step %d: %v", i, err)
 				}
-				if inc.Status.Occurrences != s.wantOcc || inc.Status.Phase != fidov1.IncidentNew {
-					t.Errorf("step %d: occurrences %d phase %q, want %d New", i, inc.Status.Occurrences, inc.Status.Phase, s.wantOcc)
+				st := inc.Status
+				if s.wantOcc == 0 && (st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0) {
+					t.Errorf("step %d: a created incident's status must be left to the controller, got %+v", i, st)
+				}
+				if s.wantOcc > 0 && (st.Occurrences != s.wantOcc || st.Phase != fidov1.IncidentNew || len(st.Timeline) == 0 || st.Timeline[0].Reason != ReasonReported) {
+					t.Errorf("step %d: occurrences %d phase %q timeline %v, want %d New Reported…", i, st.Occurrences, st.Phase, st.Timeline, s.wantOcc)
+				}
+				if w := s.wantSeen; !w[0].IsZero() && (st.FirstSeen == nil || st.LastSeen == nil || !st.FirstSeen.Time.Equal(w[0]) || !st.LastSeen.Time.Equal(w[1])) {
+					t.Errorf("step %d: firstSeen %v lastSeen %v, want %v %v", i, st.FirstSeen, st.LastSeen, w[0], w[1])
+				}
+				if inc.Annotations[AnnotationAlertRef] != s.wantRef || inc.Spec.ObservedAt == nil {
+					t.Errorf("step %d: annotations %v observedAt %v, want ref %q", i, inc.Annotations, inc.Spec.ObservedAt, s.wantRef)
 				}
 				if inc.Labels[fidov1.LabelDetector] != "falco" || inc.Spec.Subject.Namespace != "shop" {
 					t.Errorf("step %d: labels %v subject %+v", i, inc.Labels, inc.Spec.Subject)
 				}
-				if a.Resolved && inc.Status.Timeline[len(inc.Status.Timeline)-1].Reason != ReasonDetectorResolved {
-					t.Errorf("step %d: timeline %v", i, inc.Status.Timeline)
+				if a.Resolved && st.Timeline[len(st.Timeline)-1].Reason != ReasonDetectorResolved {
+					t.Errorf("step %d: timeline %v", i, st.Timeline)
 				}
 			}
 		})
@@ -138,5 +180,51 @@ func TestTimelineBounded(t *testing.T) {
 	a := &Alert{Detector: "falco", Rule: string(make([]byte, 300)), Summary: string(make([]byte, 5000)), Ref: "0123456789abcdef"}
 	if m := timelineMessage(a, "reported"); len(m) > 1024 {
 		t.Errorf("timeline message has %d bytes", len(m))
+	}
+}
+
+func TestAlertRefValue(t *testing.T) {
+	long := strings.Repeat("a", maxRefAnnotation+1)
+	for _, ref := range []string{"0123456789abcdef", "r1", "A.b_c-9", strings.Repeat("a", maxRefAnnotation)} {
+		if got := alertRefValue(ref); got != ref {
+			t.Errorf("alertRefValue(%q) = %q, want it verbatim", ref, got)
+		}
+	}
+	seen := map[string]bool{}
+	for _, ref := range []string{long, long + "b", "a b", "a\nb", "ü", "[ref x]", "sha256:00"} {
+		got := alertRefValue(ref)
+		if !strings.HasPrefix(got, "sha256:") || len(got) != len("sha256:")+32 || seen[got] {
+			t.Errorf("alertRefValue(%q) = %q", ref, got)
+		}
+		seen[got] = true
+		if inc := (&fidov1.Incident{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationAlertRef: got}}}); !hasRef(inc, ref) || hasRef(inc, ref+"x") {
+			t.Errorf("hasRef does not recognise exactly %q through the annotation", ref)
+		}
+	}
+}
+
+func TestLastSeen(t *testing.T) {
+	t0 := time.Date(2024, 6, 10, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { m := metav1.NewTime(t0.Add(d)); return &m }
+	cases := []struct {
+		name           string
+		last, observed *metav1.Time
+		created        time.Time
+		want           time.Time
+	}{
+		{name: "status", last: at(time.Minute), observed: at(0), want: t0.Add(time.Minute)},
+		{name: "unset: observedAt", observed: at(0), want: t0},
+		{name: "unset: creation time", created: t0.Add(time.Second), want: t0.Add(time.Second)},
+		{name: "old observedAt: creation time", observed: at(-3 * time.Hour), created: t0, want: t0},
+		{name: "old status: creation time", last: at(-3 * time.Hour), created: t0, want: t0},
+		{name: "nothing known"},
+	}
+	for _, tc := range cases {
+		inc := &fidov1.Incident{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(tc.created)}}
+		inc.Status.LastSeen, inc.Spec.ObservedAt = tc.last, tc.observed
+		got, ok := lastSeen(inc)
+		if !got.Equal(tc.want) || ok == tc.want.IsZero() {
+			t.Errorf("%s: lastSeen = %v, %v; want %v", tc.name, got, ok, tc.want)
+		}
 	}
 }
