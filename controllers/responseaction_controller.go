@@ -121,6 +121,20 @@ func NewResponseActionReconciler(opts ResponseActionOptions) *ResponseActionReco
 // deletions trigger a reconcile, so the reconciler's own status writes do
 // not, and transient failures back off as scheduled.
 func (r *ResponseActionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.build(mgr)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fidov1.ResponseAction{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.MaxConcurrentReconciles}).
+		Named("responseaction").
+		Complete(r)
+}
+
+// build wires the clients, drivers and guard. Drivers read through the
+// API reader: Secrets are never cached, and the objects whose values are
+// recorded for revert are read fresh. The guard's Namespace and Node
+// lookups (the protected label) come from the manager's cache.
+func (r *ResponseActionReconciler) build(mgr ctrl.Manager) {
 	r.client = mgr.GetClient()
 	r.recorder = r.opts.Recorder
 	if r.recorder == nil {
@@ -142,13 +156,8 @@ func (r *ResponseActionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		ProtectOperatorNodes:               r.opts.ProtectOperatorNodes,
 		AllowClusterScopedFromAnyNamespace: r.opts.AllowClusterScopedFromAnyNamespace,
 		Limiter:                            enforce.NewRateLimiter(r.clock, time.Minute, r.opts.RateLimits, r.opts.DefaultRateLimit),
+		Cache:                              r.client,
 	})
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&fidov1.ResponseAction{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.MaxConcurrentReconciles}).
-		Named("responseaction").
-		Complete(r)
 }
 
 // raStep is the outcome of a sub-step.
@@ -159,7 +168,8 @@ type raStep struct {
 
 // Reconcile gets the action, runs the sub-step its phase calls for and
 // writes the status once at the end (besides the claim, which is written
-// before any side effect).
+// before any side effect). An action that ends with nothing to revert
+// drops the revert finalizer, also one its creator set in advance.
 func (r *ResponseActionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	action := &fidov1.ResponseAction{}
 	if err := r.client.Get(ctx, req.NamespacedName, action); err != nil {
@@ -178,6 +188,11 @@ func (r *ResponseActionReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		raEmitTransitions(r.recorder, action, before)
 	}()
 	step := r.raReconcile(ctx, action, &base)
+	if action.DeletionTimestamp.IsZero() && !r.raNeedsFinalizer(action) {
+		if err := r.raRemoveFinalizer(ctx, action); err != nil {
+			step.err = errors.Join(step.err, err)
+		}
+	}
 	return step.result, step.err
 }
 
@@ -221,12 +236,12 @@ func (r *ResponseActionReconciler) raReconcileNew(ctx context.Context, a *fidov1
 		r.raSkip(a, raReasonRateLimited, reason)
 		return raStep{}
 	}
-	step, claimed := r.raClaim(ctx, a, base)
+	prepared, step, claimed := r.raClaim(ctx, a, base)
 	if !claimed {
 		r.guard.Release(a)
 		return step
 	}
-	return r.raApply(ctx, a)
+	return r.raApply(ctx, a, prepared)
 }
 
 // raReconcileRunning re-drives an action found Running: after a crash, or
@@ -245,11 +260,12 @@ func (r *ResponseActionReconciler) raReconcileRunning(ctx context.Context, a *fi
 		r.raFail(a, fidov1.ReasonFailed, fmt.Sprintf("gave up after %d attempts: %s", a.Status.Attempts, a.Status.Message))
 		return raStep{}
 	}
-	step, claimed := r.raClaim(ctx, a, base)
+	// raClaim plans again: a re-drive re-reads the world.
+	prepared, step, claimed := r.raClaim(ctx, a, base)
 	if !claimed {
 		return step
 	}
-	return r.raApply(ctx, a)
+	return r.raApply(ctx, a, prepared)
 }
 
 func raInterruption(v enforce.Verdict) string {
@@ -288,18 +304,19 @@ func (r *ResponseActionReconciler) raDryRun(ctx context.Context, a *fidov1.Respo
 	return raStep{}
 }
 
-// raClaim records, with an optimistically locked status write before any
-// side effect, that this instance runs the action: phase Running, one
-// more attempt, and the planned changes (as Would*), so that a crash
-// between side effect and record still leaves the true "before" values.
-// A stale object (someone else claimed it) is not claimed.
-func (r *ResponseActionReconciler) raClaim(ctx context.Context, a *fidov1.ResponseAction, base **fidov1.ResponseAction) (raStep, bool) {
-	plan, err := r.engine.Apply(ctx, a, true)
+// raClaim plans the action (reading the cluster once for this attempt)
+// and records, with an optimistically locked status write before any side
+// effect, that this instance runs it: phase Running, one more attempt, and
+// the planned changes (as Would*), so that a crash between side effect and
+// record still leaves the true "before" values. A stale object (someone
+// else claimed it) is not claimed. The plan returned is the one to execute.
+func (r *ResponseActionReconciler) raClaim(ctx context.Context, a *fidov1.ResponseAction, base **fidov1.ResponseAction) (*enforce.Prepared, raStep, bool) {
+	prepared, err := r.engine.Prepare(ctx, a)
 	if err != nil {
-		return r.raHandleError(a, err, false), false
+		return nil, r.raHandleError(a, err, false), false
 	}
 	if err := r.raEnsureFinalizer(ctx, a); err != nil {
-		return raStep{err: err}, false
+		return nil, raStep{err: err}, false
 	}
 	now := r.raNow()
 	a.Status.Phase = fidov1.ActionRunning
@@ -308,7 +325,7 @@ func (r *ResponseActionReconciler) raClaim(ctx context.Context, a *fidov1.Respon
 	if a.Status.StartTime == nil {
 		a.Status.StartTime = &now
 	}
-	a.Status.Changes = enforce.MergeChanges(a.Status.Changes, plan.Changes)
+	a.Status.Changes = prepared.Claimed()
 	a.Status.Message = fmt.Sprintf("applying (attempt %d)", a.Status.Attempts)
 	raSetCondition(a, fidov1.ConditionApplied, false, fidov1.ReasonProgressing, "applying")
 	raSetSummary(a)
@@ -316,26 +333,23 @@ func (r *ResponseActionReconciler) raClaim(ctx context.Context, a *fidov1.Respon
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Someone else moved the action on; the next reconcile sees it.
 			*a = *(*base).DeepCopy()
-			return raStep{result: ctrl.Result{RequeueAfter: time.Second}}, false
+			return nil, raStep{result: ctrl.Result{RequeueAfter: time.Second}}, false
 		}
 		*a = *(*base).DeepCopy()
-		return raStep{err: fmt.Errorf("claiming the action: %w", err)}, false
+		return nil, raStep{err: fmt.Errorf("claiming the action: %w", err)}, false
 	}
 	*base = a.DeepCopy()
-	return raStep{}, true
+	return prepared, raStep{}, true
 }
 
-// raApply runs the driver and records the outcome.
-func (r *ResponseActionReconciler) raApply(ctx context.Context, a *fidov1.ResponseAction) raStep {
-	res, err := r.engine.Apply(ctx, a, false)
+// raApply executes the plan the claim recorded and records the outcome.
+func (r *ResponseActionReconciler) raApply(ctx context.Context, a *fidov1.ResponseAction, prepared *enforce.Prepared) raStep {
+	res, err := prepared.Execute(ctx)
 	a.Status.Changes = res.Changes
 	if err != nil {
 		return r.raHandleError(a, err, true)
 	}
 	r.raSucceed(a, fidov1.ReasonSucceeded, raJoin(fmt.Sprintf("applied: %d change(s)", raCountReal(res.Changes)), res.Note))
-	if err := r.raSyncFinalizer(ctx, a); err != nil {
-		return raStep{err: err}
-	}
 	return r.raScheduleTTL(a)
 }
 
@@ -417,7 +431,7 @@ func (r *ResponseActionReconciler) raReconcileRevert(ctx context.Context, a *fid
 	changes := raRevertInput(a)
 	if len(changes) == 0 {
 		r.raReverted(a, raReasonNothingToRevert, "reverted: nothing to undo")
-		return raStep{err: r.raRemoveFinalizer(ctx, a)}
+		return raStep{} // Reconcile drops the finalizer.
 	}
 	a.Status.Phase = fidov1.ActionReverting
 	res, err := r.engine.Revert(ctx, a, changes)
@@ -432,7 +446,7 @@ func (r *ResponseActionReconciler) raReconcileRevert(ctx context.Context, a *fid
 		return raStep{}
 	}
 	r.raReverted(a, raReasonReverted, raJoin(fmt.Sprintf("reverted: %d change(s) undone", len(changes)), res.Note))
-	return raStep{err: r.raRemoveFinalizer(ctx, a)}
+	return raStep{} // Reconcile drops the finalizer.
 }
 
 // raReconcileDelete reverts before the finalizer lets the action go. A
@@ -461,7 +475,8 @@ func (r *ResponseActionReconciler) raReconcileDelete(ctx context.Context, a *fid
 }
 
 // raEnsureFinalizer adds the revert finalizer before an action that can be
-// reverted makes its first change.
+// reverted makes its first change. The Incident controller creates its
+// revertible actions with the finalizer set, which makes this free.
 func (r *ResponseActionReconciler) raEnsureFinalizer(ctx context.Context, a *fidov1.ResponseAction) error {
 	if !r.engine.Revertible(a.Spec.Type) || controllerutil.ContainsFinalizer(a, fidov1.Finalizer) {
 		return nil
@@ -469,12 +484,22 @@ func (r *ResponseActionReconciler) raEnsureFinalizer(ctx context.Context, a *fid
 	return r.raPatchFinalizers(ctx, a, func(obj *fidov1.ResponseAction) { controllerutil.AddFinalizer(obj, fidov1.Finalizer) })
 }
 
-// raSyncFinalizer drops the finalizer when nothing is left to revert.
-func (r *ResponseActionReconciler) raSyncFinalizer(ctx context.Context, a *fidov1.ResponseAction) error {
-	if len(raRevertInput(a)) > 0 {
-		return nil
+// raNeedsFinalizer reports whether the action may still hold the revert
+// finalizer: a revertible action that may yet run, is running or
+// reverting, or has recorded changes a deletion must undo. Skipped
+// actions, failures before any change, dry runs, cancelled and reverted
+// actions have nothing to revert and must never block their deletion.
+func (r *ResponseActionReconciler) raNeedsFinalizer(a *fidov1.ResponseAction) bool {
+	if !r.engine.Revertible(a.Spec.Type) {
+		return false
 	}
-	return r.raRemoveFinalizer(ctx, a)
+	switch a.Status.Phase {
+	case fidov1.ActionReverted:
+		return false
+	case "", fidov1.ActionPending, fidov1.ActionAwaitingApproval, fidov1.ActionRunning, fidov1.ActionReverting:
+		return true
+	}
+	return len(raRevertInput(a)) > 0
 }
 
 func (r *ResponseActionReconciler) raRemoveFinalizer(ctx context.Context, a *fidov1.ResponseAction) error {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +17,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/enforce"
@@ -463,5 +468,344 @@ func TestResponseActionNotifySlowWebhookFails(t *testing.T) {
 		if strings.Contains(c.Message, "SECRET-PATH") {
 			t.Errorf("condition %s leaks the webhook URL", c.Type)
 		}
+	}
+}
+
+// raIncidentAction is an action as the Incident controller creates it: with
+// incidentRef and, for revertible types, the revert finalizer already set.
+func raIncidentAction(a *fidov1.ResponseAction) *fidov1.ResponseAction {
+	a.Spec.IncidentRef = &fidov1.IncidentRef{Name: "inc-" + a.Name}
+	controllerutil.AddFinalizer(a, fidov1.Finalizer)
+	return a
+}
+
+// raWaitGone waits until the action is deleted.
+func raWaitGone(t *testing.T, a *fidov1.ResponseAction) {
+	t.Helper()
+	eventually(t, raWait, func() error {
+		err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("action still there: %v", err)
+		}
+		return nil
+	})
+}
+
+// raWaitNoFinalizer waits until the action holds no revert finalizer.
+func raWaitNoFinalizer(t *testing.T, a *fidov1.ResponseAction) *fidov1.ResponseAction {
+	t.Helper()
+	got := &fidov1.ResponseAction{}
+	eventually(t, raWait, func() error {
+		if err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), got); err != nil {
+			return err
+		}
+		if controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
+			return fmt.Errorf("phase %s, finalizers %v", got.Status.Phase, got.Finalizers)
+		}
+		return nil
+	})
+	return got
+}
+
+func TestResponseActionPresetFinalizerDroppedWhenSkipped(t *testing.T) {
+	raStart(t, raOptions())
+	ns := newNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
+	raPod(t, ns, "web-1", nil)
+	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
+	raCreate(t, a)
+
+	raWaitPhase(t, ns, a.Name, fidov1.ActionSkipped)
+	got := raWaitNoFinalizer(t, a)
+	if len(got.Status.Changes) != 0 || len(raPolicies(t, ns)) != 0 {
+		t.Fatalf("a skipped action changed something: %+v", got.Status.Changes)
+	}
+	if err := env.Client.Delete(raCtx, got); err != nil {
+		t.Fatal(err)
+	}
+	raWaitGone(t, a)
+}
+
+func TestResponseActionPresetFinalizerDroppedOnGlobalDryRun(t *testing.T) {
+	opts := raOptions()
+	opts.DryRun = true
+	raStart(t, opts)
+	ns := newNamespace(t, nil)
+	raPod(t, ns, "web-1", nil)
+	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
+	raCreate(t, a)
+
+	raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	got := raWaitNoFinalizer(t, a)
+	raCondition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, raReasonDryRun)
+	if len(raPolicies(t, ns)) != 0 || raPodLabels(t, ns, "web-1")[fidov1.LabelQuarantine] != "" {
+		t.Fatal("dry run changed the cluster")
+	}
+	if err := env.Client.Delete(raCtx, got); err != nil {
+		t.Fatal(err)
+	}
+	raWaitGone(t, a)
+}
+
+func TestResponseActionPresetFinalizerCancelledAndDeleted(t *testing.T) {
+	raStart(t, raOptions())
+	ns := newNamespace(t, nil)
+	raPod(t, ns, "p", nil)
+	// Cancelled by revert while awaiting approval: Skipped, finalizer gone.
+	a := raIncidentAction(raLabelAction(ns, "label-p", "p"))
+	a.Spec.RequireApproval = true
+	raCreate(t, a)
+	got := raWaitPhase(t, ns, a.Name, fidov1.ActionAwaitingApproval)
+	if !controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
+		t.Error("an action that may still run lost its finalizer")
+	}
+	raPatchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
+	got = raWaitPhase(t, ns, a.Name, fidov1.ActionSkipped)
+	raCondition(t, got, fidov1.ConditionApplied, metav1.ConditionFalse, raReasonCancelled)
+	raWaitNoFinalizer(t, a)
+
+	// Deleted while awaiting approval: the finalizer does not block.
+	b := raIncidentAction(raLabelAction(ns, "label-p2", "p"))
+	b.Spec.RequireApproval = true
+	raCreate(t, b)
+	got = raWaitPhase(t, ns, b.Name, fidov1.ActionAwaitingApproval)
+	if err := env.Client.Delete(raCtx, got); err != nil {
+		t.Fatal(err)
+	}
+	raWaitGone(t, b)
+	if l := raPodLabels(t, ns, "p"); l["suspect"] != "" {
+		t.Errorf("labels %v", l)
+	}
+}
+
+func TestResponseActionPresetFinalizerFailedBeforeAnyChange(t *testing.T) {
+	raStart(t, raOptions())
+	ns := newNamespace(t, nil)
+	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "missing"}))
+	raCreate(t, a)
+	raWaitPhase(t, ns, a.Name, fidov1.ActionFailed)
+	got := raWaitNoFinalizer(t, a)
+	if len(got.Status.Changes) != 0 {
+		t.Errorf("changes %+v", got.Status.Changes)
+	}
+}
+
+// raRecorder captures Events.
+type raRecorder struct {
+	mu     sync.Mutex
+	events []string // "type reason"
+}
+
+func (r *raRecorder) Eventf(_, _ runtime.Object, eventType, reason, _, _ string, _ ...interface{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, eventType+" "+reason)
+}
+
+func (r *raRecorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+// raCountKey marks the context of the requests raCounter counts.
+type raCountKey struct{}
+
+// raCounter records the API requests made with a context carrying
+// raCountKey, as "METHOD resource[/subresource]".
+type raCounter struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (c *raCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.reqs
+	c.reqs = nil
+	return out
+}
+
+type raCountingTransport struct {
+	next http.RoundTripper
+	c    *raCounter
+}
+
+func (t *raCountingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Context().Value(raCountKey{}) != nil {
+		t.c.mu.Lock()
+		t.c.reqs = append(t.c.reqs, raRequest(req.Method, req.URL.Path))
+		t.c.mu.Unlock()
+	}
+	return t.next.RoundTrip(req)
+}
+
+// raRequest names a request as "METHOD resource[/subresource]", with LIST
+// for a GET of a collection: GET /api/v1/namespaces/n/pods/p is "GET pods",
+// PUT /apis/g/v/namespaces/n/responseactions/a/status is
+// "PUT responseactions/status".
+func raRequest(method, path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	}
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	switch {
+	case len(parts) == 0:
+		return method + " " + path
+	case len(parts) == 1 && method == http.MethodGet:
+		return "LIST " + parts[0]
+	case len(parts) >= 3:
+		return method + " " + parts[0] + "/" + parts[2]
+	}
+	return method + " " + parts[0]
+}
+
+// raCountingReconciler returns a reconciler whose API requests, made within
+// a context from raCounted, are counted; the manager runs its caches but
+// no controller, so the test drives Reconcile itself.
+func raCountingReconciler(t *testing.T, opts ResponseActionOptions) (*ResponseActionReconciler, *raCounter) {
+	t.Helper()
+	counter := &raCounter{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &raCountingTransport{next: rt, c: counter} })
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewResponseActionReconciler(opts)
+	r.build(mgr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return r, counter
+}
+
+// raReconcileCounted waits until the reconciler's cache has the action and
+// its namespace, then reconciles it once and returns the requests it made.
+func raReconcileCounted(t *testing.T, r *ResponseActionReconciler, c *raCounter, a *fidov1.ResponseAction) []string {
+	t.Helper()
+	eventually(t, raWait, func() error {
+		if err := r.client.Get(raCtx, client.ObjectKey{Name: a.Namespace}, &corev1.Namespace{}); err != nil {
+			return err
+		}
+		return r.client.Get(raCtx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
+	})
+	c.take()
+	ctx := context.WithValue(raCtx, raCountKey{}, true)
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(a)}); err != nil {
+		t.Fatal(err)
+	}
+	return c.take()
+}
+
+// TestResponseActionIsolatePodRoundTrips pins the API round trips of one
+// IsolatePod reconcile on a fresh action. Reads: the pod and the
+// namespace's NetworkPolicies, once, straight from the API server (the
+// namespace's protected label comes from the cache). Writes: the claim,
+// the NetworkPolicy, the pod's label, the final status; plus the finalizer
+// for a manual action, which the Incident controller sets in advance.
+func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
+	rec := &raRecorder{}
+	opts := raOptions()
+	opts.Recorder = rec
+	r, counter := raCountingReconciler(t, opts)
+	ns := newNamespace(t, nil)
+
+	tests := []struct {
+		name     string
+		incident bool
+		want     []string
+		events   []string
+	}{
+		{"incident", true, []string{
+			"GET pods", "LIST networkpolicies",
+			"PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+		}, nil},
+		{"manual", false, []string{
+			"GET pods", "LIST networkpolicies",
+			"PATCH responseactions", "PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+		}, []string{"Normal Succeeded"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raPod(t, ns, "web-"+tt.name, map[string]string{"app": "web"})
+			a := raAction(ns, "isolate-"+tt.name, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-" + tt.name})
+			if tt.incident {
+				a = raIncidentAction(a)
+			}
+			raCreate(t, a)
+			rec.take()
+			got := raReconcileCounted(t, r, counter, a)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("requests\n got %q\nwant %q", got, tt.want)
+			}
+			if ev := rec.take(); !slices.Equal(ev, tt.events) {
+				t.Errorf("events %q, want %q", ev, tt.events)
+			}
+			done := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+			if !controllerutil.ContainsFinalizer(done, fidov1.Finalizer) || len(done.Status.Changes) != 2 || done.Status.Attempts != 1 {
+				t.Errorf("finalizers %v changes %+v attempts %d", done.Finalizers, done.Status.Changes, done.Status.Attempts)
+			}
+			if l := raPodLabels(t, ns, "web-"+tt.name); l[fidov1.LabelQuarantine] != a.Name {
+				t.Errorf("labels %v", l)
+			}
+		})
+	}
+}
+
+// TestResponseActionRedriveReplans: an action found Running (a crash after
+// the claim) is planned afresh from the cluster, not from what was
+// recorded, and costs the same round trips as a fresh one.
+func TestResponseActionRedriveReplans(t *testing.T) {
+	r, counter := raCountingReconciler(t, raOptions())
+	ns := newNamespace(t, nil)
+	raPod(t, ns, "web-1", map[string]string{"app": "web"})
+	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
+	raCreate(t, a)
+	now := metav1.Now()
+	a.Status = fidov1.ResponseActionStatus{
+		Phase: fidov1.ActionRunning, Attempts: 1, ClaimedBy: "crashed-0", StartTime: &now,
+		Changes: []fidov1.Change{
+			{Operation: fidov1.ChangeWouldCreate, Kind: "NetworkPolicy", Namespace: ns, Name: enforce.NetworkPolicyName(a)},
+			{Operation: fidov1.ChangeWouldPatch, Kind: "Pod", Namespace: ns, Name: "web-1",
+				Field: "metadata.labels[" + fidov1.LabelQuarantine + "]", Before: "null", After: `"isolate"`},
+		},
+	}
+	if err := env.Client.Status().Update(raCtx, a); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, raWait, func() error {
+		got := &fidov1.ResponseAction{}
+		if err := r.client.Get(raCtx, client.ObjectKeyFromObject(a), got); err != nil {
+			return err
+		}
+		if got.Status.Phase != fidov1.ActionRunning {
+			return fmt.Errorf("cache has phase %q", got.Status.Phase)
+		}
+		return nil
+	})
+	got := raReconcileCounted(t, r, counter, a)
+	want := []string{"GET pods", "LIST networkpolicies", "PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status"}
+	if !slices.Equal(got, want) {
+		t.Errorf("requests\n got %q\nwant %q", got, want)
+	}
+	done := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	if done.Status.Attempts != 2 || len(done.Status.Changes) != 2 || raCountReal(done.Status.Changes) != 2 {
+		t.Errorf("attempts %d changes %+v", done.Status.Attempts, done.Status.Changes)
 	}
 }

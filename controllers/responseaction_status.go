@@ -141,12 +141,23 @@ func raCountReal(changes []fidov1.Change) int {
 }
 
 // raEmitTransitions records an Event when the phase or the Reverted
-// condition changed, and only then.
+// condition changed, and only then; not for the success of an action an
+// Incident owns (spec.incidentRef).
 func raEmitTransitions(rec enforce.EventRecorder, a *fidov1.ResponseAction, before *fidov1.ResponseActionStatus) {
+	if a.Status.Phase != before.Phase {
+		switch a.Status.Phase {
+		case fidov1.ActionSucceeded, fidov1.ActionFailed, fidov1.ActionSkipped, fidov1.ActionReverted:
+			actionResults.WithLabelValues(string(a.Spec.Type), string(a.Status.Phase)).Inc()
+		}
+	}
 	if rec == nil {
 		return
 	}
-	if a.Status.Phase != before.Phase {
+	// An incident's own action that succeeded gets no Event: the Incident
+	// reports Contained or Notified, and the action's status holds the
+	// full change record. Manual actions keep theirs.
+	quiet := a.Status.Phase == fidov1.ActionSucceeded && a.Spec.IncidentRef != nil
+	if a.Status.Phase != before.Phase && !quiet {
 		eventType := corev1.EventTypeNormal
 		reason := string(a.Status.Phase)
 		switch a.Status.Phase {

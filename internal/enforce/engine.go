@@ -136,37 +136,85 @@ func (e *Engine) Revertible(t fidov1.ActionType) bool {
 	return err == nil && d.Revertible()
 }
 
+// Prepared is an action planned once: what to record before the side
+// effect (the claim) and the side effect itself. A controller plans, claims
+// with Claimed(), then calls Execute, so the cluster is read once per
+// attempt; a re-driven attempt prepares again and so re-reads the world.
+type Prepared struct {
+	plan    *Plan
+	claimed []fidov1.Change
+	final   []fidov1.Change
+}
+
+// Prepare plans the action and checks that both the claim and the outcome
+// fit in status.changes. It changes nothing.
+func (e *Engine) Prepare(ctx context.Context, action *fidov1.ResponseAction) (*Prepared, error) {
+	d, err := e.Driver(action.Spec.Type)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := d.Plan(ctx, action)
+	if err != nil {
+		return nil, err
+	}
+	would := pendingWould(plan.Changes)
+	if err := checkChangeLimits(would); err != nil {
+		return nil, err
+	}
+	claimed := MergeChanges(action.Status.Changes, would)
+	final := finalizeChanges(claimed, plan.Changes)
+	if err := checkChangeLimits(claimed); err != nil {
+		return nil, err
+	}
+	if err := checkChangeLimits(final); err != nil {
+		return nil, err
+	}
+	return &Prepared{plan: plan, claimed: claimed, final: final}, nil
+}
+
+// Would is the dry-run form of the changes still to be made.
+func (p *Prepared) Would() []fidov1.Change { return pendingWould(p.plan.Changes) }
+
+// Claimed is what status.changes must hold before Execute: the earlier
+// records followed by the pending changes as Would*, so a crash between the
+// side effect and its record still leaves the true "before" values.
+func (p *Prepared) Claimed() []fidov1.Change { return append([]fidov1.Change(nil), p.claimed...) }
+
+// Note is the plan's remark for status.message.
+func (p *Prepared) Note() string { return p.plan.Note }
+
+// Execute makes the planned changes that are not done yet (idempotent)
+// and returns the records for status.changes: on success the claimed
+// records with the planned changes made real, on error the claimed ones.
+func (p *Prepared) Execute(ctx context.Context) (Result, error) {
+	if p.plan.Exec != nil {
+		if err := p.plan.Exec(ctx); err != nil {
+			return Result{Changes: p.Claimed(), Note: p.plan.Note}, err
+		}
+	}
+	return Result{Changes: append([]fidov1.Change(nil), p.final...), Note: p.plan.Note}, nil
+}
+
 // Apply plans the action and, unless dryRun, executes the plan. A dry run
 // returns the Would* changes and changes nothing. Otherwise the result
 // holds what earlier attempts recorded merged with what this one did, with
 // no duplicates. On error the result still holds the earlier records.
+// Controllers that must record a claim between plan and side effect use
+// Prepare and Execute instead.
 func (e *Engine) Apply(ctx context.Context, action *fidov1.ResponseAction, dryRun bool) (Result, error) {
 	prior := action.Status.Changes
-	d, err := e.Driver(action.Spec.Type)
-	if err != nil {
-		return Result{Changes: prior}, err
-	}
-	plan, err := d.Plan(ctx, action)
+	p, err := e.Prepare(ctx, action)
 	if err != nil {
 		return Result{Changes: prior}, err
 	}
 	if dryRun {
-		would := pendingWould(plan.Changes)
-		if err := checkChangeLimits(would); err != nil {
-			return Result{Changes: prior}, err
-		}
-		return Result{Changes: would, Note: plan.Note}, nil
+		return Result{Changes: p.Would(), Note: p.Note()}, nil
 	}
-	final := finalizeChanges(prior, plan.Changes)
-	if err := checkChangeLimits(final); err != nil {
-		return Result{Changes: prior}, err
+	res, err := p.Execute(ctx)
+	if err != nil {
+		return Result{Changes: prior, Note: res.Note}, err
 	}
-	if plan.Exec != nil {
-		if err := plan.Exec(ctx); err != nil {
-			return Result{Changes: prior, Note: plan.Note}, err
-		}
-	}
-	return Result{Changes: final, Note: plan.Note}, nil
+	return res, nil
 }
 
 // Revert undoes changes (normally status.changes of an action that was not

@@ -37,11 +37,17 @@ type GuardOptions struct {
 	AllowClusterScopedFromAnyNamespace bool
 	// Limiter is the blast-radius rate limit; nil means no limit.
 	Limiter *RateLimiter
+	// Cache, when set, answers the Namespace and Node lookups (their
+	// protected label) instead of the live reader, e.g. the manager's
+	// cached client. An object the cache does not know yet is looked up
+	// live. Incidents and the operator's pods are always read live.
+	Cache client.Reader
 }
 
 // Guard holds the guardrails every action passes through before a driver runs.
 type Guard struct {
 	r         client.Reader
+	cache     client.Reader
 	opts      GuardOptions
 	protected map[string]bool
 }
@@ -54,9 +60,10 @@ type Verdict struct {
 	DryRun bool
 }
 
-// NewGuard returns a guard reading namespaces, nodes and pods through r.
+// NewGuard returns a guard reading incidents and pods through r, and
+// namespaces and nodes through opts.Cache when set (else r).
 func NewGuard(r client.Reader, opts GuardOptions) *Guard {
-	g := &Guard{r: r, opts: opts, protected: map[string]bool{}}
+	g := &Guard{r: r, cache: opts.Cache, opts: opts, protected: map[string]bool{}}
 	for _, ns := range append(append([]string{}, AlwaysProtected...), opts.ProtectedNamespaces...) {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			g.protected[ns] = true
@@ -150,7 +157,7 @@ func (g *Guard) namespaceReason(ctx context.Context, namespace string) (string, 
 		return fmt.Sprintf("namespace %s is protected", namespace), nil
 	}
 	ns := &corev1.Namespace{}
-	if err := g.r.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+	if err := g.get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", nil
 		}
@@ -160,6 +167,18 @@ func (g *Guard) namespaceReason(ctx context.Context, namespace string) (string, 
 		return fmt.Sprintf("namespace %s is labelled %s=true", namespace, fidov1.LabelProtected), nil
 	}
 	return "", nil
+}
+
+// get reads a namespace or node through the cache, and live when there
+// is no cache or it does not know the object (created a moment ago).
+func (g *Guard) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	if g.cache != nil {
+		err := g.cache.Get(ctx, key, obj)
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return g.r.Get(ctx, key, obj)
 }
 
 // userReason refuses system users, which include every service account
@@ -175,7 +194,7 @@ func (g *Guard) userReason(user string) string {
 // ProtectOperatorNodes nodes that run a pod of the operator namespace.
 func (g *Guard) nodeReason(ctx context.Context, name string) (string, error) {
 	node := &corev1.Node{}
-	if err := g.r.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+	if err := g.get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", nil
 		}

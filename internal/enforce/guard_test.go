@@ -132,3 +132,39 @@ func TestGuardAdmit(t *testing.T) {
 		t.Fatalf("no limiter must admit everything: %s", reason)
 	}
 }
+
+// TestGuardCacheFallsBackLive: namespaces and nodes come from the cache;
+// one the cache does not know yet (created a moment ago) is read live, so
+// its protected label still counts.
+func TestGuardCacheFallsBackLive(t *testing.T) {
+	live := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "new", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "new-node", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+	).Build()
+	cache := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cached", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+	).Build()
+	g := NewGuard(live, GuardOptions{OperatorNamespace: "fido-system", Cache: cache})
+	for _, tt := range []struct {
+		ns     string
+		target fidov1.Target
+		skip   string
+	}{
+		{"cached", fidov1.Target{Kind: fidov1.TargetPod, Namespace: "cached", Name: "p"}, "namespace cached is labelled"},
+		{"new", fidov1.Target{Kind: fidov1.TargetPod, Namespace: "new", Name: "p"}, "namespace new is labelled"},
+		{"fido-system", fidov1.Target{Kind: fidov1.TargetNode, Name: "new-node"}, "node new-node is labelled"},
+		{"gone", fidov1.Target{Kind: fidov1.TargetPod, Namespace: "gone", Name: "p"}, ""},
+	} {
+		a := &fidov1.ResponseAction{
+			ObjectMeta: metav1.ObjectMeta{Namespace: tt.ns, Name: "a"},
+			Spec:       fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionLabel}, Target: tt.target},
+		}
+		v, err := g.Check(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (tt.skip == "") != (v.SkipReason == "") || !strings.Contains(v.SkipReason, tt.skip) {
+			t.Errorf("%s: skip reason %q, want %q", tt.target.Name, v.SkipReason, tt.skip)
+		}
+	}
+}

@@ -73,7 +73,13 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 		return nil, Skipf("pod %s/%s is already isolated by action %q", pod.Namespace, pod.Name, cur)
 	}
 	policy := quarantinePolicy(action, pod.Namespace, params.AllowDNS, cidrs)
-	npChange, err := d.planPolicy(ctx, policy)
+	// One list of the namespace's policies answers both whether this
+	// action's policy exists and which other policies select the pod.
+	policies := &networkingv1.NetworkPolicyList{}
+	if err := d.r.List(ctx, policies, client.InNamespace(pod.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing NetworkPolicies in %s: %w", pod.Namespace, err)
+	}
+	npChange, err := planPolicy(policy, policies.Items)
 	if err != nil {
 		return nil, err
 	}
@@ -86,12 +92,14 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 	// action's doing: always record it, so Revert removes it.
 	changes[1].Done = false
 	changes[1].Change.Before = "null"
-	note = joinNotes(note, d.otherPolicies(ctx, pod, edits))
+	note = joinNotes(note, otherPolicies(policies.Items, pod, edits))
 	return &Plan{Changes: changes, Note: note, Exec: func(ctx context.Context) error {
 		if err := d.createPolicy(ctx, policy); err != nil {
 			return err
 		}
-		return patchMeta(ctx, d.c, d.r, "Pod", pod.Namespace, pod.Name, edits)
+		// The pod as planned: an optimistically locked patch needs no
+		// second read unless the pod changed since.
+		return patchMetaFrom(ctx, d.c, d.r, "Pod", pod, edits)
 	}}, nil
 }
 
@@ -146,21 +154,21 @@ func quarantinePolicy(action *fidov1.ResponseAction, namespace string, allowDNS 
 
 // planPolicy plans the creation of the policy; one already carrying the
 // action's label is this action's (an earlier attempt); one that does not
-// is someone else's and is never taken over.
-func (d *isolateDriver) planPolicy(ctx context.Context, policy *networkingv1.NetworkPolicy) (PlannedChange, error) {
+// is someone else's and is never taken over. existing are the policies of
+// the namespace, read straight from the API server.
+func planPolicy(policy *networkingv1.NetworkPolicy, existing []networkingv1.NetworkPolicy) (PlannedChange, error) {
 	change := PlannedChange{Change: fidov1.Change{
 		Operation: fidov1.ChangeCreated, Kind: "NetworkPolicy", Namespace: policy.Namespace, Name: policy.Name,
 		After: mustJSON(policy.Spec),
 	}}
-	existing := &networkingv1.NetworkPolicy{}
-	err := d.r.Get(ctx, client.ObjectKeyFromObject(policy), existing)
-	switch {
-	case apierrors.IsNotFound(err):
-		return change, nil
-	case err != nil:
-		return change, fmt.Errorf("reading NetworkPolicy %s/%s: %w", policy.Namespace, policy.Name, err)
-	case existing.Labels[LabelResponseAction] != policy.Labels[LabelResponseAction]:
-		return change, Terminalf("NetworkPolicy %s/%s exists and was not created by this action", policy.Namespace, policy.Name)
+	for i := range existing {
+		np := &existing[i]
+		if np.Name != policy.Name {
+			continue
+		}
+		if np.Labels[LabelResponseAction] != policy.Labels[LabelResponseAction] {
+			return change, Terminalf("NetworkPolicy %s/%s exists and was not created by this action", policy.Namespace, policy.Name)
+		}
 	}
 	return change, nil
 }
@@ -227,15 +235,11 @@ func (d *isolateDriver) ownerSelectorKeys(ctx context.Context, pod *corev1.Pod) 
 
 // otherPolicies names NetworkPolicies that also select the pod once
 // labelled: policies only add allowances, so theirs still apply.
-func (d *isolateDriver) otherPolicies(ctx context.Context, pod *corev1.Pod, edits []metaEdit) string {
-	list := &networkingv1.NetworkPolicyList{}
-	if err := d.r.List(ctx, list, client.InNamespace(pod.Namespace)); err != nil {
-		return ""
-	}
+func otherPolicies(list []networkingv1.NetworkPolicy, pod *corev1.Pod, edits []metaEdit) string {
 	after := pod.DeepCopy()
 	setMeta(after, edits)
 	var names []string
-	for _, np := range list.Items {
+	for _, np := range list {
 		if np.Labels[LabelResponseAction] != "" {
 			continue
 		}

@@ -211,3 +211,57 @@ func TestQuarantineValueIsAValidLabelValue(t *testing.T) {
 		}
 	}
 }
+
+// TestIsolatePodPreparedOnceExecutesIdempotently plans once, records the
+// claim, and executes: the records match those of Apply, and executing the
+// same plan again (its pod read now stale) changes nothing more.
+func TestIsolatePodPreparedOnceExecutesIdempotently(t *testing.T) {
+	f := newIsolateFixture(t)
+	e := newEngine(nil, Options{})
+	a := isolateAction(f.ns, fidov1.IsolatePodParams{DetachFromOwner: true})
+
+	p, err := e.Prepare(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed := p.Claimed()
+	for _, c := range claimed {
+		if !IsWould(c) {
+			t.Errorf("claim records a real change %+v", c)
+		}
+	}
+	a.Status.Changes = claimed
+	res, err := p.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Created NetworkPolicy ",
+		"Patched Pod metadata.labels[security.fido.dev/quarantine]",
+		"Patched Pod metadata.labels[app]",
+		"Patched Pod metadata.labels[pod-template-hash]",
+	}
+	if !equalStrings(ops(res.Changes), want) {
+		t.Fatalf("changes %v, want %v", ops(res.Changes), want)
+	}
+	again, err := p.Execute(ctx)
+	if err != nil {
+		t.Fatalf("second execution: %v", err)
+	}
+	if !equalStrings(ops(again.Changes), want) {
+		t.Errorf("second execution records %v", ops(again.Changes))
+	}
+	if got := podLabels(t, f.ns, "web-1"); !maps.Equal(got, map[string]string{"tier": "front", fidov1.LabelQuarantine: "isolate-web-1"}) {
+		t.Errorf("web-1 labels %v", got)
+	}
+	list := &networkingv1.NetworkPolicyList{}
+	if err := env.Client.List(ctx, list, client.InNamespace(f.ns)); err != nil || len(list.Items) != 1 {
+		t.Fatalf("policies %d, %v", len(list.Items), err)
+	}
+	if _, err := e.Revert(ctx, a, res.Changes); err != nil {
+		t.Fatal(err)
+	}
+	if got := podLabels(t, f.ns, "web-1"); !maps.Equal(got, f.web1.Labels) {
+		t.Errorf("web-1 labels after revert %v", got)
+	}
+}

@@ -131,6 +131,26 @@ func patchMeta(ctx context.Context, c client.Client, r client.Reader, kind, name
 	})
 }
 
+// patchMetaFrom applies edits like patchMeta, first to read, the object
+// as a plan read it: the optimistically locked patch succeeds without
+// another read while the object is unchanged. On a conflict, or when read
+// already carries every edit (the object may have changed since), it falls
+// back to patchMeta, which reads the object afresh.
+func patchMetaFrom(ctx context.Context, c client.Client, r client.Reader, kind string, read client.Object, edits []metaEdit) error {
+	obj := read.DeepCopyObject().(client.Object)
+	base := read.DeepCopyObject().(client.Object)
+	if setMeta(obj, edits) {
+		err := c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			return fmt.Errorf("patching %s %s: %w", kind, read.GetName(), err)
+		}
+	}
+	return patchMeta(ctx, c, r, kind, read.GetNamespace(), read.GetName(), edits)
+}
+
 // revertMeta restores the labels and annotations recorded in changes on
 // one object, each only while it still has the value the action set. A
 // gone object has nothing to restore.

@@ -161,7 +161,8 @@ func TestContainApproveAndRevert(t *testing.T) {
 	}
 
 	assertMetrics(t, op, `fido_incident_outcomes_total{detector="falco",phase="Contained",severity="Critical"} 1`,
-		`fido_incident_containment_seconds_count{detector="falco"} 1`, "fido_enrichment_duration_seconds_count", "fido_scoring_duration_seconds_count", "fido_ingest_requests_total")
+		`fido_incident_containment_seconds_count{detector="falco"} 1`, "fido_enrichment_duration_seconds_count", "fido_scoring_duration_seconds_count", "fido_ingest_requests_total",
+		`fido_actions_total{result="Succeeded",type="IsolatePod"} 1`)
 
 	// A false positive reverts everything.
 	mustKubectl(t, "-n", ns, "patch", "inc", inc, "--type=merge", "-p", `{"spec":{"resolution":"FalsePositive"}}`)
