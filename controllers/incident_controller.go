@@ -403,12 +403,16 @@ func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager, workers int) err
 }
 
 // actionPhaseChanged passes the action events that can change the
-// incident: creation, deletion and a new phase.
+// incident: creation, deletion and a new phase other than Running (an
+// action starting to run leaves the incident Responding).
 var actionPhaseChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		oldA, okOld := e.ObjectOld.(*fidov1.ResponseAction)
 		newA, okNew := e.ObjectNew.(*fidov1.ResponseAction)
-		return !okOld || !okNew || oldA.Status.Phase != newA.Status.Phase
+		if !okOld || !okNew {
+			return true
+		}
+		return oldA.Status.Phase != newA.Status.Phase && newA.Status.Phase != fidov1.ActionRunning
 	},
 }
 

@@ -97,18 +97,18 @@ func run(c config) error {
 	idle := b.runIdle(c.idle)
 	report("idle (one alert at a time)", idle, c.idle, 0)
 
-	before, err := b.writeCounts()
+	before, err := b.requestCounts()
 	if err != nil {
 		return err
 	}
 	burst, elapsed := b.runBurst(c.burst, c.senders)
 	report(fmt.Sprintf("burst (%d alerts, %d senders)", c.burst, c.senders), burst, c.burst, elapsed)
 	time.Sleep(3 * time.Second) // let the incidents record their final phase
-	after, err := b.writeCounts()
+	after, err := b.requestCounts()
 	if err != nil {
 		return err
 	}
-	printWrites(before, after, len(burst))
+	printRequests(before, after, len(burst))
 
 	return b.measureRSS(c.incidents)
 }
@@ -284,9 +284,10 @@ func (b *bench) post(ns, priority string) int {
 	return resp.StatusCode
 }
 
-// writeCounts reads apiserver_request_total and sums the mutating requests
-// per resource (leases excluded: they are leader election, not work).
-func (b *bench) writeCounts() (map[string]float64, error) {
+// requestCounts reads apiserver_request_total and sums the requests per
+// "write|read resource" (leases excluded: they are leader election, not
+// work; watches excluded: they are long-lived).
+func (b *bench) requestCounts() (map[string]float64, error) {
 	raw, err := b.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	if err != nil {
 		return nil, err
@@ -300,7 +301,7 @@ func (b *bench) writeCounts() (map[string]float64, error) {
 			continue
 		}
 		verb, resource, sub := label(line, "verb"), label(line, "resource"), label(line, "subresource")
-		if !mutating(verb) || resource == "leases" {
+		if resource == "leases" || verb == "WATCH" || verb == "CONNECT" {
 			continue
 		}
 		v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
@@ -308,7 +309,11 @@ func (b *bench) writeCounts() (map[string]float64, error) {
 		if sub != "" {
 			key += "/" + sub
 		}
-		counts[key] += v
+		kind := "read "
+		if mutating(verb) {
+			kind = "write "
+		}
+		counts[kind+key] += v
 	}
 	return counts, sc.Err()
 }
@@ -330,20 +335,22 @@ func label(line, name string) string {
 	return rest[:strings.IndexByte(rest, '"')]
 }
 
-func printWrites(before, after map[string]float64, contained int) {
-	var total float64
-	var parts []string
-	for k, v := range after {
-		if d := v - before[k]; d > 0 {
-			total += d
-			parts = append(parts, fmt.Sprintf("%s %.0f", k, d))
-		}
-	}
-	sort.Strings(parts)
+func printRequests(before, after map[string]float64, contained int) {
 	if contained == 0 {
 		contained = 1
 	}
-	fmt.Printf("API writes during the burst: %.0f = %.2f per contained incident (%s)\n", total, total/float64(contained), strings.Join(parts, ", "))
+	for _, kind := range []string{"write", "read"} {
+		var total float64
+		var parts []string
+		for k, v := range after {
+			if d := v - before[k]; d > 0 && strings.HasPrefix(k, kind+" ") {
+				total += d
+				parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(k, kind+" "), d))
+			}
+		}
+		sort.Strings(parts)
+		fmt.Printf("API %ss during the burst: %.0f = %.2f per contained incident (%s)\n", kind, total, total/float64(contained), strings.Join(parts, ", "))
+	}
 }
 
 // measureRSS creates incidents directly (scored into a tier without
