@@ -160,6 +160,13 @@ func TestContainApproveAndRevert(t *testing.T) {
 		t.Errorf("rolebinding still grants %q after approval", subj)
 	}
 
+	eventually(t, 20*time.Second, func() error {
+		out, err := kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.name="+inc, "-o", "jsonpath={.items[*].reason}")
+		if err != nil || !strings.Contains(out, "Contained") || !strings.Contains(out, "AwaitingApproval") {
+			return fmt.Errorf("events of the incident: %q %v", out, err)
+		}
+		return nil
+	})
 	assertMetrics(t, op, `fido_incident_outcomes_total{detector="falco",phase="Contained",severity="Critical"} 1`,
 		`fido_incident_containment_seconds_count{detector="falco"} 1`, "fido_enrichment_duration_seconds_count", "fido_scoring_duration_seconds_count", "fido_ingest_requests_total",
 		`fido_actions_total{result="Succeeded",type="IsolatePod"} 1`)

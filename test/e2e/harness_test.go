@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -32,7 +33,10 @@ const (
 
 var (
 	root       string // the checkout
-	kubeconfig string
+	kubeconfig string // cluster admin, for the tests' own kubectl
+	// operatorKubeconfig impersonates the operator's service account, so the
+	// operator runs with exactly the RBAC of config/rbac.
+	operatorKubeconfig string
 	kubectlBin string
 	sink       *webhookSink
 )
@@ -79,6 +83,10 @@ func run(m *testing.M) (int, error) {
 	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
 		return 0, err
 	}
+	operatorKubeconfig = filepath.Join(dir, "operator-kubeconfig")
+	if err := os.WriteFile(operatorKubeconfig, impersonate(raw, "system:serviceaccount:"+opNamespace+":fido-controller-manager"), 0o600); err != nil {
+		return 0, err
+	}
 	sink = newWebhookSink()
 	defer sink.Close()
 	if err := install(); err != nil {
@@ -93,6 +101,7 @@ func install() error {
 		{"apply", "-k", filepath.Join(root, "config", "crd")},
 		{"wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "namespaces.yaml")},
+		{"apply", "-k", filepath.Join(root, "config", "rbac")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_default.yaml")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_namespaced.yaml")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_threatfeed.yaml")},
@@ -104,6 +113,22 @@ func install() error {
 		}
 	}
 	return nil
+}
+
+// impersonate returns the kubeconfig with its user acting as another user.
+func impersonate(kubeconfig []byte, as string) []byte {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		panic(err)
+	}
+	for _, auth := range cfg.AuthInfos {
+		auth.Impersonate = as
+	}
+	out, err := clientcmd.Write(*cfg)
+	if err != nil {
+		panic(err)
+	}
+	return out
 }
 
 // kubectl runs kubectl against the test cluster and returns its stdout.
@@ -154,7 +179,7 @@ func startOperator(t *testing.T, name string, extra ...string) *operator {
 	ingest, metrics, probes := freePort(t), freePort(t), freePort(t)
 	spool := filepath.Join(t.TempDir(), "spool.db")
 	args := append([]string{
-		"--kubeconfig", kubeconfig, "--namespace", opNamespace,
+		"--kubeconfig", operatorKubeconfig, "--namespace", opNamespace,
 		"--ingest-bind-address", ingest, "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
 		"--ingest-spool-path", spool, "--leader-elect", "--zap-devel=false",
 	}, extra...) // a later --ingest-spool-path in extra wins
