@@ -234,6 +234,9 @@ func assertActions(t *testing.T, actions []fidov1.ResponseAction, inc *fidov1.In
 		if !metav1.IsControlledBy(&a, inc) || a.Labels[fidov1.LabelIncident] != inc.Name || a.Spec.IncidentRef.Name != inc.Name {
 			t.Errorf("%s is not tied to its incident: owners %v labels %v", a.Name, a.OwnerReferences, a.Labels)
 		}
+		if _, ok := a.Annotations[fidov1.AnnotationScore]; ok != (a.Spec.Type == fidov1.ActionNotify) {
+			t.Errorf("%s annotations %v: only Notify carries the score snapshot", a.Name, a.Annotations)
+		}
 		hasFinalizer := len(a.Finalizers) == 1 && a.Finalizers[0] == fidov1.Finalizer
 		if hasFinalizer != (a.Spec.Type != fidov1.ActionNotify) {
 			t.Errorf("%s finalizers %v: only revertible actions are created with the revert finalizer", a.Name, a.Finalizers)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -48,10 +49,11 @@ func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.T
 	}
 	return &fidov1.ResponseAction{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:       name,
-			Namespace:  inc.Namespace,
-			Finalizers: finalizers,
-			Labels:     map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
+			Name:        name,
+			Namespace:   inc.Namespace,
+			Finalizers:  finalizers,
+			Annotations: scoreAnnotation(inc, tmpl.Type),
+			Labels:      map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: fidov1.GroupVersion.String(), Kind: "Incident",
 				Name: inc.Name, UID: inc.UID, Controller: &controller,
@@ -63,6 +65,19 @@ func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.T
 			IncidentRef:      &fidov1.IncidentRef{Name: inc.Name},
 		},
 	}
+}
+
+// scoreAnnotation snapshots the score on Notify actions, whose message
+// may be sent before the incident's status write is visible.
+func scoreAnnotation(inc *fidov1.Incident, t fidov1.ActionType) map[string]string {
+	if t != fidov1.ActionNotify || inc.Status.Score == nil {
+		return nil
+	}
+	raw, err := json.Marshal(fidov1.ScoreSnapshot{Score: *inc.Status.Score, Severity: inc.Status.Severity})
+	if err != nil || len(raw) > 64<<10 {
+		return nil
+	}
+	return map[string]string{fidov1.AnnotationScore: string(raw)}
 }
 
 // revertible says whether an action type's changes can be undone, so its

@@ -20,6 +20,10 @@ const (
 	TaintQuarantine = LabelPrefix + "quarantine"
 	// Finalizer lets a ResponseAction revert its changes before it is deleted.
 	Finalizer = LabelPrefix + "revert"
+	// AnnotationScore on a Notify action holds the incident's score and
+	// severity (JSON of ScoreSnapshot) as planned, so the message is complete
+	// even when it is sent before the incident's status write lands.
+	AnnotationScore = LabelPrefix + "score"
 )
 
 // Priority is a detector's priority on the Falco/syslog scale.
@@ -108,4 +112,12 @@ type ObjectKeyRef struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Key string `json:"key"`
+}
+
+// ScoreSnapshot is the content of the AnnotationScore annotation.
+type ScoreSnapshot struct {
+	// Score is the incident's score when its actions were planned.
+	Score Score `json:"score"`
+	// Severity is the incident's severity then.
+	Severity Severity `json:"severity"`
 }

@@ -3,6 +3,7 @@ package enforce
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
@@ -105,7 +107,22 @@ func (d *notifyDriver) incident(ctx context.Context, action *fidov1.ResponseActi
 		}
 		return nil, "", fmt.Errorf("reading incident %s/%s: %w", ns, ref.Name, err)
 	}
+	fillPlannedScore(inc, action)
 	return inc, "", nil
+}
+
+// fillPlannedScore uses the score snapshot the Incident controller put on
+// its own action when the incident's status does not show a score yet.
+func fillPlannedScore(inc *fidov1.Incident, action *fidov1.ResponseAction) {
+	raw, ok := action.Annotations[fidov1.AnnotationScore]
+	owner := metav1.GetControllerOf(action)
+	if inc.Status.Score != nil || !ok || owner == nil || owner.UID != inc.UID {
+		return
+	}
+	var snap fidov1.ScoreSnapshot
+	if json.Unmarshal([]byte(raw), &snap) == nil {
+		inc.Status.Score, inc.Status.Severity = &snap.Score, snap.Severity
+	}
 }
 
 // webhook reads and validates the webhook URL from the Secret, if any.

@@ -335,3 +335,37 @@ func TestNotifyMissingIncident(t *testing.T) {
 		t.Fatalf("%d events, want one on the action", len(events))
 	}
 }
+
+// TestNotifyUsesThePlannedScore: a Notify sent before the incident's
+// status write lands still carries the score its owner planned it with;
+// an action the incident does not own cannot supply one.
+func TestNotifyUsesThePlannedScore(t *testing.T) {
+	srv := newWebhookServer(t, 0, http.StatusOK, http.StatusOK)
+	ns, inc := notifyFixture(t, srv.URL+secretPath)
+	inc.Status = fidov1.IncidentStatus{}
+	if err := env.Client.Status().Update(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	snapshot, _ := json.Marshal(fidov1.ScoreSnapshot{Score: fidov1.Score{Total: 91, Threat: 50, Asset: 41}, Severity: fidov1.SeverityCritical})
+	controller := true
+	for _, owned := range []bool{true, false} {
+		a := notifyAction(ns, fidov1.NotifyJSON, true)
+		a.Annotations = map[string]string{fidov1.AnnotationScore: string(snapshot)}
+		if owned {
+			a.OwnerReferences = []metav1.OwnerReference{{APIVersion: fidov1.GroupVersion.String(), Kind: "Incident", Name: inc.Name, UID: inc.UID, Controller: &controller}}
+		}
+		if _, err := newEngine(&fakeRecorder{}, fastNotify()).Apply(ctx, a, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := srv.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	if !strings.Contains(string(reqs[0]), `"total":91`) && !strings.Contains(string(reqs[0]), `"total": 91`) {
+		t.Errorf("owned action's message lacks the planned score: %s", reqs[0])
+	}
+	if strings.Contains(string(reqs[1]), "91") {
+		t.Errorf("an action the incident does not own supplied a score: %s", reqs[1])
+	}
+}
