@@ -98,12 +98,12 @@ func run(o options) error {
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        newScheme(),
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:        o.probeAddr,
-		PprofBindAddress:              o.pprofAddr,
+		Scheme:                 newScheme(),
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
 		// Managed fields are never read here; dropping them keeps the cache small.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "fido.security.fido.dev",
 		LeaderElectionNamespace:       o.namespace,

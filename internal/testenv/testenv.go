@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -71,5 +73,34 @@ func GVK(kind string) schema.GroupVersionKind { return fidov1.GroupVersion.WithK
 func must(err error) {
 	if err != nil {
 		panic(err)
+	}
+}
+
+// Main starts a control plane into *env, runs the package's tests and
+// stops it. Call it from TestMain: os.Exit(testenv.Main(m, &env)).
+func Main(m *testing.M, env **Env) int {
+	var err error
+	if *env, err = Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = (*env).Stop() }()
+	return m.Run()
+}
+
+// Eventually polls cond until it returns nil, failing the test with the
+// last error once the timeout has passed.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -24,6 +24,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/fido-operator/fido/internal/testenv"
 )
 
 const (
@@ -37,8 +39,8 @@ var (
 	// operatorKubeconfig impersonates the operator's service account, so the
 	// operator runs with exactly the RBAC of config/rbac.
 	operatorKubeconfig string
-	kubectlBin string
-	sink       *webhookSink
+	kubectlBin         string
+	sink               *webhookSink
 )
 
 func TestMain(m *testing.M) {
@@ -303,17 +305,7 @@ func freePort(t *testing.T) string {
 
 func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %s: %v", timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, cond)
 }
 
 // lockedWriter collects a process's output; safe to read while it writes.
