@@ -429,3 +429,15 @@ func assertMetrics(t *testing.T, op *operator, want ...string) {
 		}
 	}
 }
+
+// TestDeploymentManifestsApply checks the kustomize deployment against the
+// API server: namespace, CRDs, RBAC, Deployment, Services, NetworkPolicy.
+func TestDeploymentManifestsApply(t *testing.T) {
+	out := mustKubectl(t, "apply", "-k", root+"/config/default", "--dry-run=server")
+	for _, want := range []string{"deployment.apps/fido-controller-manager", "clusterrole.rbac.authorization.k8s.io/fido-manager-role",
+		"networkpolicy.networking.k8s.io/fido-controller-manager", "service/fido-ingest"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl apply -k config/default --dry-run=server did not apply %s:\n%s", want, out)
+		}
+	}
+}

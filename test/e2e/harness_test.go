@@ -206,6 +206,9 @@ func startOperator(t *testing.T, name string, extra ...string) *operator {
 			return err
 		}
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s /readyz answered %d", name, resp.StatusCode)
+		}
 		return nil
 	})
 	return op
