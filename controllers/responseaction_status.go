@@ -70,38 +70,36 @@ func raSetSummary(a *fidov1.ResponseAction) {
 
 // raSkip ends the action Skipped.
 func (r *ResponseActionReconciler) raSkip(a *fidov1.ResponseAction, reason, message string) {
-	now := r.raNow()
-	a.Status.Phase = fidov1.ActionSkipped
-	a.Status.Message = raTruncate("skipped: "+message, raMaxMessage)
-	a.Status.CompletionTime = &now
-	raSetCondition(a, fidov1.ConditionApplied, false, reason, message)
+	r.raFinish(a, fidov1.ActionSkipped, fidov1.ConditionApplied, false, reason, "skipped: "+message, message)
 }
 
 // raFail ends the action Failed.
 func (r *ResponseActionReconciler) raFail(a *fidov1.ResponseAction, reason, message string) {
-	now := r.raNow()
-	a.Status.Phase = fidov1.ActionFailed
-	a.Status.Message = raTruncate(message, raMaxMessage)
-	a.Status.CompletionTime = &now
-	raSetCondition(a, fidov1.ConditionApplied, false, reason, message)
+	r.raFinish(a, fidov1.ActionFailed, fidov1.ConditionApplied, false, reason, message, message)
 }
 
 // raSucceed ends the action Succeeded.
 func (r *ResponseActionReconciler) raSucceed(a *fidov1.ResponseAction, reason, message string) {
-	now := r.raNow()
-	a.Status.Phase = fidov1.ActionSucceeded
-	a.Status.Message = raTruncate(message, raMaxMessage)
-	a.Status.CompletionTime = &now
-	raSetCondition(a, fidov1.ConditionApplied, true, reason, message)
+	r.raFinish(a, fidov1.ActionSucceeded, fidov1.ConditionApplied, true, reason, message, message)
 }
 
 // raReverted ends the action Reverted.
 func (r *ResponseActionReconciler) raReverted(a *fidov1.ResponseAction, reason, message string) {
+	r.raFinish(a, fidov1.ActionReverted, fidov1.ConditionReverted, true, reason, message, message)
+}
+
+// raFinish moves the action to a final phase: the phase, its message, the
+// time it ended and the condition that says why.
+func (r *ResponseActionReconciler) raFinish(a *fidov1.ResponseAction, phase fidov1.ActionPhase, condition string, ok bool, reason, statusMessage, conditionMessage string) {
 	now := r.raNow()
-	a.Status.Phase = fidov1.ActionReverted
-	a.Status.Message = raTruncate(message, raMaxMessage)
-	a.Status.RevertTime = &now
-	raSetCondition(a, fidov1.ConditionReverted, true, reason, message)
+	a.Status.Phase = phase
+	a.Status.Message = raTruncate(statusMessage, raMaxMessage)
+	if phase == fidov1.ActionReverted {
+		a.Status.RevertTime = &now
+	} else {
+		a.Status.CompletionTime = &now
+	}
+	raSetCondition(a, condition, ok, reason, conditionMessage)
 }
 
 // raRevertInput is what a revert must undo: every recorded change, unless
@@ -191,5 +189,5 @@ func raTruncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	return truncate(s, n-3) + "..."
 }
