@@ -72,7 +72,7 @@ func setupIngest(mgr ctrl.Manager, o options) error {
 	if err != nil {
 		return err
 	}
-	opts.Client, opts.OperatorNamespace = c, o.namespace
+	opts.Client, opts.OperatorNamespace, opts.NamespaceReader = c, o.namespace, mgr.GetCache()
 	srv, err := ingest.New(opts)
 	if err != nil {
 		return fmt.Errorf("starting the ingest server: %w", err)

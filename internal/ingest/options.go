@@ -63,6 +63,10 @@ type Options struct {
 	// TokenReader reads the token Secret; default Client. A cache-backed
 	// reader restricted to the operator namespace is fine.
 	TokenReader client.Reader
+	// NamespaceReader answers whether an alert's namespace exists; the
+	// manager's cache is fine (a namespace it does not know yet is looked
+	// up in the API server). Default Client.
+	NamespaceReader client.Reader
 	// Logger defaults to controller-runtime's logger named "ingest".
 	Logger logr.Logger
 }

@@ -63,7 +63,9 @@ type persister struct {
 	window       time.Duration
 	writeTimeout time.Duration
 	namespaces   *ttlCache
-	generations  *generationHints
+	// namespaceReader, when set, is asked first whether a namespace exists.
+	namespaceReader client.Reader
+	generations     *generationHints
 }
 
 // isPermanent reports errors that retrying cannot fix: the API server
@@ -181,12 +183,19 @@ func (p *persister) namespaceFor(ctx context.Context, s fidov1.Subject) (string,
 	return s.Namespace, nil
 }
 
-// namespaceExists asks the API server (through a short-lived cache) whether ns exists.
+// namespaceExists says whether ns exists: from the namespace reader (the
+// manager's cache in production), else from the API server through a
+// short-lived cache, so a namespace created moments ago is not missed.
 func (p *persister) namespaceExists(ctx context.Context, ns string) (bool, error) {
 	if exists, ok := p.namespaces.get(ns); ok {
 		return exists, nil
 	}
 	var obj corev1.Namespace
+	if p.namespaceReader != nil {
+		if err := p.namespaceReader.Get(ctx, client.ObjectKey{Name: ns}, &obj); err == nil && obj.DeletionTimestamp == nil {
+			return true, nil
+		}
+	}
 	err := p.call(ctx, func(ctx context.Context) error { return p.client.Get(ctx, client.ObjectKey{Name: ns}, &obj) })
 	if err != nil && !apierrors.IsNotFound(err) {
 		return false, fmt.Errorf("checking namespace %s: %w", ns, err)

@@ -228,3 +228,19 @@ func TestLastSeen(t *testing.T) {
 		}
 	}
 }
+
+// TestNamespaceExistsAsksTheReaderFirst: the manager's cache answers for
+// namespaces it knows; one it does not know yet is looked up in the API
+// server, so an alert about a brand-new namespace still lands there.
+func TestNamespaceExistsAsksTheReaderFirst(t *testing.T) {
+	ns := func(name string) client.Object { return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}} }
+	cache := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(ns("cached")).Build()
+	api := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(ns("brand-new")).Build()
+	p := &persister{client: api, namespaceReader: cache, namespaces: newTTLCache(time.Minute, 16), writeTimeout: time.Second}
+	for name, want := range map[string]bool{"cached": true, "brand-new": true, "absent": false} {
+		got, err := p.namespaceExists(context.Background(), name)
+		if err != nil || got != want {
+			t.Errorf("namespace %s: exists=%v err=%v, want %v", name, got, err, want)
+		}
+	}
+}
