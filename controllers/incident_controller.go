@@ -80,6 +80,11 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.writtenFrom(req.NamespacedName) == inc.ResourceVersion {
+		// The cache has not caught up with our last status write: work on
+		// this copy would be redone and its write would only conflict.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
 	if inc.Spec.Resolution == "" && isOpen(inc) && r.waitingForIntel(ctx) {
 		return ctrl.Result{RequeueAfter: intelRetry}, nil
 	}
@@ -127,7 +132,7 @@ func (r *IncidentReconciler) waitingForIntel(ctx context.Context) bool {
 
 // conflictRetry is how soon an incident whose status write lost a race
 // (the ingest server counted another alert) is assessed again.
-const conflictRetry = 50 * time.Millisecond
+const conflictRetry = 20 * time.Millisecond
 
 // initStatus fills what the ingest server may have left unset, so an
 // Incident created by hand behaves like an ingested one.
@@ -336,11 +341,6 @@ func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov
 		return false, nil
 	}
 	key := client.ObjectKeyFromObject(inc)
-	if r.writtenFrom(key) == before.ResourceVersion {
-		// The cache has not caught up with our last write yet: writing now
-		// would only conflict, so try again shortly.
-		return true, nil
-	}
 	err = r.Status().Patch(ctx, inc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case apierrors.IsConflict(err):

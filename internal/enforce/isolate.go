@@ -75,8 +75,12 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 	policy := quarantinePolicy(action, pod.Namespace, params.AllowDNS, cidrs)
 	// One list of the namespace's policies answers both whether this
 	// action's policy exists and which other policies select the pod.
+	// Served from the API server's watch cache (resourceVersion 0): a
+	// consistent list waits for the cache to catch up with etcd, which
+	// costs tens of milliseconds on the containment path. A policy the
+	// list misses is caught when it is created (see createPolicy).
 	policies := &networkingv1.NetworkPolicyList{}
-	if err := d.r.List(ctx, policies, client.InNamespace(pod.Namespace)); err != nil {
+	if err := d.r.List(ctx, policies, client.InNamespace(pod.Namespace), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}); err != nil {
 		return nil, fmt.Errorf("listing NetworkPolicies in %s: %w", pod.Namespace, err)
 	}
 	npChange, err := planPolicy(policy, policies.Items)
@@ -173,11 +177,23 @@ func planPolicy(policy *networkingv1.NetworkPolicy, existing []networkingv1.Netw
 	return change, nil
 }
 
-// createPolicy creates the policy unless it exists (create-or-get).
+// createPolicy creates the policy unless this action's policy exists
+// (create-or-get); a policy of the same name that another actor created is
+// never taken over.
 func (d *isolateDriver) createPolicy(ctx context.Context, policy *networkingv1.NetworkPolicy) error {
 	err := d.c.Create(ctx, policy.DeepCopy())
-	if err != nil && !apierrors.IsAlreadyExists(err) {
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating NetworkPolicy %s/%s: %w", policy.Namespace, policy.Name, err)
+	}
+	existing := &networkingv1.NetworkPolicy{}
+	if err := d.r.Get(ctx, client.ObjectKeyFromObject(policy), existing); err != nil {
+		return fmt.Errorf("reading NetworkPolicy %s/%s: %w", policy.Namespace, policy.Name, err)
+	}
+	if existing.Labels[LabelResponseAction] != policy.Labels[LabelResponseAction] {
+		return Terminalf("NetworkPolicy %s/%s exists and was not created by this action", policy.Namespace, policy.Name)
 	}
 	return nil
 }

@@ -265,3 +265,24 @@ func TestIsolatePodPreparedOnceExecutesIdempotently(t *testing.T) {
 		t.Errorf("web-1 labels after revert %v", got)
 	}
 }
+
+// TestIsolatePodForeignPolicyAfterPlanning: a policy of the same name that
+// appears between planning (a cached list may not show it) and execution
+// is not taken over either, and the pod is not labelled.
+func TestIsolatePodForeignPolicyAfterPlanning(t *testing.T) {
+	f := newIsolateFixture(t)
+	a := isolateAction(f.ns, fidov1.IsolatePodParams{})
+	prepared, err := newEngine(nil, Options{}).Prepare(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := &networkingv1.NetworkPolicy{}
+	foreign.Namespace, foreign.Name = f.ns, NetworkPolicyName(a)
+	mustCreate(t, foreign)
+	if _, err := prepared.Execute(ctx); Classify(err) != ClassTerminal {
+		t.Fatalf("error %v, want a terminal refusal", err)
+	}
+	if got := podLabels(t, f.ns, "web-1"); !maps.Equal(got, f.web1.Labels) {
+		t.Errorf("pod labelled despite the refusal: %v", got)
+	}
+}
