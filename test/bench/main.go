@@ -46,7 +46,7 @@ const (
 
 type config struct {
 	idle, burst, senders, incidents int
-	operatorArgs                    string
+	operatorArgs, operatorEnv       string
 }
 
 func main() {
@@ -56,6 +56,7 @@ func main() {
 	flag.IntVar(&c.senders, "senders", 50, "concurrent senders in the burst")
 	flag.IntVar(&c.incidents, "incidents", 10000, "incidents that exist when the manager's RSS is read")
 	flag.StringVar(&c.operatorArgs, "operator-args", "", "extra flags for bin/fido, space-separated")
+	flag.StringVar(&c.operatorEnv, "operator-env", "", "extra environment of bin/fido only, space-separated KEY=VALUE (e.g. GOMEMLIMIT=180MiB)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -192,6 +193,7 @@ func (b *bench) startOperator(env *envtest.Environment) error {
 		args = append(args, extra...)
 	}
 	b.operator = exec.Command(filepath.Join(testenv.RepoRoot(), "bin", "fido"), args...)
+	b.operator.Env = append(os.Environ(), strings.Fields(flag.Lookup("operator-env").Value.String())...)
 	b.operator.Stdout, b.operator.Stderr = os.Stderr, os.Stderr
 	if err := b.operator.Start(); err != nil {
 		return fmt.Errorf("starting bin/fido (run 'make build' first): %w", err)
