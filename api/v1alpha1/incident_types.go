@@ -127,8 +127,9 @@ type IncidentSpec struct {
 	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	Fields map[string]FieldValue `json:"fields,omitempty"`
-	// resolution closes the incident: Resolved, or FalsePositive which also
-	// reverts every action taken for it. Set by a person.
+	// resolution closes the incident, Resolved or FalsePositive, and asks
+	// every action taken for it to revert (a contained pod is released once
+	// the incident is dealt with). Set by a person.
 	// +optional
 	Resolution Resolution `json:"resolution,omitempty"`
 }
