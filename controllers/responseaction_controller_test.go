@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	clocktesting "k8s.io/utils/clock/testing"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/enforce"
@@ -32,24 +32,6 @@ import (
 const raWait = 30 * time.Second
 
 var raCtx = context.Background()
-
-// raFakeClock is a clock that moves only when told.
-type raFakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *raFakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *raFakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func raOptions() ResponseActionOptions {
 	return ResponseActionOptions{
@@ -263,7 +245,7 @@ func TestResponseActionApprovalGate(t *testing.T) {
 }
 
 func TestResponseActionRateLimit(t *testing.T) {
-	clock := &raFakeClock{now: time.Now()}
+	clock := clocktesting.NewFakeClock(time.Now())
 	opts := raOptions()
 	opts.Clock = clock
 	opts.RateLimits = map[fidov1.ActionType]int{fidov1.ActionLabel: 2}
@@ -300,7 +282,7 @@ func TestResponseActionRateLimit(t *testing.T) {
 		t.Fatalf("%d succeeded and %d skipped, want 2 and 1", succeeded, skipped)
 	}
 
-	clock.Advance(61 * time.Second)
+	clock.Step(61 * time.Second)
 	raPod(t, ns, "later", nil)
 	raCreate(t, raLabelAction(ns, "label-later", "later"))
 	raWaitPhase(t, ns, "label-later", fidov1.ActionSucceeded)
@@ -675,23 +657,8 @@ func raCountingReconciler(t *testing.T, opts ResponseActionOptions) (*ResponseAc
 	counter := &raCounter{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &raCountingTransport{next: rt, c: counter} })
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := NewResponseActionReconciler(opts)
-	r.build(mgr)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	startManagerWith(t, cfg, func(mgr manager.Manager) error { r.build(mgr); return nil })
 	return r, counter
 }
 

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -29,7 +30,14 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
 // API server.
 func startManager(t *testing.T, setup func(mgr manager.Manager) error) client.Client {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	startManagerWith(t, env.Config, setup)
+	return env.Client
+}
+
+// startManagerWith runs a manager on cfg until the test ends.
+func startManagerWith(t *testing.T, cfg *rest.Config, setup func(mgr manager.Manager) error) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
@@ -50,7 +58,6 @@ func startManager(t *testing.T, setup func(mgr manager.Manager) error) client.Cl
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return env.Client
 }
 
 // newNamespace creates a namespace with a unique name for one test.

@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	clocktesting "k8s.io/utils/clock/testing"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func incidentOwner(name string, uid types.UID) *metav1.OwnerReference {
 }
 
 func TestGuardAdmit(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1000, 0)}
+	clock := clocktesting.NewFakeClock(time.Unix(1000, 0))
 	g := NewGuard(nil, GuardOptions{Limiter: NewRateLimiter(clock, time.Minute, map[fidov1.ActionType]int{fidov1.ActionDeletePod: 1}, 0)})
 	a := newAction("shop", "a", fidov1.ActionDeletePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: "shop", Name: "p"})
 	if reason := g.Admit(a); reason != "" {

@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	clocktesting "k8s.io/utils/clock/testing"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,10 +38,10 @@ func TestRateLimiter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{now: time.Unix(1000, 0)}
+			clock := clocktesting.NewFakeClock(time.Unix(1000, 0))
 			l := NewRateLimiter(clock, time.Minute, tt.limits, 0)
 			for i, s := range tt.steps {
-				clock.Advance(s.advance)
+				clock.Step(s.advance)
 				if s.release {
 					l.Release(s.typ)
 					continue
@@ -64,7 +65,7 @@ func TestRateLimiterDefaults(t *testing.T) {
 }
 
 func TestRateLimiterConcurrent(t *testing.T) {
-	l := NewRateLimiter(&fakeClock{now: time.Unix(1000, 0)}, time.Minute, map[fidov1.ActionType]int{fidov1.ActionLabel: 7}, 0)
+	l := NewRateLimiter(clocktesting.NewFakeClock(time.Unix(1000, 0)), time.Minute, map[fidov1.ActionType]int{fidov1.ActionLabel: 7}, 0)
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
