@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,57 +16,43 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/devcluster"
-	"github.com/fido-operator/fido/internal/ingest"
+	"github.com/fido-operator/fido/internal/operator"
 )
 
-// options are the operator's flags.
+// options are the operator's flags: the process's own, and the wiring's.
 type options struct {
-	namespace               string
-	serviceAccount          string
-	metricsAddr             string
-	probeAddr               string
-	leaderElect             bool
-	qps                     float64
-	burst                   int
-	maxConcurrentReconciles int
-	enforcement             string
-	protectedNamespaces     string
-	devCluster              bool
-	stateDir                string
-	actionRateLimit         int
-	notifyRateLimit         int
-	actionRetryLimit        int
-	protectOperatorNodes    bool
-	ingest                  ingest.Options
-	pprofAddr               string
+	operator    operator.Options
+	metricsAddr string
+	probeAddr   string
+	leaderElect bool
+	qps         float64
+	burst       int
+	devCluster  bool
+	stateDir    string
+	pprofAddr   string
 }
 
 func parseFlags() options {
-	var o options
-	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "fido-system"), "Operator namespace: home of cluster-wide policies, ingest tokens and node-level incidents; always protected.")
-	flag.StringVar(&o.serviceAccount, "service-account", envOr("SERVICE_ACCOUNT", "fido-controller-manager"), "The operator's own service account, which no action may touch.")
+	o := options{operator: operator.DefaultOptions()}
+	o.operator.Namespace = envOr("POD_NAMESPACE", o.operator.Namespace)
+	o.operator.ServiceAccount = envOr("SERVICE_ACCOUNT", o.operator.ServiceAccount)
+	o.operator.Identity = envOr("POD_NAME", o.operator.Identity)
+	o.operator.BindFlags(flag.CommandLine)
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so only one replica reconciles; ingest runs on every replica.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 200, "Client-side QPS limit towards the API server (client-go's default of 5 throttles alert bursts).")
 	flag.IntVar(&o.burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
-	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller.")
-	flag.StringVar(&o.enforcement, "enforcement", "enforce", "enforce, or dry-run to record every action's exact change without making it.")
-	flag.StringVar(&o.protectedNamespaces, "protected-namespaces", "", "Comma-separated namespaces where no action is taken, beside kube-system, kube-public, kube-node-lease, the operator namespace and namespaces labelled security.fido.dev/protected=true.")
-	flag.IntVar(&o.actionRateLimit, "action-rate-limit", 30, "Blast radius: at most this many actions of each type per minute; the excess is Skipped. -1 is unlimited.")
-	flag.IntVar(&o.notifyRateLimit, "notify-rate-limit", 120, "At most this many Notify actions per minute. -1 is unlimited.")
-	flag.IntVar(&o.actionRetryLimit, "action-retry-limit", 5, "Attempts an action gets before it ends Failed.")
-	flag.BoolVar(&o.protectOperatorNodes, "protect-operator-nodes", true, "Never cordon a node that runs the operator's own pods.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints, for profiling; empty disables them.")
 	flag.BoolVar(&o.devCluster, "dev-cluster", false, "Start a local control plane (kube-apiserver + etcd from KUBEBUILDER_ASSETS) and run against it.")
 	flag.StringVar(&o.stateDir, "state-dir", ".fido", "With --dev-cluster: where the kubeconfig, etcd data and dev ingest token live.")
-	o.ingest.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -83,8 +68,8 @@ func main() {
 }
 
 func run(o options) error {
-	if o.enforcement != "enforce" && o.enforcement != "dry-run" {
-		return fmt.Errorf("--enforcement must be enforce or dry-run, not %q", o.enforcement)
+	if err := o.operator.Validate(); err != nil {
+		return err
 	}
 	ctx := ctrl.SetupSignalHandler()
 	cfg, stop, err := restConfig(ctx, o)
@@ -106,14 +91,18 @@ func run(o options) error {
 		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "fido.security.fido.dev",
-		LeaderElectionNamespace:       o.namespace,
+		LeaderElectionNamespace:       o.operator.Namespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(20 * time.Second),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := setupControllers(ctx, mgr, o); err != nil {
+	apiClient, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	if err := operator.Setup(ctx, mgr, apiClient, o.operator); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -122,7 +111,7 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting the FIDO operator", "namespace", o.namespace, "enforcement", o.enforcement)
+	ctrl.Log.Info("starting the FIDO operator", "namespace", o.operator.Namespace, "enforcement", o.operator.Enforcement)
 	return mgr.Start(ctx)
 }
 
@@ -137,7 +126,7 @@ func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
 		StateDir:          o.stateDir,
 		CRDDir:            filepath.Join("config", "crd", "bases"),
 		Manifests:         devManifests(),
-		OperatorNamespace: o.namespace,
+		OperatorNamespace: o.operator.Namespace,
 		TokenSecret:       "fido-ingest-tokens",
 		WebhookNamespaces: []string{"shop"},
 	})
@@ -170,16 +159,6 @@ func newScheme() *runtime.Scheme {
 	must(clientgoscheme.AddToScheme(s))
 	must(fidov1.AddToScheme(s))
 	return s
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func envOr(key, def string) string {

@@ -20,10 +20,17 @@ const (
 	TaintQuarantine = LabelPrefix + "quarantine"
 	// Finalizer lets a ResponseAction revert its changes before it is deleted.
 	Finalizer = LabelPrefix + "revert"
-	// AnnotationScore on a Notify action holds the incident's score and
-	// severity (JSON of ScoreSnapshot) as planned, so the message is complete
-	// even when it is sent before the incident's status write lands.
-	AnnotationScore = LabelPrefix + "score"
+	// AnnotationAlertRef on an Incident holds the detector's reference of
+	// the alert that created it, so a resent alert is recognised.
+	AnnotationAlertRef = LabelPrefix + "alert-ref"
+	// AnnotationApprovedBy names who set spec.approved; the admission
+	// policy accepts an approval only with this annotation equal to the
+	// requesting user, and the operator records it in status.approvedBy.
+	AnnotationApprovedBy = LabelPrefix + "approved-by"
+	// LabelNodeProtected on a Node (value "true") forbids every action on
+	// it. Its prefix is one the NodeRestriction admission plugin refuses to
+	// kubelets, so a compromised node cannot protect itself.
+	LabelNodeProtected = "node-restriction.kubernetes.io/fido-protected"
 )
 
 // Priority is a detector's priority on the Falco/syslog scale.
@@ -86,6 +93,45 @@ const (
 	ConditionStalled     = "Stalled"
 )
 
+// Condition reasons. Tools and people match on them, so they are part of
+// the API: Incident, ScoringPolicy, ThreatFeed and ResponseAction reasons
+// share this one list.
+const (
+	ReasonCompiled          = "Compiled"
+	ReasonCompileFailed     = "CompileFailed"
+	ReasonProgressing       = "Progressing"
+	ReasonSucceeded         = "Succeeded"
+	ReasonFailed            = "Failed"
+	ReasonSkipped           = "Skipped"
+	ReasonAwaitingApproval  = "AwaitingApproval"
+	ReasonSubjectNotFound   = "SubjectNotFound"
+	ReasonPartialEnrichment = "PartialEnrichment"
+	ReasonNoPolicy          = "NoPolicy"
+	ReasonEvaluationErrors  = "EvaluationErrors"
+	ReasonClosed            = "Closed"
+	ReasonInvalidSpec       = "InvalidSpec"
+	ReasonSyncFailed        = "SyncFailed"
+	ReasonSynced            = "Synced"
+	ReasonEnriched          = "Enriched"
+	ReasonScored            = "Scored"
+
+	// ResponseAction reasons.
+	ReasonApproved          = "Approved"
+	ReasonApprovalWithdrawn = "ApprovalWithdrawn"
+	ReasonDryRun            = "DryRun"
+	ReasonProtected         = "Protected"
+	ReasonRateLimited       = "RateLimited"
+	ReasonOverBudget        = "OverBudget"
+	ReasonRetrying          = "Retrying"
+	ReasonInterrupted       = "Interrupted"
+	ReasonCancelled         = "Cancelled"
+	ReasonReverted          = "Reverted"
+	ReasonNothingToRevert   = "NothingToRevert"
+	ReasonNotRevertible     = "NotRevertible"
+	ReasonRevertFailed      = "RevertFailed"
+	ReasonUntrusted         = "Untrusted"
+)
+
 // SecretKeyRef names one key of a Secret in the object's own namespace.
 type SecretKeyRef struct {
 	// name of the Secret.
@@ -114,7 +160,7 @@ type ObjectKeyRef struct {
 	Key string `json:"key"`
 }
 
-// ScoreSnapshot is the content of the AnnotationScore annotation.
+// ScoreSnapshot is an incident's score when its actions were planned.
 type ScoreSnapshot struct {
 	// Score is the incident's score when its actions were planned.
 	Score Score `json:"score"`

@@ -127,11 +127,18 @@ type IncidentSpec struct {
 	// +kubebuilder:validation:MaxProperties=64
 	// +optional
 	Fields map[string]FieldValue `json:"fields,omitempty"`
-	// resolution closes the incident, Resolved or FalsePositive, and asks
-	// every action taken for it to revert (a contained pod is released once
-	// the incident is dealt with). Set by a person.
+	// resolution closes the incident. Set by a person. FalsePositive reverts
+	// every action taken for it. Resolved releases what contained a
+	// workload (NetworkPolicy, cordon, scale, labels) but leaves identities
+	// disabled (DisableServiceAccount, DisableUser) unless restoreAccess is
+	// true: a true positive's compromised account must not get its access
+	// back by default.
 	// +optional
 	Resolution Resolution `json:"resolution,omitempty"`
+	// restoreAccess, with resolution Resolved, also reverts the actions that
+	// disabled identities: the explicit choice that the account is clean.
+	// +optional
+	RestoreAccess bool `json:"restoreAccess,omitempty"`
 }
 
 // IncidentPhase is where an incident is in its life.

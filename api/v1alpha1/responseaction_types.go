@@ -182,6 +182,7 @@ type ActionParameters struct {
 // +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type is immutable"
 // +kubebuilder:validation:XValidation:rule="self.target == oldSelf.target",message="target is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revert) || !oldSelf.revert || (has(self.revert) && self.revert)",message="revert cannot be undone"
+// +kubebuilder:validation:XValidation:rule="has(self.plannedBy) == has(oldSelf.plannedBy)",message="plannedBy cannot be added or removed"
 // +kubebuilder:validation:XValidation:rule="self.type in ['IsolatePod', 'DeletePod'] ? self.target.kind == 'Pod' : true",message="IsolatePod and DeletePod target a Pod"
 // +kubebuilder:validation:XValidation:rule="self.type == 'DisableServiceAccount' ? self.target.kind == 'ServiceAccount' : true",message="DisableServiceAccount targets a ServiceAccount"
 // +kubebuilder:validation:XValidation:rule="self.type == 'DisableUser' ? self.target.kind == 'User' : true",message="DisableUser targets a User"
@@ -201,6 +202,76 @@ type ResponseActionSpec struct {
 	// revert asks for the action's changes to be undone. Cannot be unset.
 	// +optional
 	Revert bool `json:"revert,omitempty"`
+	// plannedBy is written by the operator on the actions it plans: the
+	// incident and policy behind the action, signed by the operator. Only
+	// an action whose signature verifies may act beyond its own namespace;
+	// the admission policy in config/admission refuses it from anyone but
+	// the operator. Cannot be added or removed after creation.
+	// +optional
+	PlannedBy *Provenance `json:"plannedBy,omitempty"`
+}
+
+// PolicyScope is how far a ScoringPolicy reaches.
+// +kubebuilder:validation:Enum=Cluster;Namespace
+type PolicyScope string
+
+// The policy scopes.
+const (
+	// ScopeCluster: a policy in the operator namespace, for every namespace
+	// and for cluster-scoped targets.
+	ScopeCluster PolicyScope = "Cluster"
+	// ScopeNamespace: a policy in another namespace, for that namespace only.
+	ScopeNamespace PolicyScope = "Namespace"
+)
+
+// Provenance says who planned an action and why.
+type Provenance struct {
+	// incident the action responds to, by name and UID.
+	Incident IncidentIdentity `json:"incident"`
+	// policy that planned the action, as namespace/name.
+	// +kubebuilder:validation:MaxLength=317
+	Policy string `json:"policy"`
+	// policyGeneration is the policy's generation that planned it.
+	PolicyGeneration int64 `json:"policyGeneration"`
+	// scope of that policy.
+	Scope PolicyScope `json:"scope"`
+	// score of the incident when the action was planned, for the message a
+	// Notify action sends.
+	// +optional
+	Score *ScoreSnapshot `json:"score,omitempty"`
+	// signature is the operator's HMAC-SHA256 over the action's namespace,
+	// name, type, target, parameters and the fields above, base64-encoded.
+	// +kubebuilder:validation:MaxLength=64
+	Signature string `json:"signature"`
+}
+
+// IncidentIdentity names one Incident object: its name, and its UID so a
+// later incident of the same name is not confused with it.
+type IncidentIdentity struct {
+	// name of the Incident, in the action's namespace.
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// uid of the Incident.
+	// +kubebuilder:validation:MaxLength=36
+	UID string `json:"uid"`
+	// detector that reported the incident.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Detector string `json:"detector,omitempty"`
+	// rule of the detector that fired.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Rule string `json:"rule,omitempty"`
+	// summary the detector gave.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// priority the detector gave.
+	// +optional
+	Priority Priority `json:"priority,omitempty"`
+	// subject of the incident.
+	// +optional
+	Subject *Subject `json:"subject,omitempty"`
 }
 
 // IncidentRef names an Incident.
@@ -297,6 +368,18 @@ type ResponseActionStatus struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
+	// approvedBy is who approved the action, from the
+	// security.fido.dev/approved-by annotation that the admission policy
+	// checks against the requesting user.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ApprovedBy string `json:"approvedBy,omitempty"`
+	// approvedSpecHash is a hash of the spec as approved (without approved
+	// and revert). A spec that changes after approval withdraws the
+	// approval: the operator sets spec.approved back to false.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	ApprovedSpecHash string `json:"approvedSpecHash,omitempty"`
 	// claimedBy is the operator instance that claimed the action before acting.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional

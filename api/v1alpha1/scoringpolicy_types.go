@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -191,25 +193,6 @@ type ScoringPolicySpec struct {
 	Tiers []Tier `json:"tiers"`
 }
 
-// ScoringPolicy condition reasons.
-const (
-	ReasonCompiled          = "Compiled"
-	ReasonCompileFailed     = "CompileFailed"
-	ReasonProgressing       = "Progressing"
-	ReasonSucceeded         = "Succeeded"
-	ReasonFailed            = "Failed"
-	ReasonSkipped           = "Skipped"
-	ReasonAwaitingApproval  = "AwaitingApproval"
-	ReasonSubjectNotFound   = "SubjectNotFound"
-	ReasonPartialEnrichment = "PartialEnrichment"
-	ReasonNoPolicy          = "NoPolicy"
-	ReasonEvaluationErrors  = "EvaluationErrors"
-	ReasonClosed            = "Closed"
-	ReasonInvalidSpec       = "InvalidSpec"
-	ReasonSyncFailed        = "SyncFailed"
-	ReasonSynced            = "Synced"
-)
-
 // ScoringPolicyStatus is what the controller observed.
 type ScoringPolicyStatus struct {
 	// conditions: Ready (false with the compile error when an expression is broken).
@@ -263,4 +246,31 @@ type ScoringPolicyList struct {
 
 func init() {
 	SchemeBuilder.Register(&ScoringPolicy{}, &ScoringPolicyList{})
+}
+
+// ScopeOf is the scope of a policy in namespace: Cluster in the operator
+// namespace, Namespace elsewhere.
+func ScopeOf(namespace, operatorNamespace string) PolicyScope {
+	if namespace == operatorNamespace {
+		return ScopeCluster
+	}
+	return ScopeNamespace
+}
+
+// ReachError says why an action of scope, living in namespace, may not act
+// on target, or "" when it may. This one rule is shared by the
+// ScoringPolicy controller (a tier's explicit targets), the planner and
+// the guard: a namespaced scope acts only on namespaced targets in its own
+// namespace; Notify changes nothing on its target and may name any.
+func ReachError(scope PolicyScope, namespace string, target Target, typ ActionType) string {
+	if scope == ScopeCluster || typ == ActionNotify {
+		return ""
+	}
+	if target.Kind == TargetNode || target.Kind == TargetUser {
+		return fmt.Sprintf("a %s target is cluster-scoped; only the operator namespace's actions and cluster-wide policies may act on it", target.Kind)
+	}
+	if target.Namespace != namespace {
+		return fmt.Sprintf("target namespace %s is not %s; only the operator namespace's actions and cluster-wide policies may act across namespaces", target.Namespace, namespace)
+	}
+	return ""
 }

@@ -53,18 +53,6 @@ type EventRecorder interface {
 	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
 }
 
-// Clock tells the time; injected so tests are deterministic.
-type Clock interface {
-	// Now is the current time.
-	Now() time.Time
-}
-
-// RealClock is the wall clock.
-type RealClock struct{}
-
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
-
 // Options configure the drivers.
 type Options struct {
 	// OperatorNamespace is where the operator runs; actions there may refer

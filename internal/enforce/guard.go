@@ -2,12 +2,14 @@ package enforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
@@ -31,10 +33,10 @@ type GuardOptions struct {
 	// ProtectOperatorNodes refuses to cordon a node running a pod of the
 	// operator namespace.
 	ProtectOperatorNodes bool
-	// AllowClusterScopedFromAnyNamespace lets actions outside the operator
-	// namespace target Nodes and Users. Off by default: whoever may create
-	// ResponseActions in one namespace must not reach the whole cluster.
-	AllowClusterScopedFromAnyNamespace bool
+	// Signer verifies the provenance the operator wrote on the actions it
+	// planned; without one, no action outside the operator namespace may
+	// leave its own namespace.
+	Signer *Signer
 	// Limiter is the blast-radius rate limit; nil means no limit.
 	Limiter *RateLimiter
 	// Cache, when set, answers the Namespace and Node lookups (their
@@ -50,12 +52,18 @@ type Guard struct {
 	cache     client.Reader
 	opts      GuardOptions
 	protected map[string]bool
+
+	seedMu sync.Mutex
+	seeded bool
 }
 
 // Verdict is what the guard decided about an action.
 type Verdict struct {
-	// SkipReason, when set, ends the action Skipped with this reason.
+	// SkipReason, when set, ends the action Skipped with this message.
 	SkipReason string
+	// Reason is the condition reason of a skip: Protected, or Untrusted
+	// for an action whose provenance does not verify.
+	Reason string
 	// DryRun is true when the action must only record what it would do.
 	DryRun bool
 }
@@ -81,15 +89,19 @@ func NewGuard(r client.Reader, opts GuardOptions) *Guard {
 // (see Admit).
 func (g *Guard) Check(ctx context.Context, action *fidov1.ResponseAction) (Verdict, error) {
 	v := Verdict{DryRun: g.opts.DryRun || action.Spec.DryRun}
+	if msg := g.reachReason(action); msg != "" {
+		v.SkipReason, v.Reason = msg, fidov1.ReasonProtected
+		if strings.HasPrefix(msg, untrusted) {
+			v.Reason = fidov1.ReasonUntrusted
+		}
+		return v, nil
+	}
 	reason, err := g.skipReason(ctx, action)
-	v.SkipReason = reason
+	v.SkipReason, v.Reason = reason, fidov1.ReasonProtected
 	return v, err
 }
 
 func (g *Guard) skipReason(ctx context.Context, action *fidov1.ResponseAction) (string, error) {
-	if reason, err := g.reachReason(ctx, action); reason != "" || err != nil {
-		return reason, err
-	}
 	if action.Spec.Type == fidov1.ActionNotify {
 		// Notify changes nothing on its target.
 		return "", nil
@@ -110,44 +122,41 @@ func (g *Guard) skipReason(ctx context.Context, action *fidov1.ResponseAction) (
 	return "", nil
 }
 
-// reachReason keeps an action within its namespace unless it lives in the
-// operator namespace or a cluster-wide policy planned it.
-func (g *Guard) reachReason(ctx context.Context, action *fidov1.ResponseAction) (string, error) {
-	if action.Namespace == g.opts.OperatorNamespace {
-		return "", nil
+// reachReason keeps an action within its own namespace unless it lives in
+// the operator namespace or carries provenance, signed by the operator,
+// of a cluster-wide policy. What a user can write (ownerReferences,
+// labels, annotations, incidentRef) grants nothing; provenance that does
+// not verify ends the action Skipped even where it would not be needed,
+// since it means someone forged, copied or edited an operator's action.
+func (g *Guard) reachReason(action *fidov1.ResponseAction) string {
+	scope, err := g.Scope(action)
+	if err != nil {
+		return untrusted + err.Error()
 	}
-	t := action.Spec.Target
-	switch t.Kind {
-	case fidov1.TargetNode, fidov1.TargetUser:
-		if g.opts.AllowClusterScopedFromAnyNamespace || action.Spec.Type == fidov1.ActionNotify {
-			return "", nil
-		}
-		if ok, err := g.plannedByClusterPolicy(ctx, action); ok || err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("a %s target is cluster-scoped; only actions in the operator namespace %s or planned by a cluster-wide policy may act on it", t.Kind, g.opts.OperatorNamespace), nil
-	default:
-		if t.Namespace != action.Namespace {
-			return fmt.Sprintf("target namespace %s is not the action's namespace %s; only actions in the operator namespace may act across namespaces", t.Namespace, action.Namespace), nil
-		}
-	}
-	return "", nil
+	return fidov1.ReachError(scope, action.Namespace, action.Spec.Target, action.Spec.Type)
 }
 
-// plannedByClusterPolicy says whether the action's controlling Incident was
-// scored by a policy in the operator namespace, whose tiers may act on
-// cluster-scoped targets. Incident status is written only by the operator.
-func (g *Guard) plannedByClusterPolicy(ctx context.Context, action *fidov1.ResponseAction) (bool, error) {
-	owner := metav1.GetControllerOf(action)
-	if owner == nil || owner.Kind != "Incident" || owner.APIVersion != fidov1.GroupVersion.String() {
-		return false, nil
+// untrusted prefixes the skip message of an action whose provenance does not verify.
+const untrusted = "untrusted: "
+
+// Scope is how far an action may reach: Cluster for an action in the
+// operator namespace or one a cluster-wide policy planned (verified
+// signature); Namespace otherwise. An action whose provenance does not
+// verify is an error.
+func (g *Guard) Scope(action *fidov1.ResponseAction) (fidov1.PolicyScope, error) {
+	if action.Namespace == g.opts.OperatorNamespace {
+		return fidov1.ScopeCluster, nil
 	}
-	inc := &fidov1.Incident{}
-	if err := g.r.Get(ctx, client.ObjectKey{Namespace: action.Namespace, Name: owner.Name}, inc); err != nil {
-		return false, client.IgnoreNotFound(err)
+	if action.Spec.PlannedBy == nil {
+		return fidov1.ScopeNamespace, nil
 	}
-	s := inc.Status.Score
-	return inc.UID == owner.UID && s != nil && strings.HasPrefix(s.Policy, g.opts.OperatorNamespace+"/"), nil
+	if g.opts.Signer == nil {
+		return "", errors.New("this operator has no provenance key to verify spec.plannedBy")
+	}
+	if err := g.opts.Signer.Verify(action); err != nil {
+		return "", err
+	}
+	return action.Spec.PlannedBy.Scope, nil
 }
 
 // namespaceReason refuses protected namespaces. A namespace that does not
@@ -200,8 +209,10 @@ func (g *Guard) nodeReason(ctx context.Context, name string) (string, error) {
 		}
 		return "", fmt.Errorf("reading node %s: %w", name, err)
 	}
-	if node.Labels[fidov1.LabelProtected] == "true" {
-		return fmt.Sprintf("node %s is labelled %s=true", name, fidov1.LabelProtected), nil
+	// Only the label kubelets cannot set protects a node: a compromised
+	// node could give itself security.fido.dev/protected.
+	if node.Labels[fidov1.LabelNodeProtected] == "true" {
+		return fmt.Sprintf("node %s is labelled %s=true", name, fidov1.LabelNodeProtected), nil
 	}
 	if !g.opts.ProtectOperatorNodes || g.opts.OperatorNamespace == "" {
 		return "", nil
@@ -218,20 +229,79 @@ func (g *Guard) nodeReason(ctx context.Context, name string) (string, error) {
 	return "", nil
 }
 
-// Admit applies the blast-radius rate limit to an action about to run
-// (not to dry runs, which change nothing): it returns a skip reason when
-// the action's type is over its limit. An admitted action that then does
-// not run must be given back with Release.
-func (g *Guard) Admit(action *fidov1.ResponseAction) string {
-	if g.opts.Limiter == nil || g.opts.Limiter.Allow(action.Spec.Type) {
-		return ""
+// Admission is the guard's answer to an action about to run.
+type Admission struct {
+	// Budgets are the pools the action was counted in; give them back with
+	// Release when the action does not run after all.
+	Budgets []Budget
+	// Reason, when set, says which budget is spent: the action must wait
+	// (Wait) or, when the guard drops over-budget actions, be Skipped.
+	Reason string
+	// Wait is how long until the spent budget has room again.
+	Wait time.Duration
+}
+
+// Admit applies the blast-radius budgets to an action about to run (not
+// to dry runs, which change nothing). Every action counts in its own
+// namespace's budget; only actions of cluster scope (the operator
+// namespace's, and those cluster-wide policies planned) count in the
+// cluster-wide one, so a tenant acting on its own pods can never spend
+// the budget containment elsewhere needs. The first call counts the
+// actions the cluster shows started within the window, so a restart or a
+// new leader does not reset the budgets.
+func (g *Guard) Admit(ctx context.Context, action *fidov1.ResponseAction) (Admission, error) {
+	if g.opts.Limiter == nil {
+		return Admission{}, nil
 	}
-	return fmt.Sprintf("rate limit: more than %d %s actions in %s", g.opts.Limiter.Limit(action.Spec.Type), action.Spec.Type, g.opts.Limiter.window)
+	if err := g.seed(ctx); err != nil {
+		return Admission{}, err
+	}
+	budgets := g.budgets(action)
+	full, wait := g.opts.Limiter.Allow(budgets...)
+	if full == nil {
+		return Admission{Budgets: budgets}, nil
+	}
+	where := "cluster-wide"
+	if full.Namespace != "" {
+		where = "in namespace " + full.Namespace
+	}
+	reason := fmt.Sprintf("blast radius: %d %s actions ran %s in the last %s", g.opts.Limiter.Limit(*full), full.Type, where, g.opts.Limiter.Window())
+	return Admission{Reason: reason, Wait: wait}, nil
 }
 
 // Release gives back an admission made by Admit.
-func (g *Guard) Release(action *fidov1.ResponseAction) {
-	if g.opts.Limiter != nil {
-		g.opts.Limiter.Release(action.Spec.Type)
+func (g *Guard) Release(a Admission) {
+	if g.opts.Limiter != nil && len(a.Budgets) > 0 {
+		g.opts.Limiter.Release(a.Budgets...)
 	}
+}
+
+// budgets are the pools an action counts in.
+func (g *Guard) budgets(action *fidov1.ResponseAction) []Budget {
+	out := []Budget{{Namespace: action.Namespace, Type: action.Spec.Type}}
+	if scope, err := g.Scope(action); err == nil && scope == fidov1.ScopeCluster {
+		out = append(out, Budget{Type: action.Spec.Type})
+	}
+	return out
+}
+
+// seed counts, once, the actions that started within the window.
+func (g *Guard) seed(ctx context.Context) error {
+	g.seedMu.Lock()
+	defer g.seedMu.Unlock()
+	if g.seeded || g.cache == nil {
+		return nil
+	}
+	var list fidov1.ResponseActionList
+	if err := g.cache.List(ctx, &list); err != nil {
+		return fmt.Errorf("counting the actions that ran recently: %w", err)
+	}
+	for i := range list.Items {
+		a := &list.Items[i]
+		if a.Status.StartTime != nil && !a.Spec.DryRun {
+			g.opts.Limiter.Record(a.Status.StartTime.Time, g.budgets(a)...)
+		}
+	}
+	g.seeded = true
+	return nil
 }

@@ -1,10 +1,11 @@
 package enforce
 
 import (
-	clocktesting "k8s.io/utils/clock/testing"
 	"strings"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +23,8 @@ func TestGuardCheck(t *testing.T) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bank", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unlabelled", Labels: map[string]string{fidov1.LabelProtected: "false"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker"}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vault", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "vault", Labels: map[string]string{fidov1.LabelNodeProtected: "true"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "self-protected", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "infra"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "fido-system", Name: "fido-0"}, Spec: corev1.PodSpec{NodeName: "infra"}},
 		&fidov1.Incident{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "by-cluster-policy", UID: "u1"},
@@ -33,7 +35,7 @@ func TestGuardCheck(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(objs...).Build()
 	opts := GuardOptions{
 		OperatorNamespace: "fido-system", OperatorServiceAccount: "fido-controller-manager",
-		ProtectedNamespaces: []string{"payments"}, ProtectOperatorNodes: true,
+		ProtectedNamespaces: []string{"payments"}, ProtectOperatorNodes: true, Signer: testSigner,
 	}
 	pod := func(ns string) fidov1.Target {
 		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}
@@ -47,6 +49,8 @@ func TestGuardCheck(t *testing.T) {
 		typ      fidov1.ActionType
 		target   fidov1.Target
 		owner    *metav1.OwnerReference
+		planned  fidov1.PolicyScope             // signed provenance of this scope
+		tamper   func(a *fidov1.ResponseAction) // after signing
 		dryRun   bool
 		skip     string // substring of the skip reason; empty: not skipped
 		wantDry  bool
@@ -60,19 +64,28 @@ func TestGuardCheck(t *testing.T) {
 		{name: "label other than true", actionNS: "unlabelled", typ: fidov1.ActionIsolatePod, target: pod("unlabelled")},
 		{name: "operator service account", actionNS: "fido-system", typ: fidov1.ActionDisableServiceAccount,
 			target: fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: "fido-system", Name: "fido-controller-manager"}, skip: "protected"},
-		{name: "across namespaces", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("other"), skip: "not the action's namespace"},
+		{name: "across namespaces", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("other"), skip: "target namespace other is not shop"},
 		{name: "across namespaces from the operator namespace", actionNS: "fido-system", typ: fidov1.ActionIsolatePod, target: pod("shop")},
 		{name: "system user", actionNS: "fido-system", typ: fidov1.ActionDisableUser, target: user("system:serviceaccount:fido-system:fido-controller-manager"), skip: "system user"},
 		{name: "user", actionNS: "fido-system", typ: fidov1.ActionDisableUser, target: user("mallory")},
 		{name: "user from an application namespace", actionNS: "shop", typ: fidov1.ActionDisableUser, target: user("mallory"), skip: "cluster-scoped"},
-		{name: "user from an application namespace when allowed", opts: func(o *GuardOptions) { o.AllowClusterScopedFromAnyNamespace = true },
-			actionNS: "shop", typ: fidov1.ActionDisableUser, target: user("mallory")},
-		{name: "node for an incident a cluster-wide policy scored", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
-			owner: incidentOwner("by-cluster-policy", "u1")},
-		{name: "node for an incident a team policy scored", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
-			owner: incidentOwner("by-team-policy", "u2"), skip: "cluster-scoped"},
-		{name: "node for an incident owner with another UID", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
-			owner: incidentOwner("by-cluster-policy", "forged"), skip: "cluster-scoped"},
+		{name: "node for an action a cluster-wide policy planned (signed)", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			planned: fidov1.ScopeCluster},
+		{name: "node for an action a namespaced policy planned (signed)", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			planned: fidov1.ScopeNamespace, skip: "cluster-scoped"},
+		{name: "node with a forged ownerReference only", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			owner: incidentOwner("by-cluster-policy", "u1"), skip: "cluster-scoped"},
+		{name: "node with forged provenance", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			planned: fidov1.ScopeCluster, tamper: func(a *fidov1.ResponseAction) { a.Spec.PlannedBy.Signature = "Zm9yZ2Vk" }, skip: "untrusted"},
+		{name: "signed action edited afterwards", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			planned: fidov1.ScopeCluster, tamper: func(a *fidov1.ResponseAction) { a.Spec.DryRun = true }, skip: "untrusted", wantDry: true},
+		{name: "signed action copied under another name", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			planned: fidov1.ScopeCluster, tamper: func(a *fidov1.ResponseAction) { a.Name = "copy" }, skip: "untrusted"},
+		{name: "signed action with another controlling owner", actionNS: "shop", typ: fidov1.ActionCordonNode, target: node("worker"),
+			planned: fidov1.ScopeCluster, tamper: func(a *fidov1.ResponseAction) {
+				a.OwnerReferences = []metav1.OwnerReference{*incidentOwner("other", "u9")}
+			}, skip: "untrusted"},
+		{name: "a kubelet's own protected label does not protect its node", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("self-protected")},
 		{name: "node", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("worker")},
 		{name: "labelled node", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("vault"), skip: "node vault is labelled"},
 		{name: "node running the operator", actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("infra"), skip: "runs the operator's pod fido-0"},
@@ -92,6 +105,12 @@ func TestGuardCheck(t *testing.T) {
 			a.Spec.DryRun = tt.dryRun
 			if tt.owner != nil {
 				a.OwnerReferences = []metav1.OwnerReference{*tt.owner}
+			}
+			if tt.planned != "" {
+				signed(a, tt.planned)
+			}
+			if tt.tamper != nil {
+				tt.tamper(a)
 			}
 			v, err := NewGuard(c, o).Check(ctx, a)
 			if err != nil {
@@ -115,22 +134,61 @@ func incidentOwner(name string, uid types.UID) *metav1.OwnerReference {
 	return &metav1.OwnerReference{APIVersion: fidov1.GroupVersion.String(), Kind: "Incident", Name: name, UID: uid, Controller: &controller}
 }
 
+// testSigner signs the tests' planned actions.
+var testSigner, _ = NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+
+// signed gives a the provenance of an action the operator planned with a
+// policy of the given scope, signed.
+func signed(a *fidov1.ResponseAction, scope fidov1.PolicyScope) {
+	a.OwnerReferences = []metav1.OwnerReference{*incidentOwner("inc", "u1")}
+	a.Spec.PlannedBy = &fidov1.Provenance{Incident: fidov1.IncidentIdentity{Name: "inc", UID: "u1"}, Policy: "fido-system/default", Scope: scope}
+	testSigner.Sign(a)
+}
+
 func TestGuardAdmit(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Unix(1000, 0))
-	g := NewGuard(nil, GuardOptions{Limiter: NewRateLimiter(clock, time.Minute, map[fidov1.ActionType]int{fidov1.ActionDeletePod: 1}, 0)})
-	a := newAction("shop", "a", fidov1.ActionDeletePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: "shop", Name: "p"})
-	if reason := g.Admit(a); reason != "" {
-		t.Fatalf("first action refused: %s", reason)
+	limiter := NewRateLimiter(clock, time.Minute, map[fidov1.ActionType]int{fidov1.ActionDeletePod: 1}, 0, 2)
+	g := NewGuard(nil, GuardOptions{OperatorNamespace: "fido-system", Signer: testSigner, Limiter: limiter})
+	pod := func(ns string) fidov1.Target { return fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "p"} }
+	tenant := newAction("shop", "a", fidov1.ActionDeletePod, pod("shop"))
+	planned := newAction("bank", "b", fidov1.ActionDeletePod, pod("bank"))
+	signed(planned, fidov1.ScopeCluster)
+	admit := func(a *fidov1.ResponseAction) Admission {
+		t.Helper()
+		adm, err := g.Admit(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return adm
 	}
-	if reason := g.Admit(a); !strings.Contains(reason, "rate limit: more than 1 DeletePod actions") {
-		t.Fatalf("second action: reason %q", reason)
+	// A tenant's own actions spend only its namespace's budget (2)...
+	for i := range 2 {
+		if adm := admit(tenant); adm.Reason != "" {
+			t.Fatalf("tenant action %d refused: %s", i, adm.Reason)
+		}
 	}
-	g.Release(a)
-	if reason := g.Admit(a); reason != "" {
-		t.Fatalf("released admission not given back: %s", reason)
+	adm := admit(tenant)
+	if !strings.Contains(adm.Reason, "2 DeletePod actions ran in namespace shop") || adm.Wait != time.Minute {
+		t.Fatalf("third tenant action: %+v", adm)
 	}
-	if reason := NewGuard(nil, GuardOptions{}).Admit(a); reason != "" {
-		t.Fatalf("no limiter must admit everything: %s", reason)
+	// ...so the cluster-wide budget (1) is still there for a planned action.
+	first := admit(planned)
+	if first.Reason != "" {
+		t.Fatalf("planned action refused after the tenant drained its namespace: %s", first.Reason)
+	}
+	if adm := admit(planned); !strings.Contains(adm.Reason, "cluster-wide") {
+		t.Fatalf("second planned action: %+v", adm)
+	}
+	g.Release(first)
+	if adm := admit(planned); adm.Reason != "" {
+		t.Fatalf("released admission not given back: %s", adm.Reason)
+	}
+	clock.Step(time.Minute + time.Second)
+	if adm := admit(tenant); adm.Reason != "" {
+		t.Fatalf("budget not refilled after the window: %s", adm.Reason)
+	}
+	if adm, _ := NewGuard(nil, GuardOptions{}).Admit(ctx, tenant); adm.Reason != "" {
+		t.Fatalf("no limiter must admit everything: %s", adm.Reason)
 	}
 }
 
@@ -140,7 +198,7 @@ func TestGuardAdmit(t *testing.T) {
 func TestGuardCacheFallsBackLive(t *testing.T) {
 	live := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "new", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "new-node", Labels: map[string]string{fidov1.LabelProtected: "true"}}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "new-node", Labels: map[string]string{fidov1.LabelNodeProtected: "true"}}},
 	).Build()
 	cache := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cached", Labels: map[string]string{fidov1.LabelProtected: "true"}}},

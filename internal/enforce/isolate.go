@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -68,6 +69,9 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 	if err := d.r.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, pod); err != nil {
 		return nil, targetError(t, err)
 	}
+	if pod.Spec.HostNetwork {
+		return nil, Terminalf("pod %s/%s uses the host network: a NetworkPolicy cannot isolate it; cordon its node or stop its workload instead", pod.Namespace, pod.Name)
+	}
 	value := QuarantineValue(action)
 	if cur := pod.Labels[fidov1.LabelQuarantine]; cur != "" && cur != value {
 		return nil, Skipf("pod %s/%s is already isolated by action %q", pod.Namespace, pod.Name, cur)
@@ -107,6 +111,20 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 	}}, nil
 }
 
+// QuarantinePolicy is the NetworkPolicy an IsolatePod action writes for
+// its target pod: exactly what a re-driven action adopts as its own.
+func QuarantinePolicy(action *fidov1.ResponseAction) (*networkingv1.NetworkPolicy, error) {
+	params := fidov1.IsolatePodParams{}
+	if action.Spec.IsolatePod != nil {
+		params = *action.Spec.IsolatePod
+	}
+	cidrs, err := parseCIDRs(params.AllowedEgressCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	return quarantinePolicy(action, action.Spec.Target.Namespace, params.AllowDNS, cidrs), nil
+}
+
 // parseCIDRs checks the allowed egress CIDRs.
 func parseCIDRs(in []string) ([]string, error) {
 	out := make([]string, 0, len(in))
@@ -129,6 +147,12 @@ func quarantinePolicy(action *fidov1.ResponseAction, namespace string, allowDNS 
 			Name:      NetworkPolicyName(action),
 			Namespace: namespace,
 			Labels:    map[string]string{LabelResponseAction: value},
+			// The action owns its policy: adoption checks the owner's UID,
+			// which nobody can pre-create.
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: fidov1.GroupVersion.String(), Kind: "ResponseAction",
+				Name: action.Name, UID: action.UID, Controller: ptrTrue(),
+			}},
 		},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{fidov1.LabelQuarantine: value}},
@@ -156,10 +180,10 @@ func quarantinePolicy(action *fidov1.ResponseAction, namespace string, allowDNS 
 	return np
 }
 
-// planPolicy plans the creation of the policy; one already carrying the
-// action's label is this action's (an earlier attempt); one that does not
-// is someone else's and is never taken over. existing are the policies of
-// the namespace, read straight from the API server.
+// planPolicy plans the creation of the policy. One of the same name is
+// adopted only when this action owns it (an earlier attempt) and it is
+// exactly the isolation this action writes; anything else is someone
+// else's and is never taken over or counted as containment.
 func planPolicy(policy *networkingv1.NetworkPolicy, existing []networkingv1.NetworkPolicy) (PlannedChange, error) {
 	change := PlannedChange{Change: fidov1.Change{
 		Operation: fidov1.ChangeCreated, Kind: "NetworkPolicy", Namespace: policy.Namespace, Name: policy.Name,
@@ -170,8 +194,8 @@ func planPolicy(policy *networkingv1.NetworkPolicy, existing []networkingv1.Netw
 		if np.Name != policy.Name {
 			continue
 		}
-		if np.Labels[LabelResponseAction] != policy.Labels[LabelResponseAction] {
-			return change, Terminalf("NetworkPolicy %s/%s exists and was not created by this action", policy.Namespace, policy.Name)
+		if err := checkOwnPolicy(policy, np); err != nil {
+			return change, err
 		}
 	}
 	return change, nil
@@ -192,11 +216,23 @@ func (d *isolateDriver) createPolicy(ctx context.Context, policy *networkingv1.N
 	if err := d.r.Get(ctx, client.ObjectKeyFromObject(policy), existing); err != nil {
 		return fmt.Errorf("reading NetworkPolicy %s/%s: %w", policy.Namespace, policy.Name, err)
 	}
-	if existing.Labels[LabelResponseAction] != policy.Labels[LabelResponseAction] {
-		return Terminalf("NetworkPolicy %s/%s exists and was not created by this action", policy.Namespace, policy.Name)
+	return checkOwnPolicy(policy, existing)
+}
+
+// checkOwnPolicy accepts an existing policy as this action's only when
+// the action controls it and its spec is the wanted isolation.
+func checkOwnPolicy(want, existing *networkingv1.NetworkPolicy) error {
+	owner := metav1.GetControllerOf(existing)
+	if owner == nil || owner.UID != want.OwnerReferences[0].UID {
+		return Terminalf("NetworkPolicy %s/%s exists and was not created by this action", want.Namespace, want.Name)
+	}
+	if !equality.Semantic.DeepEqual(existing.Spec, want.Spec) {
+		return Terminalf("NetworkPolicy %s/%s was changed since this action created it; it no longer isolates the pod as planned", want.Namespace, want.Name)
 	}
 	return nil
 }
+
+func ptrTrue() *bool { t := true; return &t }
 
 // labelEdits sets the quarantine label and, to detach the pod from its
 // ReplicaSet, removes the labels the ReplicaSet selects it by.
@@ -303,7 +339,7 @@ func (d *isolateDriver) deletePolicy(ctx context.Context, action *fidov1.Respons
 		}
 		return fmt.Errorf("reading NetworkPolicy %s/%s: %w", namespace, name, err)
 	}
-	if np.Labels[LabelResponseAction] != QuarantineValue(action) {
+	if owner := metav1.GetControllerOf(np); owner == nil || owner.UID != action.UID {
 		return nil
 	}
 	err := d.c.Delete(ctx, np, client.Preconditions{UID: &np.UID})

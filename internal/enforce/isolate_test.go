@@ -2,7 +2,10 @@ package enforce
 
 import (
 	"maps"
+
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -80,7 +83,7 @@ func TestIsolatePodApplyAndRevert(t *testing.T) {
 	if !maps.Equal(np.Spec.PodSelector.MatchLabels, map[string]string{fidov1.LabelQuarantine: "isolate-web-1"}) || len(np.Spec.PodSelector.MatchExpressions) != 0 {
 		t.Errorf("policy selects %v", np.Spec.PodSelector)
 	}
-	if len(np.OwnerReferences) != 0 || np.Labels[LabelResponseAction] != "isolate-web-1" {
+	if owner := metav1.GetControllerOf(np); owner == nil || owner.Kind != "ResponseAction" || owner.UID == "" || np.Labels[LabelResponseAction] != "isolate-web-1" {
 		t.Errorf("policy owners %v labels %v", np.OwnerReferences, np.Labels)
 	}
 	if len(np.Spec.PolicyTypes) != 2 || len(np.Spec.Ingress) != 0 || len(np.Spec.Egress) != 2 {

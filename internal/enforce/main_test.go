@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
@@ -81,7 +82,7 @@ func mustGet(t *testing.T, obj client.Object) {
 
 func newAction(ns, name string, typ fidov1.ActionType, target fidov1.Target) *fidov1.ResponseAction {
 	return &fidov1.ResponseAction{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + ns + "-" + name)},
 		Spec:       fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: typ}, Target: target},
 	}
 }

@@ -3,7 +3,6 @@ package enforce
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +12,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Event reasons recorded by the Notify driver.
@@ -59,10 +59,7 @@ func (w webhook) redacted() string { return w.url.Scheme + "://" + w.url.Host }
 // change: kind Webhook named by the host, or kind Event when no webhook
 // is configured.
 func (d *notifyDriver) Plan(ctx context.Context, action *fidov1.ResponseAction) (*Plan, error) {
-	incident, note, err := d.incident(ctx, action)
-	if err != nil {
-		return nil, err
-	}
+	incident, note := d.incident(action), ""
 	hook, err := d.webhook(ctx, action)
 	if err != nil {
 		return nil, err
@@ -84,45 +81,39 @@ func (d *notifyDriver) Plan(ctx context.Context, action *fidov1.ResponseAction) 
 	return plan, nil
 }
 
-// incident reads the action's incident; one that is absent is not an
-// error (the notification then covers the action only). An action outside
-// the operator namespace may only refer to an incident in its own
-// namespace, so a webhook never learns about other namespaces.
-func (d *notifyDriver) incident(ctx context.Context, action *fidov1.ResponseAction) (*fidov1.Incident, string, error) {
-	ref := action.Spec.IncidentRef
-	if ref == nil {
-		return nil, "", nil
+// incident is what the action knows of its incident: the snapshot the
+// operator wrote in spec.plannedBy when it planned the action. The
+// incident is never read back, so nothing the incident's namespace can
+// write changes what the message says. A manual action has none.
+func (d *notifyDriver) incident(action *fidov1.ResponseAction) *fidov1.Incident {
+	p := action.Spec.PlannedBy
+	if p == nil {
+		return nil
 	}
-	ns := ref.Namespace
-	if ns == "" {
-		ns = action.Namespace
+	inc := &fidov1.Incident{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Incident.Name, Namespace: action.Namespace, UID: types.UID(p.Incident.UID)},
+		Spec: fidov1.IncidentSpec{
+			Detector: p.Incident.Detector, Rule: p.Incident.Rule, Summary: p.Incident.Summary, Priority: p.Incident.Priority,
+		},
 	}
-	if ns != action.Namespace && action.Namespace != d.opts.OperatorNamespace {
-		return nil, "", Terminalf("incidentRef must name an incident in the action's namespace %s", action.Namespace)
+	if p.Incident.Subject != nil {
+		inc.Spec.Subject = *p.Incident.Subject
 	}
-	inc := &fidov1.Incident{}
-	if err := d.r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, inc); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Sprintf("incident %s/%s not found, notified about the action only", ns, ref.Name), nil
-		}
-		return nil, "", fmt.Errorf("reading incident %s/%s: %w", ns, ref.Name, err)
+	if p.Score != nil {
+		inc.Status.Score, inc.Status.Severity = p.Score.Score.DeepCopy(), p.Score.Severity
 	}
-	fillPlannedScore(inc, action)
-	return inc, "", nil
+	return inc
 }
 
-// fillPlannedScore uses the score snapshot the Incident controller put on
-// its own action when the incident's status does not show a score yet.
-func fillPlannedScore(inc *fidov1.Incident, action *fidov1.ResponseAction) {
-	raw, ok := action.Annotations[fidov1.AnnotationScore]
-	owner := metav1.GetControllerOf(action)
-	if inc.Status.Score != nil || !ok || owner == nil || owner.UID != inc.UID {
-		return
+// secretNamespace is where the webhook Secret is read: the operator
+// namespace for an action a cluster-wide policy planned (the guard has
+// verified its provenance), so the monitored tenant can neither redirect
+// nor silence alerts about itself; else the action's own namespace.
+func (d *notifyDriver) secretNamespace(action *fidov1.ResponseAction) string {
+	if p := action.Spec.PlannedBy; p != nil && p.Scope == fidov1.ScopeCluster && d.opts.OperatorNamespace != "" {
+		return d.opts.OperatorNamespace
 	}
-	var snap fidov1.ScoreSnapshot
-	if json.Unmarshal([]byte(raw), &snap) == nil {
-		inc.Status.Score, inc.Status.Severity = &snap.Score, snap.Severity
-	}
+	return action.Namespace
 }
 
 // webhook reads and validates the webhook URL from the Secret, if any.
@@ -136,16 +127,17 @@ func (d *notifyDriver) webhook(ctx context.Context, action *fidov1.ResponseActio
 	if key == "" {
 		key = "url"
 	}
+	ns := d.secretNamespace(action)
 	secret := &corev1.Secret{}
-	if err := d.r.Get(ctx, client.ObjectKey{Namespace: action.Namespace, Name: ref.Name}, secret); err != nil {
+	if err := d.r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, secret); err != nil {
 		if Classify(err) == ClassTerminal {
-			return nil, Terminalf("webhook Secret %s/%s: %w", action.Namespace, ref.Name, err)
+			return nil, Terminalf("webhook Secret %s/%s: %w", ns, ref.Name, err)
 		}
-		return nil, fmt.Errorf("reading webhook Secret %s/%s: %w", action.Namespace, ref.Name, err)
+		return nil, fmt.Errorf("reading webhook Secret %s/%s: %w", ns, ref.Name, err)
 	}
 	raw, ok := secret.Data[key]
 	if !ok {
-		return nil, Terminalf("webhook Secret %s/%s has no key %q", action.Namespace, ref.Name, key)
+		return nil, Terminalf("webhook Secret %s/%s has no key %q", ns, ref.Name, key)
 	}
 	return parseWebhook(string(raw), ref.Name, key)
 }
@@ -207,7 +199,7 @@ func (d *notifyDriver) record(action *fidov1.ResponseAction, incident *fidov1.In
 		eventType, reason = corev1.EventTypeWarning, ReasonNotifyFailed
 		note = summary + "; " + postErr.Error()
 	}
-	note = truncate(note, 1024)
+	note = text.Ellipsis(note, 1024)
 	if incident == nil {
 		// A nil *Incident must not become a non-nil runtime.Object.
 		d.recorder.Eventf(action, nil, eventType, reason, "Notify", "%s", note)
@@ -292,13 +284,5 @@ func redactTransportError(err error, hook *webhook) string {
 			msg = strings.ReplaceAll(msg, secret, "[redacted]")
 		}
 	}
-	return truncate(msg, 256)
-}
-
-// truncate shortens s to at most n bytes.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
+	return text.Ellipsis(msg, 256)
 }

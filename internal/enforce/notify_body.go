@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Notification is the body of a JSON-format Notify webhook; a Slack-format
@@ -142,7 +143,7 @@ func notificationSummary(action *fidov1.ResponseAction, incident *fidov1.Inciden
 // blocks for the channel, and the JSON document as an attachment.
 func slackMessage(doc Notification, summary string) map[string]any {
 	blocks := []map[string]any{
-		{"type": "header", "text": map[string]any{"type": "plain_text", "text": truncate(summary, 150)}},
+		{"type": "header", "text": map[string]any{"type": "plain_text", "text": text.Ellipsis(summary, 150)}},
 	}
 	if inc := doc.Incident; inc != nil {
 		blocks = append(blocks, mrkdwnSection(fmt.Sprintf("*Rule:* %s\n*Detector:* %s (%s)\n*Subject:* %s\n*Summary:* %s",
@@ -164,14 +165,14 @@ func slackMessage(doc Notification, summary string) map[string]any {
 		"attachments": []map[string]any{{
 			"color":     severityColor(doc),
 			"title":     "Details",
-			"text":      "```" + truncate(string(details), 7000) + "```",
+			"text":      "```" + text.Ellipsis(string(details), 7000) + "```",
 			"mrkdwn_in": []string{"text"},
 		}},
 	}
 }
 
-func mrkdwnSection(text string) map[string]any {
-	return map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": truncate(text, 3000)}}
+func mrkdwnSection(body string) map[string]any {
+	return map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": text.Ellipsis(body, 3000)}}
 }
 
 func scoreText(sc *NotificationScore) string {

@@ -13,12 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Defaults and bounds of the pipeline.
@@ -73,8 +74,8 @@ type Options struct {
 	HistoryWindow time.Duration
 	// Intel matches indicators against threat feeds; nil disables intel.
 	Intel IntelMatcher
-	// Now returns the current time; time.Now when nil.
-	Now func() time.Time
+	// Clock is the time source; the wall clock when nil.
+	Clock clock.PassiveClock
 }
 
 func (o Options) withDefaults() Options {
@@ -84,8 +85,8 @@ func (o Options) withDefaults() Options {
 	if o.HistoryWindow <= 0 {
 		o.HistoryWindow = DefaultHistoryWindow
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
 	}
 	return o
 }
@@ -119,7 +120,7 @@ func DefaultEnrichers(reader client.Reader, opts Options) []Enricher {
 		&namespaceEnricher{reader: reader},
 		&rbacEnricher{reader: reader},
 		&exposureEnricher{reader: reader},
-		&historyEnricher{reader: reader, window: opts.HistoryWindow, now: opts.Now},
+		&historyEnricher{reader: reader, window: opts.HistoryWindow, now: opts.Clock.Now},
 		&intelEnricher{matcher: opts.Intel},
 	}
 }
@@ -214,17 +215,6 @@ func recordError(out *v1alpha1.Enrichment, enricher string, err error) {
 	}
 	out.Errors = append(out.Errors, v1alpha1.EnricherError{
 		Enricher: enricher,
-		Message:  truncate(err.Error(), MaxErrorMessage),
+		Message:  text.Truncate(err.Error(), MaxErrorMessage),
 	})
-}
-
-// truncate shortens s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // DetectorAlertmanager is the detector name of /v1/ingest/alertmanager.
@@ -57,7 +58,7 @@ func ParseAlertmanager(body []byte, now time.Time) ([]*Alert, error) {
 		return nil, fmt.Errorf("not an Alertmanager webhook payload: %w", err)
 	}
 	if p.Version != "" && p.Version != "4" {
-		return nil, fmt.Errorf("payload version %q is not supported (want 4)", truncate(p.Version, 16))
+		return nil, fmt.Errorf("payload version %q is not supported (want 4)", text.Truncate(p.Version, 16))
 	}
 	if len(p.Alerts) == 0 {
 		return nil, errors.New("the payload has no alerts")
@@ -84,7 +85,7 @@ func parseAMAlert(al *amAlert, now time.Time) (*Alert, error) {
 	}
 	status := strings.ToLower(strings.TrimSpace(al.Status))
 	if status != "firing" && status != "resolved" {
-		return nil, fmt.Errorf("status %q is neither firing nor resolved", truncate(al.Status, 32))
+		return nil, fmt.Errorf("status %q is neither firing nor resolved", text.Truncate(al.Status, 32))
 	}
 	started, err := parseTime("startsAt", al.StartsAt)
 	if err != nil {

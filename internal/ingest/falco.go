@@ -7,6 +7,7 @@ import (
 	"time"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // DetectorFalco is the detector name of /v1/ingest/falco.
@@ -72,7 +73,7 @@ func parseFalcoEvent(raw json.RawMessage, now time.Time) (*Alert, error) {
 	}
 	prio, ok := ParsePriority(ev.Priority)
 	if !ok {
-		return nil, fmt.Errorf("priority %q is not a Falco priority (emergency, alert, critical, error, warning, notice, informational, debug)", truncate(ev.Priority, 32))
+		return nil, fmt.Errorf("priority %q is not a Falco priority (emergency, alert, critical, error, warning, notice, informational, debug)", text.Truncate(ev.Priority, 32))
 	}
 	observed, err := parseTime("time", ev.Time)
 	if err != nil {
@@ -219,7 +220,7 @@ func parseTime(field, s string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("%s %q is not an RFC 3339 timestamp", field, truncate(s, 64))
+		return nil, fmt.Errorf("%s %q is not an RFC 3339 timestamp", field, text.Truncate(s, 64))
 	}
 	t = t.UTC()
 	return &t, nil

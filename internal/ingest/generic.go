@@ -10,6 +10,7 @@ import (
 	"time"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // DetectorGeneric is the token key that may post any detector to /v1/ingest/generic.
@@ -114,7 +115,7 @@ func parseGenericEvent(raw json.RawMessage, now time.Time) (*Alert, error) {
 		return nil, fmt.Errorf("not a generic event: %w", err)
 	}
 	if ev.Detector == "" || dnsLabel(ev.Detector) != ev.Detector {
-		return nil, fmt.Errorf("detector %q must be a lowercase DNS-1123 label (a-z, 0-9, '-'; at most 63)", truncate(ev.Detector, 80))
+		return nil, fmt.Errorf("detector %q must be a lowercase DNS-1123 label (a-z, 0-9, '-'; at most 63)", text.Truncate(ev.Detector, 80))
 	}
 	rule := cleanLine(ev.Rule, MaxRule)
 	if rule == "" {
@@ -122,7 +123,7 @@ func parseGenericEvent(raw json.RawMessage, now time.Time) (*Alert, error) {
 	}
 	prio, ok := ParsePriority(ev.Priority)
 	if !ok {
-		return nil, fmt.Errorf("priority %q is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug", truncate(ev.Priority, 32))
+		return nil, fmt.Errorf("priority %q is not one of Emergency, Alert, Critical, Error, Warning, Notice, Informational, Debug", text.Truncate(ev.Priority, 32))
 	}
 	observed, err := parseTime("observedAt", ev.ObservedAt)
 	if err != nil {
@@ -166,7 +167,7 @@ func genericSubject(gs *GenericSubject) (fidov1.Subject, error) {
 	var errs []string
 	check := func(field, raw, clean string) string {
 		if raw != "" && clean == "" {
-			errs = append(errs, fmt.Sprintf("subject.%s %q is not valid", field, truncate(raw, 80)))
+			errs = append(errs, fmt.Sprintf("subject.%s %q is not valid", field, text.Truncate(raw, 80)))
 		}
 		return clean
 	}
@@ -222,14 +223,14 @@ func genericFields(in map[string]json.RawMessage) (map[string]fidov1.FieldValue,
 	if len(in) > MaxFields {
 		return nil, fmt.Errorf("fields has %d entries, at most %d", len(in), MaxFields)
 	}
-	text := make(map[string]string, len(in))
+	values := make(map[string]string, len(in))
 	for k, v := range in {
 		if t := bytes.TrimSpace(v); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-			return nil, fmt.Errorf("fields.%s must be a string, number or boolean", truncate(sanitizeKey(k), 64))
+			return nil, fmt.Errorf("fields.%s must be a string, number or boolean", text.Truncate(sanitizeKey(k), 64))
 		}
-		text[k] = rawString(v)
+		values[k] = rawString(v)
 	}
 	fs := fieldSet{}
-	fs.addSorted(text)
+	fs.addSorted(values)
 	return fs.orNil(), nil
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // indicatorSet collects distinct, valid indicators up to MaxIndicators.
@@ -200,7 +201,7 @@ func parseIndicator(t fidov1.IndicatorType, v string) (fidov1.Indicator, error) 
 		return fidov1.Indicator{}, fmt.Errorf("indicator type %q is not one of IP, CIDR, Domain, URL, SHA256, SHA1, MD5, Image", t)
 	}
 	if !ok {
-		return fidov1.Indicator{}, fmt.Errorf("%q is not a valid %s indicator", truncate(raw, 64), t)
+		return fidov1.Indicator{}, fmt.Errorf("%q is not a valid %s indicator", text.Truncate(raw, 64), t)
 	}
 	return fidov1.Indicator{Type: t, Value: v}, nil
 }

@@ -60,7 +60,7 @@ func TestIngestFalcoCreatesAndDeduplicates(t *testing.T) {
 	// initialise (it does not run here); the ref is on the annotation.
 	first, _ := ParseFalco(body, time.Now())
 	observed := first[0].ObservedAt
-	if inc.Annotations[AnnotationAlertRef] != first[0].Ref || inc.Spec.ObservedAt == nil || !inc.Spec.ObservedAt.Time.Equal(*observed) {
+	if inc.Annotations[fidov1.AnnotationAlertRef] != first[0].Ref || inc.Spec.ObservedAt == nil || !inc.Spec.ObservedAt.Time.Equal(*observed) {
 		t.Errorf("annotations %v observedAt %v", inc.Annotations, inc.Spec.ObservedAt)
 	}
 	if st := inc.Status; st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0 {
@@ -83,7 +83,7 @@ func TestIngestFalcoCreatesAndDeduplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := inc.Status
-	if st.Occurrences != 2 || st.Phase != fidov1.IncidentNew || len(st.Timeline) != 2 || st.Timeline[0].Reason != ReasonReported || st.Timeline[1].Reason != ReasonRepeated {
+	if st.Occurrences != 2 || st.Phase != fidov1.IncidentNew || len(st.Timeline) != 2 || st.Timeline[0].Reason != fidov1.ReasonReported || st.Timeline[1].Reason != fidov1.ReasonRepeated {
 		t.Errorf("after a resend and a repeat: occurrences %d phase %q timeline %v", st.Occurrences, st.Phase, st.Timeline)
 	}
 	if st.FirstSeen == nil || !st.FirstSeen.Time.Equal(*observed) || st.LastSeen == nil || st.LastSeen.Time.Before(sent.Truncate(time.Second)) {
@@ -116,7 +116,7 @@ func TestIngestAlertmanager(t *testing.T) {
 			t.Errorf("%s: %v", tc.alert.Rule, err)
 			continue
 		}
-		if inc.Spec.Subject != tc.alert.Subject || inc.Status.Occurrences != 0 || inc.Annotations[AnnotationAlertRef] != tc.alert.Ref {
+		if inc.Spec.Subject != tc.alert.Subject || inc.Status.Occurrences != 0 || inc.Annotations[fidov1.AnnotationAlertRef] != tc.alert.Ref {
 			t.Errorf("%s: subject %+v occurrences %d annotations %v", tc.alert.Rule, inc.Spec.Subject, inc.Status.Occurrences, inc.Annotations)
 		}
 	}
@@ -137,7 +137,7 @@ func TestIngestAlertmanager(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl := inc.Status.Timeline
-	if inc.Status.Occurrences != 1 || len(tl) != 2 || tl[0].Reason != ReasonReported || tl[1].Reason != ReasonDetectorResolved {
+	if inc.Status.Occurrences != 1 || len(tl) != 2 || tl[0].Reason != fidov1.ReasonReported || tl[1].Reason != fidov1.ReasonDetectorResolved {
 		t.Errorf("resolved: occurrences %d timeline %v", inc.Status.Occurrences, tl)
 	}
 }
@@ -255,7 +255,7 @@ func TestTwoReplicasConverge(t *testing.T) {
 			alerts, _ := ParseFalco(body, time.Now())
 			refs[alerts[0].Ref] = true
 		}
-		if ref := inc.Annotations[AnnotationAlertRef]; !refs[ref] || !hasRef(inc, ref) {
+		if ref := inc.Annotations[fidov1.AnnotationAlertRef]; !refs[ref] || !hasRef(inc, ref) {
 			t.Errorf("round %d: alert-ref %q is not one of the two alerts' refs", round, ref)
 		}
 		if _, err := incidentFor(t, "shop", bodies[0], 2); err == nil {
@@ -330,7 +330,7 @@ func TestRestartReplaysSpool(t *testing.T) {
 	eventually(t, "the replayed spool to drain", func() bool { return spoolCount(second) == 0 })
 	for i, body := range bodies {
 		inc, err := incidentFor(t, "shop", body, 1)
-		if err != nil || inc.Status.Occurrences != 0 || inc.Annotations[AnnotationAlertRef] == "" {
+		if err != nil || inc.Status.Occurrences != 0 || inc.Annotations[fidov1.AnnotationAlertRef] == "" {
 			t.Errorf("alert %d after the restart: %v %v %+v", i, err, inc.Annotations, inc.Status)
 		}
 	}

@@ -16,19 +16,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
-// Timeline reasons the ingest server writes.
-const (
-	ReasonReported         = "Reported"
-	ReasonRepeated         = "Repeated"
-	ReasonDetectorResolved = "DetectorResolved"
-)
-
-// AnnotationAlertRef carries the ref of the alert that created an Incident
-// (see alertRefValue), so a resend of that first alert is recognised
-// before any status has been written.
-const AnnotationAlertRef = "security.fido.dev/alert-ref"
-
-// maxRefAnnotation bounds a ref kept verbatim in AnnotationAlertRef.
+// maxRefAnnotation bounds a ref kept verbatim in fidov1.AnnotationAlertRef.
 const maxRefAnnotation = 64
 
 // Outcome is what persisting one alert did.
@@ -54,7 +42,7 @@ const maxAttempts = 16
 // persister turns alerts into Incidents with deterministic names: an open
 // incident within the dedup window counts one more occurrence (one status
 // write); otherwise a new incident is created (one write: the create, with
-// the alert's ref in AnnotationAlertRef and an empty status that the
+// the alert's ref in fidov1.AnnotationAlertRef and an empty status that the
 // Incident controller initialises). It always reads from the API server,
 // never a cache.
 type persister struct {
@@ -217,7 +205,7 @@ func (p *persister) get(ctx context.Context, ns, name string) (*fidov1.Incident,
 	return inc, nil
 }
 
-// create creates the incident with the alert's ref in AnnotationAlertRef
+// create creates the incident with the alert's ref in fidov1.AnnotationAlertRef
 // and an empty status: the Incident controller initialises it (occurrences
 // 1, firstSeen = lastSeen = spec.observedAt or the creation time, phase New).
 func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fidov1.Incident, error) {
@@ -229,7 +217,7 @@ func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fid
 				fidov1.LabelDetector:    a.Detector,
 				fidov1.LabelSubjectHash: SubjectHash(a.Subject),
 			},
-			Annotations: map[string]string{AnnotationAlertRef: alertRefValue(a.Ref)},
+			Annotations: map[string]string{fidov1.AnnotationAlertRef: alertRefValue(a.Ref)},
 		},
 		Spec: a.Spec(),
 	}
@@ -249,52 +237,18 @@ func (p *persister) recordOccurrence(ctx context.Context, inc *fidov1.Incident, 
 		return OutcomeDuplicate, nil
 	}
 	orig := inc.DeepCopy()
-	countFirst(inc)
+	inc.InitStatus()
 	st := &inc.Status
 	seen := metav1.NewTime(a.ReceivedAt)
 	st.Occurrences++
 	if seen.After(st.LastSeen.Time) {
 		st.LastSeen = &seen
 	}
-	appendTimeline(st, seen, ReasonRepeated, timelineMessage(a, "reported"))
+	st.AddTimeline(seen, fidov1.ReasonRepeated, timelineMessage(a, "reported"))
 	if err := p.patchStatus(ctx, inc, orig); err != nil {
 		return "", err
 	}
 	return OutcomeDeduplicated, nil
-}
-
-// countFirst initialises a status the Incident controller has not yet
-// (occurrences 0) as the controller would: the alert that created the
-// incident is one occurrence, seen at spec.observedAt or else the creation
-// time, reported on the timeline with its ref from AnnotationAlertRef.
-// It also fills any of firstSeen, lastSeen and phase still unset.
-func countFirst(inc *fidov1.Incident) {
-	st := &inc.Status
-	if st.FirstSeen == nil {
-		first := inc.CreationTimestamp
-		if inc.Spec.ObservedAt != nil {
-			first = *inc.Spec.ObservedAt
-		}
-		st.FirstSeen = &first
-	}
-	if st.LastSeen == nil {
-		st.LastSeen = st.FirstSeen.DeepCopy()
-	}
-	if st.Phase == "" {
-		st.Phase = fidov1.IncidentNew
-	}
-	if st.Occurrences > 0 {
-		return
-	}
-	st.Occurrences = 1
-	if len(st.Timeline) == 0 {
-		msg := fmt.Sprintf("%s reported %q (%s)", inc.Spec.Detector, truncate(inc.Spec.Rule, 200), inc.Spec.Priority)
-		if ref := inc.Annotations[AnnotationAlertRef]; ref != "" {
-			first := Alert{Detector: inc.Spec.Detector, Rule: inc.Spec.Rule, Summary: inc.Spec.Summary, Ref: ref}
-			msg = timelineMessage(&first, "reported")
-		}
-		appendTimeline(st, *st.FirstSeen, ReasonReported, msg)
-	}
 }
 
 // recordResolved notes a detector's "resolved" on the latest incident.
@@ -306,8 +260,8 @@ func (p *persister) recordResolved(ctx context.Context, inc *fidov1.Incident, a 
 		return OutcomeDuplicate, nil
 	}
 	orig := inc.DeepCopy()
-	countFirst(inc) // so the controller still sees the first report
-	appendTimeline(&inc.Status, metav1.NewTime(a.ReceivedAt), ReasonDetectorResolved, timelineMessage(a, "resolved"))
+	inc.InitStatus() // so the controller still sees the first report
+	inc.Status.AddTimeline(metav1.NewTime(a.ReceivedAt), fidov1.ReasonDetectorResolved, timelineMessage(a, "resolved"))
 	if err := p.patchStatus(ctx, inc, orig); err != nil {
 		return "", err
 	}
@@ -338,28 +292,12 @@ func wrapf(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
-// appendTimeline adds an entry, dropping the oldest beyond MaxTimeline.
-func appendTimeline(st *fidov1.IncidentStatus, at metav1.Time, reason, message string) {
-	st.Timeline = append(st.Timeline, fidov1.TimelineEntry{Time: at, Reason: reason, Message: message})
-	if n := len(st.Timeline); n > fidov1.MaxTimeline {
-		st.Timeline = append([]fidov1.TimelineEntry(nil), st.Timeline[n-fidov1.MaxTimeline:]...)
-	}
-}
-
-// refMarker is how an alert's ref appears in a timeline message.
-func refMarker(ref string) string { return "[ref " + ref + "]" }
-
-// timelineMessage describes the alert in at most 1024 bytes, ending with its ref.
+// timelineMessage describes the alert on the timeline, ending with its ref.
 func timelineMessage(a *Alert, verb string) string {
-	marker := refMarker(a.Ref)
-	head := fmt.Sprintf("%s %s %q", a.Detector, verb, truncate(a.Rule, 200))
-	if s := cleanLine(a.Summary, 1024); s != "" {
-		head += ": " + s
-	}
-	return truncate(head, 1024-len(marker)-1) + " " + marker
+	return fidov1.AlertMessage(a.Detector, verb, a.Rule, cleanLine(a.Summary, 1024), a.Ref)
 }
 
-// alertRefValue is how a ref is kept in AnnotationAlertRef: verbatim when
+// alertRefValue is how a ref is kept in fidov1.AnnotationAlertRef: verbatim when
 // it is short and made of [A-Za-z0-9._-] (as every parser's refs are),
 // else "sha256:" and 32 hex digits of its hash, so the value is bounded
 // and plain while distinct refs stay distinct.
@@ -376,12 +314,12 @@ func alertRefValue(ref string) string {
 }
 
 // hasRef reports whether the alert's ref is the one that created the
-// incident (AnnotationAlertRef) or is already on the timeline.
+// incident (fidov1.AnnotationAlertRef) or is already on the timeline.
 func hasRef(inc *fidov1.Incident, ref string) bool {
-	if v, ok := inc.Annotations[AnnotationAlertRef]; ok && v == alertRefValue(ref) {
+	if v, ok := inc.Annotations[fidov1.AnnotationAlertRef]; ok && v == alertRefValue(ref) {
 		return true
 	}
-	marker := refMarker(ref)
+	marker := fidov1.TimelineRefMarker(ref)
 	for _, e := range inc.Status.Timeline {
 		if strings.HasSuffix(e.Message, marker) {
 			return true

@@ -149,19 +149,19 @@ func TestPersistDedup(t *testing.T) {
 				if s.wantOcc == 0 && (st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0) {
 					t.Errorf("step %d: a created incident's status must be left to the controller, got %+v", i, st)
 				}
-				if s.wantOcc > 0 && (st.Occurrences != s.wantOcc || st.Phase != fidov1.IncidentNew || len(st.Timeline) == 0 || st.Timeline[0].Reason != ReasonReported) {
+				if s.wantOcc > 0 && (st.Occurrences != s.wantOcc || st.Phase != fidov1.IncidentNew || len(st.Timeline) == 0 || st.Timeline[0].Reason != fidov1.ReasonReported) {
 					t.Errorf("step %d: occurrences %d phase %q timeline %v, want %d New Reported…", i, st.Occurrences, st.Phase, st.Timeline, s.wantOcc)
 				}
 				if w := s.wantSeen; !w[0].IsZero() && (st.FirstSeen == nil || st.LastSeen == nil || !st.FirstSeen.Time.Equal(w[0]) || !st.LastSeen.Time.Equal(w[1])) {
 					t.Errorf("step %d: firstSeen %v lastSeen %v, want %v %v", i, st.FirstSeen, st.LastSeen, w[0], w[1])
 				}
-				if inc.Annotations[AnnotationAlertRef] != s.wantRef || inc.Spec.ObservedAt == nil {
+				if inc.Annotations[fidov1.AnnotationAlertRef] != s.wantRef || inc.Spec.ObservedAt == nil {
 					t.Errorf("step %d: annotations %v observedAt %v, want ref %q", i, inc.Annotations, inc.Spec.ObservedAt, s.wantRef)
 				}
 				if inc.Labels[fidov1.LabelDetector] != "falco" || inc.Spec.Subject.Namespace != "shop" {
 					t.Errorf("step %d: labels %v subject %+v", i, inc.Labels, inc.Spec.Subject)
 				}
-				if a.Resolved && st.Timeline[len(st.Timeline)-1].Reason != ReasonDetectorResolved {
+				if a.Resolved && st.Timeline[len(st.Timeline)-1].Reason != fidov1.ReasonDetectorResolved {
 					t.Errorf("step %d: timeline %v", i, st.Timeline)
 				}
 			}
@@ -172,9 +172,9 @@ func TestPersistDedup(t *testing.T) {
 func TestTimelineBounded(t *testing.T) {
 	var st fidov1.IncidentStatus
 	for i := range fidov1.MaxTimeline + 5 {
-		appendTimeline(&st, metav1.Now(), ReasonRepeated, refMarker(string(rune('a'+i))))
+		st.AddTimeline(metav1.Now(), fidov1.ReasonRepeated, fidov1.TimelineRefMarker(string(rune('a'+i))))
 	}
-	if len(st.Timeline) != fidov1.MaxTimeline || st.Timeline[0].Message != refMarker(string(rune('a'+5))) {
+	if len(st.Timeline) != fidov1.MaxTimeline || st.Timeline[0].Message != fidov1.TimelineRefMarker(string(rune('a'+5))) {
 		t.Errorf("timeline has %d entries starting %q", len(st.Timeline), st.Timeline[0].Message)
 	}
 	a := &Alert{Detector: "falco", Rule: string(make([]byte, 300)), Summary: string(make([]byte, 5000)), Ref: "0123456789abcdef"}
@@ -197,7 +197,7 @@ func TestAlertRefValue(t *testing.T) {
 			t.Errorf("alertRefValue(%q) = %q", ref, got)
 		}
 		seen[got] = true
-		if inc := (&fidov1.Incident{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationAlertRef: got}}}); !hasRef(inc, ref) || hasRef(inc, ref+"x") {
+		if inc := (&fidov1.Incident{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{fidov1.AnnotationAlertRef: got}}}); !hasRef(inc, ref) || hasRef(inc, ref+"x") {
 			t.Errorf("hasRef does not recognise exactly %q through the annotation", ref)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Bounds applied to everything a detector sends, matching the Incident CRD.
@@ -38,18 +39,6 @@ var notAvailable = map[string]bool{"": true, "<na>": true, "n/a": true, "null": 
 // present reports whether a detector value carries information.
 func present(s string) bool { return !notAvailable[strings.ToLower(strings.TrimSpace(s))] }
 
-// truncate cuts s to at most max bytes without splitting a UTF-8 sequence.
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
 // cleanLine makes s valid UTF-8 on one line: control characters become
 // spaces, surrounding space is trimmed and the result is cut to max bytes.
 func cleanLine(s string, max int) string {
@@ -60,7 +49,7 @@ func cleanLine(s string, max int) string {
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(truncate(strings.TrimSpace(s), max))
+	return strings.TrimSpace(text.Truncate(strings.TrimSpace(s), max))
 }
 
 // cleanText keeps newlines and tabs (summaries are multi-line) but drops
@@ -76,7 +65,7 @@ func cleanText(s string, max int) string {
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(truncate(strings.TrimSpace(s), max))
+	return strings.TrimSpace(text.Truncate(strings.TrimSpace(s), max))
 }
 
 // dnsLabel returns s lowercased when it is a valid DNS-1123 label (a
@@ -141,7 +130,7 @@ func (f fieldSet) add(key, value string) {
 	if _, dup := f[k]; dup {
 		return
 	}
-	f[k] = fidov1.FieldValue(truncate(strings.ToValidUTF8(value, "\uFFFD"), MaxFieldValue))
+	f[k] = fidov1.FieldValue(text.Truncate(strings.ToValidUTF8(value, "\uFFFD"), MaxFieldValue))
 }
 
 // addSorted adds every entry of m in key order, so the kept subset is deterministic.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // typeAliases maps a CSV type cell, lowercased and stripped of '-', '_',
@@ -49,7 +50,7 @@ func typeFromAlias(cell string) (v1alpha1.IndicatorType, error) {
 	if typ, ok := typeAliases[key]; ok {
 		return typ, nil
 	}
-	return "", fmt.Errorf("unsupported indicator type %q", truncate(cell, 32))
+	return "", fmt.Errorf("unsupported indicator type %q", text.Ellipsis(cell, 32))
 }
 
 // csvColumns is the validated column mapping of a CSV feed.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Bounds of fetching.
@@ -166,7 +168,7 @@ func (f *Fetcher) newRequest(ctx context.Context, req FetchRequest, target *url.
 	}
 	for name, values := range req.Header {
 		if !validHeaderName(name) {
-			return nil, &SourceError{Err: fmt.Errorf("header name %q is not valid", truncate(name, 64))}
+			return nil, &SourceError{Err: fmt.Errorf("header name %q is not valid", text.Ellipsis(name, 64))}
 		}
 		for _, v := range values {
 			if strings.ContainsAny(v, "\r\n\x00") {
@@ -223,11 +225,11 @@ func (f *Fetcher) client(caPEM []byte) (*http.Client, error) {
 func refuseLinkLocal(_, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return fmt.Errorf("connecting to %q refused: not an address", truncate(address, 64))
+		return fmt.Errorf("connecting to %q refused: not an address", text.Ellipsis(address, 64))
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
-		return fmt.Errorf("connecting to %q refused: not an address", truncate(host, 64))
+		return fmt.Errorf("connecting to %q refused: not an address", text.Ellipsis(host, 64))
 	}
 	addr = addr.Unmap()
 	if addr.IsLinkLocalUnicast() || addr.IsLinkLocalMulticast() || addr.IsMulticast() || addr.IsUnspecified() {
@@ -243,7 +245,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
 	}
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
-		return fmt.Errorf("redirect to a %q URL refused: only http and https are allowed", truncate(req.URL.Scheme, 16))
+		return fmt.Errorf("redirect to a %q URL refused: only http and https are allowed", text.Ellipsis(req.URL.Scheme, 16))
 	}
 	if req.URL.Host != via[0].URL.Host {
 		for name := range via[0].Header {
@@ -262,7 +264,7 @@ func checkFeedURL(raw string) (*url.URL, error) {
 	case err != nil:
 		return nil, &SpecError{Err: fmt.Errorf("url %s is not a valid absolute URL", RedactURL(raw))}
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, &SpecError{Err: fmt.Errorf("url scheme %q is not allowed: use http or https", truncate(u.Scheme, 16))}
+		return nil, &SpecError{Err: fmt.Errorf("url scheme %q is not allowed: use http or https", text.Ellipsis(u.Scheme, 16))}
 	case u.Host == "":
 		return nil, &SpecError{Err: fmt.Errorf("url %s has no host", RedactURL(raw))}
 	}
@@ -284,7 +286,7 @@ func RedactURL(raw string) string {
 		}
 		safe.RawQuery = strings.Join(slices.Sorted(slices.Values(keys)), "&")
 	}
-	return truncate(safe.String(), 256)
+	return text.Ellipsis(safe.String(), 256)
 }
 
 // secretValues lists the strings that must never appear in an error.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // MaxHits bounds the hits Match returns (the size of status.enrichment.intel).
@@ -463,7 +464,7 @@ func (ix *Index) Match(indicators []v1alpha1.Indicator) []v1alpha1.IntelHit {
 			}
 			seen[key] = true
 			out = append(out, v1alpha1.IntelHit{
-				Type: ind.Type, Value: truncate(ind.Value, 2000), Matched: truncate(h.Matched, 2000),
+				Type: ind.Type, Value: text.Ellipsis(ind.Value, 2000), Matched: text.Ellipsis(h.Matched, 2000),
 				Feed: h.Feed, Confidence: h.Confidence, Severity: h.Severity, Tags: slices.Clone(h.Tags),
 			})
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // indicator is one parsed and normalised feed entry or query value.
@@ -51,7 +52,7 @@ func parseIndicator(typ v1alpha1.IndicatorType, raw string) (indicator, error) {
 	case v1alpha1.IndicatorImage:
 		return parseImage(raw)
 	}
-	return indicator{}, fmt.Errorf("unsupported indicator type %q", truncate(string(typ), 32))
+	return indicator{}, fmt.Errorf("unsupported indicator type %q", text.Ellipsis(string(typ), 32))
 }
 
 // detectIndicator guesses the type of raw from its shape.
@@ -512,12 +513,4 @@ func validPathComponent(s string) bool {
 		}
 	}
 	return true
-}
-
-// truncate shortens s to at most n bytes, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

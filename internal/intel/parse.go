@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Defaults and bounds of parsing.
@@ -75,7 +76,7 @@ func (r *Report) invalid(opts ParseOptions, unit string, n int, value string, re
 		r.Samples = append(r.Samples, fmt.Sprintf("%s: %v", where, reason))
 		return
 	}
-	r.Samples = append(r.Samples, fmt.Sprintf("%s: %q: %v", where, truncate(value, maxSampleValue), reason))
+	r.Samples = append(r.Samples, fmt.Sprintf("%s: %q: %v", where, text.Ellipsis(value, maxSampleValue), reason))
 }
 
 // Parse reads a whole feed in the given format. Entries that cannot be
@@ -91,7 +92,7 @@ func Parse(format v1alpha1.FeedFormat, r io.Reader, opts ParseOptions) (*FeedSet
 	case v1alpha1.FormatSTIX21:
 		return parseSTIX(r, opts)
 	}
-	return nil, Report{}, fmt.Errorf("unsupported feed format %q", truncate(string(format), 32))
+	return nil, Report{}, fmt.Errorf("unsupported feed format %q", text.Ellipsis(string(format), 32))
 }
 
 // errEntryTooLong is the reason for a line over the entry bound.

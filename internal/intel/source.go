@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Bounds on a feed's spec.
@@ -149,10 +150,10 @@ func ValidateSpec(spec *v1alpha1.ThreatFeedSpec) error {
 		return err
 	}
 	if !validFormat(spec.Format) {
-		return fmt.Errorf("unsupported format %q", truncate(string(spec.Format), 32))
+		return fmt.Errorf("unsupported format %q", text.Ellipsis(string(spec.Format), 32))
 	}
 	if spec.IndicatorType != "" && hashLen(spec.IndicatorType) == 0 && !isNonHashType(spec.IndicatorType) {
-		return fmt.Errorf("unsupported indicatorType %q", truncate(string(spec.IndicatorType), 32))
+		return fmt.Errorf("unsupported indicatorType %q", text.Ellipsis(string(spec.IndicatorType), 32))
 	}
 	if spec.URL != "" {
 		if _, err := checkFeedURL(spec.URL); err != nil {
@@ -280,7 +281,7 @@ func (l *Loader) readHeaders(ctx context.Context, ref v1alpha1.ObjectRef) (http.
 	header := http.Header{}
 	for name, value := range secret.Data {
 		if !validHeaderName(name) {
-			return nil, &SourceError{Err: fmt.Errorf("secret %s/%s: key %q is not a valid header name", ref.Namespace, ref.Name, truncate(name, 64))}
+			return nil, &SourceError{Err: fmt.Errorf("secret %s/%s: key %q is not a valid header name", ref.Namespace, ref.Name, text.Ellipsis(name, 64))}
 		}
 		value = bytes.TrimSpace(value)
 		if bytes.ContainsAny(value, "\r\n\x00") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // stixObject is the part of a STIX 2.1 object FIDO reads.
@@ -74,7 +75,7 @@ func parseSTIXObjects(dec *json.Decoder, set *FeedSet, report *Report, opts Pars
 		err := dec.Decode(&obj)
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			report.invalid(opts, "object", n, "", fmt.Errorf("field %s has the wrong type", truncate(typeErr.Field, 64)))
+			report.invalid(opts, "object", n, "", fmt.Errorf("field %s has the wrong type", text.Ellipsis(typeErr.Field, 64)))
 			continue
 		}
 		if err != nil {
@@ -117,7 +118,7 @@ func addSTIXObject(set *FeedSet, report *Report, obj stixObject, n int, opts Par
 // checkSTIXIndicator validates the fields of an indicator besides its pattern.
 func checkSTIXIndicator(obj stixObject) error {
 	if obj.PatternType != "stix" {
-		return fmt.Errorf("unsupported pattern_type %q", truncate(obj.PatternType, 32))
+		return fmt.Errorf("unsupported pattern_type %q", text.Ellipsis(obj.PatternType, 32))
 	}
 	if obj.Confidence != nil && (*obj.Confidence < 0 || *obj.Confidence > 100) {
 		return errors.New("confidence must be 0-100")

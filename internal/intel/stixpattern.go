@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Bounds of the STIX pattern parser.
@@ -70,7 +71,7 @@ func parseSTIXPattern(pattern string) ([]stixComparison, error) {
 		return nil, err
 	}
 	if !p.done() {
-		return nil, fmt.Errorf("unexpected %q in pattern", truncate(p.peek().text, 32))
+		return nil, fmt.Errorf("unexpected %q in pattern", text.Ellipsis(p.peek().text, 32))
 	}
 	return p.out, nil
 }
@@ -198,7 +199,7 @@ func (p *patternParser) observationExpr(depth int) error {
 			continue
 		}
 		if !p.done() && p.peek().kind == tokWord {
-			return fmt.Errorf("%w: %s", errPatternUnsupported, truncate(strings.ToUpper(p.peek().text), 16))
+			return fmt.Errorf("%w: %s", errPatternUnsupported, text.Ellipsis(strings.ToUpper(p.peek().text), 16))
 		}
 		return nil
 	}
@@ -232,7 +233,7 @@ func (p *patternParser) comparisonExpr(depth int) error {
 		}
 		if !p.accept("OR") {
 			if !p.done() && p.peek().kind == tokWord {
-				return fmt.Errorf("%w: %s", errPatternUnsupported, truncate(strings.ToUpper(p.peek().text), 16))
+				return fmt.Errorf("%w: %s", errPatternUnsupported, text.Ellipsis(strings.ToUpper(p.peek().text), 16))
 			}
 			return nil
 		}
@@ -280,7 +281,7 @@ func (p *patternParser) comparison() error {
 	if p.done() {
 		return errors.New("expected an operator")
 	}
-	return fmt.Errorf("%w: operator %s", errPatternUnsupported, truncate(p.peek().text, 16))
+	return fmt.Errorf("%w: operator %s", errPatternUnsupported, text.Ellipsis(p.peek().text, 16))
 }
 
 // inList parses "('a', 'b', ...)" after IN.
@@ -322,7 +323,7 @@ func (p *patternParser) expect(text string) error {
 func splitObjectPath(word string) (string, []string, error) {
 	objectType, rest, ok := strings.Cut(word, ":")
 	if !ok || objectType == "" || rest == "" {
-		return "", nil, fmt.Errorf("invalid object path %q", truncate(word, 64))
+		return "", nil, fmt.Errorf("invalid object path %q", text.Ellipsis(word, 64))
 	}
 	var path []string
 	for rest != "" {
@@ -341,12 +342,12 @@ func splitObjectPath(word string) (string, []string, error) {
 			part, rest = rest[:end], rest[end:]
 		}
 		if part == "" {
-			return "", nil, fmt.Errorf("invalid object path %q", truncate(word, 64))
+			return "", nil, fmt.Errorf("invalid object path %q", text.Ellipsis(word, 64))
 		}
 		path = append(path, part)
 		if rest != "" {
 			if rest[0] != '.' || len(rest) == 1 {
-				return "", nil, fmt.Errorf("invalid object path %q", truncate(word, 64))
+				return "", nil, fmt.Errorf("invalid object path %q", text.Ellipsis(word, 64))
 			}
 			rest = rest[1:]
 		}

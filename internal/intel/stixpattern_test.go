@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/fido-operator/fido/internal/text"
 )
 
 func TestParseSTIXPattern(t *testing.T) {
@@ -40,7 +42,7 @@ func TestParseSTIXPattern(t *testing.T) {
 		{pattern: "[" + strings.Repeat("a", MaxPatternBytes) + "]", wantErr: "too long"},
 	}
 	for _, tt := range tests {
-		t.Run(truncate(tt.pattern, 60), func(t *testing.T) {
+		t.Run(text.Ellipsis(tt.pattern, 60), func(t *testing.T) {
 			got, err := parseSTIXPattern(tt.pattern)
 			switch {
 			case tt.unsupported:

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // Limits on a policy, mirroring the CRD validation so that Compile is safe
@@ -213,7 +214,7 @@ func issuesMessage(iss *cel.Issues) string {
 		message := strings.ReplaceAll(e.Message, "\n", " ")
 		parts = append(parts, fmt.Sprintf("%d:%d: %s", loc.Line(), loc.Column()+1, message))
 	}
-	return truncate(strings.Join(parts, ", "), maxRuleErrorMessage)
+	return text.Ellipsis(strings.Join(parts, ", "), maxRuleErrorMessage)
 }
 
 // checkPolicy finds the policy-level mistakes the CRD would have rejected,
@@ -310,7 +311,7 @@ func ruleLabel(name string, index int) string {
 	if name == "" {
 		return fmt.Sprintf("#%d", index+1)
 	}
-	return truncate(name, maxNameLength)
+	return text.Ellipsis(name, maxNameLength)
 }
 
 // sortedTiers copies the tiers, highest minScore first.
@@ -322,18 +323,3 @@ func sortedTiers(tiers []v1alpha1.Tier) []v1alpha1.Tier {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].MinScore > out[j].MinScore })
 	return out
 }
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "..."
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // maxScore caps every sub-score and the total.
@@ -94,7 +95,7 @@ func (r *compiledRule) matches(in *input) (bool, string) {
 		if isMissingKey(err) {
 			return false, ""
 		}
-		return false, truncate(err.Error(), maxRuleErrorMessage)
+		return false, text.Ellipsis(err.Error(), maxRuleErrorMessage)
 	}
 	b, ok := val.Value().(bool)
 	if !ok {

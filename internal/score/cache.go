@@ -1,4 +1,4 @@
-package controllers
+package score
 
 import (
 	"sync"
@@ -6,12 +6,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
-	"github.com/fido-operator/fido/internal/score"
 )
 
-// PolicyCache compiles each ScoringPolicy generation once and shares the
+// Cache compiles each ScoringPolicy generation once and shares the
 // result between the ScoringPolicy and Incident controllers.
-type PolicyCache struct {
+type Cache struct {
 	mu      sync.Mutex
 	entries map[types.NamespacedName]compiledPolicy
 }
@@ -19,18 +18,18 @@ type PolicyCache struct {
 type compiledPolicy struct {
 	uid        types.UID
 	generation int64
-	policy     *score.Policy
+	policy     *Policy
 	err        error
 }
 
-// NewPolicyCache returns an empty cache.
-func NewPolicyCache() *PolicyCache {
-	return &PolicyCache{entries: map[types.NamespacedName]compiledPolicy{}}
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{entries: map[types.NamespacedName]compiledPolicy{}}
 }
 
 // Get returns the compiled form of the policy's current generation,
 // compiling it when the generation is new.
-func (c *PolicyCache) Get(p *fidov1.ScoringPolicy) (*score.Policy, error) {
+func (c *Cache) Get(p *fidov1.ScoringPolicy) (*Policy, error) {
 	key := types.NamespacedName{Namespace: p.Namespace, Name: p.Name}
 	c.mu.Lock()
 	e, ok := c.entries[key]
@@ -38,7 +37,7 @@ func (c *PolicyCache) Get(p *fidov1.ScoringPolicy) (*score.Policy, error) {
 	if ok && e.uid == p.UID && e.generation == p.Generation {
 		return e.policy, e.err
 	}
-	compiled, err := score.Compile(p)
+	compiled, err := Compile(p)
 	c.mu.Lock()
 	c.entries[key] = compiledPolicy{uid: p.UID, generation: p.Generation, policy: compiled, err: err}
 	c.mu.Unlock()
@@ -46,7 +45,7 @@ func (c *PolicyCache) Get(p *fidov1.ScoringPolicy) (*score.Policy, error) {
 }
 
 // Forget drops a deleted policy.
-func (c *PolicyCache) Forget(key types.NamespacedName) {
+func (c *Cache) Forget(key types.NamespacedName) {
 	c.mu.Lock()
 	delete(c.entries, key)
 	c.mu.Unlock()

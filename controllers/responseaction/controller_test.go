@@ -1,9 +1,8 @@
-package controllers
+package responseaction
 
 import (
 	"context"
 	"fmt"
-	clocktesting "k8s.io/utils/clock/testing"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -29,62 +31,62 @@ import (
 	"github.com/fido-operator/fido/internal/enforce"
 )
 
-const raWait = 30 * time.Second
+const wait = 30 * time.Second
 
-var raCtx = context.Background()
+var ctx = context.Background()
 
-func raOptions() ResponseActionOptions {
-	return ResponseActionOptions{
+func options() Options {
+	return Options{
 		OperatorNamespace: "fido-system", OperatorServiceAccount: "fido-controller-manager",
-		Identity: "test-0", RetryBackoff: 100 * time.Millisecond, MaxConcurrentReconciles: 2,
+		Identity: "test-0", RetryBackoff: 100 * time.Millisecond,
 	}
 }
 
-func raStart(t *testing.T, opts ResponseActionOptions) client.Client {
+func start(t *testing.T, opts Options) client.Client {
 	t.Helper()
 	return startManager(t, func(mgr manager.Manager) error {
-		return NewResponseActionReconciler(opts).SetupWithManager(mgr)
+		return New(opts).SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: 2})
 	})
 }
 
-func raPod(t *testing.T, ns, name string, labels map[string]string) *corev1.Pod {
+func pod(t *testing.T, ns, name string, labels map[string]string) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
 	}
-	if err := env.Client.Create(raCtx, pod); err != nil {
+	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
 	return pod
 }
 
-func raAction(ns, name string, typ fidov1.ActionType, target fidov1.Target) *fidov1.ResponseAction {
+func action(ns, name string, typ fidov1.ActionType, target fidov1.Target) *fidov1.ResponseAction {
 	return &fidov1.ResponseAction{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: typ}, Target: target},
 	}
 }
 
-func raLabelAction(ns, name, pod string) *fidov1.ResponseAction {
-	a := raAction(ns, name, fidov1.ActionLabel, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: pod})
+func labelAction(ns, name, pod string) *fidov1.ResponseAction {
+	a := action(ns, name, fidov1.ActionLabel, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: pod})
 	a.Spec.Label = &fidov1.LabelParams{Labels: map[string]string{"suspect": "true"}}
 	return a
 }
 
-func raCreate(t *testing.T, a *fidov1.ResponseAction) {
+func create(t *testing.T, a *fidov1.ResponseAction) {
 	t.Helper()
-	if err := env.Client.Create(raCtx, a); err != nil {
+	if err := env.Client.Create(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// raWaitPhase waits until the action reaches phase and returns it.
-func raWaitPhase(t *testing.T, ns, name string, phase fidov1.ActionPhase) *fidov1.ResponseAction {
+// waitPhase waits until the action reaches phase and returns it.
+func waitPhase(t *testing.T, ns, name string, phase fidov1.ActionPhase) *fidov1.ResponseAction {
 	t.Helper()
 	a := &fidov1.ResponseAction{}
-	eventually(t, raWait, func() error {
-		if err := env.Client.Get(raCtx, client.ObjectKey{Namespace: ns, Name: name}, a); err != nil {
+	eventually(t, wait, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, a); err != nil {
 			return err
 		}
 		if a.Status.Phase != phase {
@@ -95,7 +97,7 @@ func raWaitPhase(t *testing.T, ns, name string, phase fidov1.ActionPhase) *fidov
 	return a
 }
 
-func raCondition(t *testing.T, a *fidov1.ResponseAction, condType string, status metav1.ConditionStatus, reason string) {
+func condition(t *testing.T, a *fidov1.ResponseAction, condType string, status metav1.ConditionStatus, reason string) {
 	t.Helper()
 	c := meta.FindStatusCondition(a.Status.Conditions, condType)
 	if c == nil || c.Status != status || (reason != "" && c.Reason != reason) {
@@ -106,87 +108,87 @@ func raCondition(t *testing.T, a *fidov1.ResponseAction, condType string, status
 	}
 }
 
-func raPodLabels(t *testing.T, ns, name string) map[string]string {
+func podLabels(t *testing.T, ns, name string) map[string]string {
 	t.Helper()
 	pod := &corev1.Pod{}
-	if err := env.Client.Get(raCtx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
 		t.Fatal(err)
 	}
 	return pod.Labels
 }
 
-func raPolicies(t *testing.T, ns string) []networkingv1.NetworkPolicy {
+func policies(t *testing.T, ns string) []networkingv1.NetworkPolicy {
 	t.Helper()
 	list := &networkingv1.NetworkPolicyList{}
-	if err := env.Client.List(raCtx, list, client.InNamespace(ns)); err != nil {
+	if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items
 }
 
-func raPatchSpec(t *testing.T, a *fidov1.ResponseAction, edit func(*fidov1.ResponseAction)) {
+func patchSpec(t *testing.T, a *fidov1.ResponseAction, edit func(*fidov1.ResponseAction)) {
 	t.Helper()
-	if err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), a); err != nil {
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), a); err != nil {
 		t.Fatal(err)
 	}
 	base := a.DeepCopy()
 	edit(a)
-	if err := env.Client.Patch(raCtx, a, client.MergeFrom(base)); err != nil {
+	if err := env.Client.Patch(ctx, a, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestResponseActionIsolatesAndRevertsOnDeletion(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, nil)
 	labels := map[string]string{"app": "web"}
-	raPod(t, ns, "web-1", labels)
-	raPod(t, ns, "web-2", labels)
-	a := raAction(ns, "isolate-web-1", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
-	raCreate(t, a)
+	pod(t, ns, "web-1", labels)
+	pod(t, ns, "web-2", labels)
+	a := action(ns, "isolate-web-1", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
+	create(t, a)
 
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
-	raCondition(t, got, fidov1.ConditionReady, metav1.ConditionTrue, fidov1.ReasonSucceeded)
-	raCondition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, fidov1.ReasonSucceeded)
+	got := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	condition(t, got, fidov1.ConditionReady, metav1.ConditionTrue, fidov1.ReasonSucceeded)
+	condition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, fidov1.ReasonSucceeded)
 	if got.Status.Attempts != 1 || got.Status.ClaimedBy != "test-0" || got.Status.StartTime == nil || got.Status.ObservedGeneration != got.Generation {
 		t.Errorf("status %+v", got.Status)
 	}
 	if !controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
 		t.Error("no revert finalizer on an action with changes")
 	}
-	if l := raPodLabels(t, ns, "web-1"); l[fidov1.LabelQuarantine] != a.Name {
+	if l := podLabels(t, ns, "web-1"); l[fidov1.LabelQuarantine] != a.Name {
 		t.Errorf("web-1 labels %v", l)
 	}
-	if l := raPodLabels(t, ns, "web-2"); !maps.Equal(l, labels) {
+	if l := podLabels(t, ns, "web-2"); !maps.Equal(l, labels) {
 		t.Errorf("web-2 labels %v: another replica was touched", l)
 	}
-	if nps := raPolicies(t, ns); len(nps) != 1 || !maps.Equal(nps[0].Spec.PodSelector.MatchLabels, map[string]string{fidov1.LabelQuarantine: a.Name}) {
+	if nps := policies(t, ns); len(nps) != 1 || !maps.Equal(nps[0].Spec.PodSelector.MatchLabels, map[string]string{fidov1.LabelQuarantine: a.Name}) {
 		t.Fatalf("policies %+v", nps)
 	}
 
-	if err := env.Client.Delete(raCtx, got); err != nil {
+	if err := env.Client.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, raWait, func() error {
-		err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
+	eventually(t, wait, func() error {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("action still there: %v", err)
 		}
 		return nil
 	})
-	if nps := raPolicies(t, ns); len(nps) != 0 {
+	if nps := policies(t, ns); len(nps) != 0 {
 		t.Errorf("policy left after deletion: %v", nps[0].Name)
 	}
-	if l := raPodLabels(t, ns, "web-1"); !maps.Equal(l, labels) {
+	if l := podLabels(t, ns, "web-1"); !maps.Equal(l, labels) {
 		t.Errorf("web-1 labels after deletion %v", l)
 	}
 }
 
 func TestResponseActionNeverActsInProtectedNamespaces(t *testing.T) {
-	opts := raOptions()
+	opts := options()
 	flagged := newNamespace(t, nil)
 	opts.ProtectedNamespaces = []string{flagged}
-	raStart(t, opts)
+	start(t, opts)
 	labelled := newNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
 	tests := []struct {
 		ns   string
@@ -198,20 +200,20 @@ func TestResponseActionNeverActsInProtectedNamespaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ns, func(t *testing.T) {
-			pod := raPod(t, tt.ns, "victim-"+flagged, map[string]string{"app": "x"})
-			t.Cleanup(func() { _ = env.Client.Delete(raCtx, pod) })
-			a := raAction(tt.ns, "isolate-"+flagged, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: tt.ns, Name: pod.Name})
-			raCreate(t, a)
-			t.Cleanup(func() { _ = env.Client.Delete(raCtx, a) })
-			got := raWaitPhase(t, tt.ns, a.Name, fidov1.ActionSkipped)
+			pod := pod(t, tt.ns, "victim-"+flagged, map[string]string{"app": "x"})
+			t.Cleanup(func() { _ = env.Client.Delete(ctx, pod) })
+			a := action(tt.ns, "isolate-"+flagged, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: tt.ns, Name: pod.Name})
+			create(t, a)
+			t.Cleanup(func() { _ = env.Client.Delete(ctx, a) })
+			got := waitPhase(t, tt.ns, a.Name, fidov1.ActionSkipped)
 			if !strings.Contains(got.Status.Message, tt.want) {
 				t.Errorf("message %q, want %q", got.Status.Message, tt.want)
 			}
-			raCondition(t, got, fidov1.ConditionReady, metav1.ConditionTrue, string(fidov1.ActionSkipped))
-			if l := raPodLabels(t, tt.ns, pod.Name); !maps.Equal(l, pod.Labels) {
+			condition(t, got, fidov1.ConditionReady, metav1.ConditionTrue, string(fidov1.ActionSkipped))
+			if l := podLabels(t, tt.ns, pod.Name); !maps.Equal(l, pod.Labels) {
 				t.Errorf("pod in a protected namespace relabelled: %v", l)
 			}
-			if nps := raPolicies(t, tt.ns); len(nps) != 0 {
+			if nps := policies(t, tt.ns); len(nps) != 0 {
 				t.Errorf("policy created in a protected namespace")
 			}
 			if controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
@@ -222,44 +224,44 @@ func TestResponseActionNeverActsInProtectedNamespaces(t *testing.T) {
 }
 
 func TestResponseActionApprovalGate(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "p", nil)
-	a := raLabelAction(ns, "label-p", "p")
+	pod(t, ns, "p", nil)
+	a := labelAction(ns, "label-p", "p")
 	a.Spec.RequireApproval = true
-	raCreate(t, a)
+	create(t, a)
 
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionAwaitingApproval)
-	raCondition(t, got, fidov1.ConditionApproved, metav1.ConditionFalse, fidov1.ReasonAwaitingApproval)
-	raCondition(t, got, fidov1.ConditionReady, metav1.ConditionFalse, fidov1.ReasonAwaitingApproval)
-	if l := raPodLabels(t, ns, "p"); l["suspect"] != "" || got.Status.Attempts != 0 {
+	got := waitPhase(t, ns, a.Name, fidov1.ActionAwaitingApproval)
+	condition(t, got, fidov1.ConditionApproved, metav1.ConditionFalse, fidov1.ReasonAwaitingApproval)
+	condition(t, got, fidov1.ConditionReady, metav1.ConditionFalse, fidov1.ReasonAwaitingApproval)
+	if l := podLabels(t, ns, "p"); l["suspect"] != "" || got.Status.Attempts != 0 {
 		t.Fatalf("acted before approval: labels %v attempts %d", l, got.Status.Attempts)
 	}
 
-	raPatchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Approved = true })
-	got = raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
-	raCondition(t, got, fidov1.ConditionApproved, metav1.ConditionTrue, "")
-	if l := raPodLabels(t, ns, "p"); l["suspect"] != "true" {
+	patchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Approved = true })
+	got = waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	condition(t, got, fidov1.ConditionApproved, metav1.ConditionTrue, "")
+	if l := podLabels(t, ns, "p"); l["suspect"] != "true" {
 		t.Errorf("labels after approval %v", l)
 	}
 }
 
 func TestResponseActionRateLimit(t *testing.T) {
 	clock := clocktesting.NewFakeClock(time.Now())
-	opts := raOptions()
+	opts := options()
 	opts.Clock = clock
-	opts.RateLimits = map[fidov1.ActionType]int{fidov1.ActionLabel: 2}
-	raStart(t, opts)
+	opts.NamespaceRateLimit, opts.DropOverBudget = 2, true
+	start(t, opts)
 	ns := newNamespace(t, nil)
 	for i := range 3 {
-		raPod(t, ns, fmt.Sprintf("p%d", i), nil)
-		raCreate(t, raLabelAction(ns, fmt.Sprintf("label-%d", i), fmt.Sprintf("p%d", i)))
+		pod(t, ns, fmt.Sprintf("p%d", i), nil)
+		create(t, labelAction(ns, fmt.Sprintf("label-%d", i), fmt.Sprintf("p%d", i)))
 	}
 	var succeeded, skipped int
-	eventually(t, raWait, func() error {
+	eventually(t, wait, func() error {
 		succeeded, skipped = 0, 0
 		list := &fidov1.ResponseActionList{}
-		if err := env.Client.List(raCtx, list, client.InNamespace(ns)); err != nil {
+		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
 			return err
 		}
 		for _, a := range list.Items {
@@ -268,7 +270,7 @@ func TestResponseActionRateLimit(t *testing.T) {
 				succeeded++
 			case fidov1.ActionSkipped:
 				skipped++
-				if !strings.Contains(a.Status.Message, "rate limit: more than 2 Label actions") {
+				if !strings.Contains(a.Status.Message, "blast radius: 2 Label actions ran in namespace "+ns) {
 					t.Errorf("skip message %q", a.Status.Message)
 				}
 			}
@@ -283,41 +285,67 @@ func TestResponseActionRateLimit(t *testing.T) {
 	}
 
 	clock.Step(61 * time.Second)
-	raPod(t, ns, "later", nil)
-	raCreate(t, raLabelAction(ns, "label-later", "later"))
-	raWaitPhase(t, ns, "label-later", fidov1.ActionSucceeded)
+	pod(t, ns, "later", nil)
+	create(t, labelAction(ns, "label-later", "later"))
+	waitPhase(t, ns, "label-later", fidov1.ActionSucceeded)
+}
+
+// TestResponseActionOverBudgetWaits: by default an action over its
+// namespace's budget is not dropped but waits Pending, saying why.
+func TestResponseActionOverBudgetWaits(t *testing.T) {
+	opts := options()
+	opts.Clock = clocktesting.NewFakeClock(time.Now())
+	opts.NamespaceRateLimit = 1
+	start(t, opts)
+	ns := newNamespace(t, nil)
+	pod(t, ns, "p0", nil)
+	create(t, labelAction(ns, "label-0", "p0"))
+	waitPhase(t, ns, "label-0", fidov1.ActionSucceeded)
+	pod(t, ns, "p1", nil)
+	create(t, labelAction(ns, "label-1", "p1"))
+	eventually(t, wait, func() error {
+		a := &fidov1.ResponseAction{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "label-1"}, a); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(a.Status.Conditions, fidov1.ConditionApplied)
+		if a.Status.Phase != fidov1.ActionPending || c == nil || c.Reason != fidov1.ReasonOverBudget {
+			return fmt.Errorf("phase %q condition %+v", a.Status.Phase, c)
+		}
+		return nil
+	})
 }
 
 func TestResponseActionTTLReverts(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "p", map[string]string{"app": "x"})
-	a := raLabelAction(ns, "label-p", "p")
+	pod(t, ns, "p", map[string]string{"app": "x"})
+	a := labelAction(ns, "label-p", "p")
 	a.Spec.TTL = &metav1.Duration{Duration: time.Second}
-	raCreate(t, a)
+	create(t, a)
 
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionReverted)
-	raCondition(t, got, fidov1.ConditionReverted, metav1.ConditionTrue, raReasonReverted)
-	raCondition(t, got, fidov1.ConditionReady, metav1.ConditionTrue, string(fidov1.ActionReverted))
+	got := waitPhase(t, ns, a.Name, fidov1.ActionReverted)
+	condition(t, got, fidov1.ConditionReverted, metav1.ConditionTrue, fidov1.ReasonReverted)
+	condition(t, got, fidov1.ConditionReady, metav1.ConditionTrue, string(fidov1.ActionReverted))
 	if got.Status.RevertTime == nil || controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
 		t.Errorf("revert time %v, finalizers %v", got.Status.RevertTime, got.Finalizers)
 	}
-	if l := raPodLabels(t, ns, "p"); !maps.Equal(l, map[string]string{"app": "x"}) {
+	if l := podLabels(t, ns, "p"); !maps.Equal(l, map[string]string{"app": "x"}) {
 		t.Errorf("labels after TTL %v", l)
 	}
 }
 
 func TestResponseActionGlobalDryRun(t *testing.T) {
-	opts := raOptions()
+	opts := options()
 	opts.DryRun = true
-	raStart(t, opts)
+	start(t, opts)
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "web-1", nil)
-	a := raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
-	raCreate(t, a)
+	pod(t, ns, "web-1", nil)
+	a := action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
+	create(t, a)
 
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
-	raCondition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, raReasonDryRun)
+	got := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	condition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, fidov1.ReasonDryRun)
 	if len(got.Status.Changes) != 2 {
 		t.Fatalf("changes %+v", got.Status.Changes)
 	}
@@ -326,20 +354,20 @@ func TestResponseActionGlobalDryRun(t *testing.T) {
 			t.Errorf("dry run recorded a real change %+v", c)
 		}
 	}
-	if len(raPolicies(t, ns)) != 0 || raPodLabels(t, ns, "web-1")[fidov1.LabelQuarantine] != "" || controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
+	if len(policies(t, ns)) != 0 || podLabels(t, ns, "web-1")[fidov1.LabelQuarantine] != "" || controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
 		t.Fatal("dry run changed the cluster or took a finalizer")
 	}
 
-	raPatchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
-	got = raWaitPhase(t, ns, a.Name, fidov1.ActionReverted)
-	raCondition(t, got, fidov1.ConditionReverted, metav1.ConditionTrue, raReasonNothingToRevert)
+	patchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
+	got = waitPhase(t, ns, a.Name, fidov1.ActionReverted)
+	condition(t, got, fidov1.ConditionReverted, metav1.ConditionTrue, fidov1.ReasonNothingToRevert)
 }
 
 func TestResponseActionRedrivenAfterCrash(t *testing.T) {
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "web-1", map[string]string{"app": "web"})
-	a := raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
-	raCreate(t, a)
+	pod(t, ns, "web-1", map[string]string{"app": "web"})
+	a := action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
+	create(t, a)
 	// The state a crash leaves: claimed (Running, one attempt, the plan
 	// recorded), the NetworkPolicy created, the pod not labelled yet.
 	now := metav1.Now()
@@ -351,19 +379,19 @@ func TestResponseActionRedrivenAfterCrash(t *testing.T) {
 				Field: "metadata.labels[" + fidov1.LabelQuarantine + "]", Before: "null", After: `"isolate"`},
 		},
 	}
-	if err := env.Client.Status().Update(raCtx, a); err != nil {
+	if err := env.Client.Status().Update(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{
-		Namespace: ns, Name: enforce.NetworkPolicyName(a), Labels: map[string]string{enforce.LabelResponseAction: enforce.QuarantineValue(a)},
-	}}
-	np.Spec.PodSelector.MatchLabels = map[string]string{fidov1.LabelQuarantine: "isolate"}
-	if err := env.Client.Create(raCtx, np); err != nil {
+	np, err := enforce.QuarantinePolicy(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, np); err != nil {
 		t.Fatal(err)
 	}
 
-	raStart(t, raOptions())
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	start(t, options())
+	got := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
 	if got.Status.Attempts != 2 || got.Status.ClaimedBy != "test-0" {
 		t.Errorf("attempts %d claimedBy %s, want 2 test-0", got.Status.Attempts, got.Status.ClaimedBy)
 	}
@@ -376,40 +404,40 @@ func TestResponseActionRedrivenAfterCrash(t *testing.T) {
 			t.Errorf("change %d = %s %s, want %s", i, c.Operation, c.Kind, want[i])
 		}
 	}
-	if nps := raPolicies(t, ns); len(nps) != 1 {
+	if nps := policies(t, ns); len(nps) != 1 {
 		t.Errorf("%d policies, want 1", len(nps))
 	}
-	if l := raPodLabels(t, ns, "web-1"); l[fidov1.LabelQuarantine] != "isolate" {
+	if l := podLabels(t, ns, "web-1"); l[fidov1.LabelQuarantine] != "isolate" {
 		t.Errorf("labels %v", l)
 	}
 
-	raPatchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
-	raWaitPhase(t, ns, a.Name, fidov1.ActionReverted)
-	if nps := raPolicies(t, ns); len(nps) != 0 {
+	patchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
+	waitPhase(t, ns, a.Name, fidov1.ActionReverted)
+	if nps := policies(t, ns); len(nps) != 0 {
 		t.Errorf("policy left after revert")
 	}
-	if l := raPodLabels(t, ns, "web-1"); !maps.Equal(l, map[string]string{"app": "web"}) {
+	if l := podLabels(t, ns, "web-1"); !maps.Equal(l, map[string]string{"app": "web"}) {
 		t.Errorf("labels after revert %v", l)
 	}
 }
 
 func TestResponseActionDeletePodIsNotRevertible(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "victim", nil)
-	a := raAction(ns, "delete", fidov1.ActionDeletePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "victim"})
-	raCreate(t, a)
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	pod(t, ns, "victim", nil)
+	a := action(ns, "delete", fidov1.ActionDeletePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "victim"})
+	create(t, a)
+	got := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
 	if controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
 		t.Error("an irreversible action holds a revert finalizer")
 	}
-	raPatchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
-	eventually(t, raWait, func() error {
-		if err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), got); err != nil {
+	patchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
+	eventually(t, wait, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err
 		}
 		c := meta.FindStatusCondition(got.Status.Conditions, fidov1.ConditionReverted)
-		if c == nil || c.Reason != raReasonNotRevertible {
+		if c == nil || c.Reason != fidov1.ReasonNotRevertible {
 			return fmt.Errorf("reverted condition %+v", c)
 		}
 		return nil
@@ -428,24 +456,24 @@ func TestResponseActionNotifySlowWebhookFails(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); srv.Close() })
-	opts := raOptions()
+	opts := options()
 	opts.NotifyTimeout, opts.NotifyAttempts, opts.NotifyBackoff, opts.RetryLimit = 100*time.Millisecond, 2, 10*time.Millisecond, 1
-	raStart(t, opts)
+	start(t, opts)
 	ns := newNamespace(t, nil)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"url": srv.URL + "/services/SECRET-PATH"}}
-	if err := env.Client.Create(raCtx, secret); err != nil {
+	if err := env.Client.Create(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	a := raAction(ns, "notify", fidov1.ActionNotify, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
+	a := action(ns, "notify", fidov1.ActionNotify, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
 	a.Spec.Notify = &fidov1.NotifyParams{WebhookSecretRef: &fidov1.SecretKeyRef{Name: "hook"}}
-	raCreate(t, a)
+	create(t, a)
 
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionFailed)
+	got := waitPhase(t, ns, a.Name, fidov1.ActionFailed)
 	if !strings.Contains(got.Status.Message, "timed out") || strings.Contains(got.Status.Message, "SECRET-PATH") {
 		t.Errorf("message %q", got.Status.Message)
 	}
-	raCondition(t, got, fidov1.ConditionReady, metav1.ConditionFalse, fidov1.ReasonFailed)
-	raCondition(t, got, fidov1.ConditionStalled, metav1.ConditionTrue, fidov1.ReasonFailed)
+	condition(t, got, fidov1.ConditionReady, metav1.ConditionFalse, fidov1.ReasonFailed)
+	condition(t, got, fidov1.ConditionStalled, metav1.ConditionTrue, fidov1.ReasonFailed)
 	for _, c := range got.Status.Conditions {
 		if strings.Contains(c.Message, "SECRET-PATH") {
 			t.Errorf("condition %s leaks the webhook URL", c.Type)
@@ -453,19 +481,19 @@ func TestResponseActionNotifySlowWebhookFails(t *testing.T) {
 	}
 }
 
-// raIncidentAction is an action as the Incident controller creates it: with
+// incidentAction is an action as the Incident controller creates it: with
 // incidentRef and, for revertible types, the revert finalizer already set.
-func raIncidentAction(a *fidov1.ResponseAction) *fidov1.ResponseAction {
+func incidentAction(a *fidov1.ResponseAction) *fidov1.ResponseAction {
 	a.Spec.IncidentRef = &fidov1.IncidentRef{Name: "inc-" + a.Name}
 	controllerutil.AddFinalizer(a, fidov1.Finalizer)
 	return a
 }
 
-// raWaitGone waits until the action is deleted.
-func raWaitGone(t *testing.T, a *fidov1.ResponseAction) {
+// waitGone waits until the action is deleted.
+func waitGone(t *testing.T, a *fidov1.ResponseAction) {
 	t.Helper()
-	eventually(t, raWait, func() error {
-		err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
+	eventually(t, wait, func() error {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("action still there: %v", err)
 		}
@@ -473,12 +501,12 @@ func raWaitGone(t *testing.T, a *fidov1.ResponseAction) {
 	})
 }
 
-// raWaitNoFinalizer waits until the action holds no revert finalizer.
-func raWaitNoFinalizer(t *testing.T, a *fidov1.ResponseAction) *fidov1.ResponseAction {
+// waitNoFinalizer waits until the action holds no revert finalizer.
+func waitNoFinalizer(t *testing.T, a *fidov1.ResponseAction) *fidov1.ResponseAction {
 	t.Helper()
 	got := &fidov1.ResponseAction{}
-	eventually(t, raWait, func() error {
-		if err := env.Client.Get(raCtx, client.ObjectKeyFromObject(a), got); err != nil {
+	eventually(t, wait, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err
 		}
 		if controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
@@ -490,100 +518,100 @@ func raWaitNoFinalizer(t *testing.T, a *fidov1.ResponseAction) *fidov1.ResponseA
 }
 
 func TestResponseActionPresetFinalizerDroppedWhenSkipped(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
-	raPod(t, ns, "web-1", nil)
-	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
-	raCreate(t, a)
+	pod(t, ns, "web-1", nil)
+	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
+	create(t, a)
 
-	raWaitPhase(t, ns, a.Name, fidov1.ActionSkipped)
-	got := raWaitNoFinalizer(t, a)
-	if len(got.Status.Changes) != 0 || len(raPolicies(t, ns)) != 0 {
+	waitPhase(t, ns, a.Name, fidov1.ActionSkipped)
+	got := waitNoFinalizer(t, a)
+	if len(got.Status.Changes) != 0 || len(policies(t, ns)) != 0 {
 		t.Fatalf("a skipped action changed something: %+v", got.Status.Changes)
 	}
-	if err := env.Client.Delete(raCtx, got); err != nil {
+	if err := env.Client.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	raWaitGone(t, a)
+	waitGone(t, a)
 }
 
 func TestResponseActionPresetFinalizerDroppedOnGlobalDryRun(t *testing.T) {
-	opts := raOptions()
+	opts := options()
 	opts.DryRun = true
-	raStart(t, opts)
+	start(t, opts)
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "web-1", nil)
-	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
-	raCreate(t, a)
+	pod(t, ns, "web-1", nil)
+	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
+	create(t, a)
 
-	raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
-	got := raWaitNoFinalizer(t, a)
-	raCondition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, raReasonDryRun)
-	if len(raPolicies(t, ns)) != 0 || raPodLabels(t, ns, "web-1")[fidov1.LabelQuarantine] != "" {
+	waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	got := waitNoFinalizer(t, a)
+	condition(t, got, fidov1.ConditionApplied, metav1.ConditionTrue, fidov1.ReasonDryRun)
+	if len(policies(t, ns)) != 0 || podLabels(t, ns, "web-1")[fidov1.LabelQuarantine] != "" {
 		t.Fatal("dry run changed the cluster")
 	}
-	if err := env.Client.Delete(raCtx, got); err != nil {
+	if err := env.Client.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	raWaitGone(t, a)
+	waitGone(t, a)
 }
 
 func TestResponseActionPresetFinalizerCancelledAndDeleted(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "p", nil)
+	pod(t, ns, "p", nil)
 	// Cancelled by revert while awaiting approval: Skipped, finalizer gone.
-	a := raIncidentAction(raLabelAction(ns, "label-p", "p"))
+	a := incidentAction(labelAction(ns, "label-p", "p"))
 	a.Spec.RequireApproval = true
-	raCreate(t, a)
-	got := raWaitPhase(t, ns, a.Name, fidov1.ActionAwaitingApproval)
+	create(t, a)
+	got := waitPhase(t, ns, a.Name, fidov1.ActionAwaitingApproval)
 	if !controllerutil.ContainsFinalizer(got, fidov1.Finalizer) {
 		t.Error("an action that may still run lost its finalizer")
 	}
-	raPatchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
-	got = raWaitPhase(t, ns, a.Name, fidov1.ActionSkipped)
-	raCondition(t, got, fidov1.ConditionApplied, metav1.ConditionFalse, raReasonCancelled)
-	raWaitNoFinalizer(t, a)
+	patchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
+	got = waitPhase(t, ns, a.Name, fidov1.ActionSkipped)
+	condition(t, got, fidov1.ConditionApplied, metav1.ConditionFalse, fidov1.ReasonCancelled)
+	waitNoFinalizer(t, a)
 
 	// Deleted while awaiting approval: the finalizer does not block.
-	b := raIncidentAction(raLabelAction(ns, "label-p2", "p"))
+	b := incidentAction(labelAction(ns, "label-p2", "p"))
 	b.Spec.RequireApproval = true
-	raCreate(t, b)
-	got = raWaitPhase(t, ns, b.Name, fidov1.ActionAwaitingApproval)
-	if err := env.Client.Delete(raCtx, got); err != nil {
+	create(t, b)
+	got = waitPhase(t, ns, b.Name, fidov1.ActionAwaitingApproval)
+	if err := env.Client.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	raWaitGone(t, b)
-	if l := raPodLabels(t, ns, "p"); l["suspect"] != "" {
+	waitGone(t, b)
+	if l := podLabels(t, ns, "p"); l["suspect"] != "" {
 		t.Errorf("labels %v", l)
 	}
 }
 
 func TestResponseActionPresetFinalizerFailedBeforeAnyChange(t *testing.T) {
-	raStart(t, raOptions())
+	start(t, options())
 	ns := newNamespace(t, nil)
-	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "missing"}))
-	raCreate(t, a)
-	raWaitPhase(t, ns, a.Name, fidov1.ActionFailed)
-	got := raWaitNoFinalizer(t, a)
+	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "missing"}))
+	create(t, a)
+	waitPhase(t, ns, a.Name, fidov1.ActionFailed)
+	got := waitNoFinalizer(t, a)
 	if len(got.Status.Changes) != 0 {
 		t.Errorf("changes %+v", got.Status.Changes)
 	}
 }
 
-// raRecorder captures Events.
-type raRecorder struct {
+// recorder captures Events.
+type recorder struct {
 	mu     sync.Mutex
 	events []string // "type reason"
 }
 
-func (r *raRecorder) Eventf(_, _ runtime.Object, eventType, reason, _, _ string, _ ...interface{}) {
+func (r *recorder) Eventf(_, _ runtime.Object, eventType, reason, _, _ string, _ ...interface{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, eventType+" "+reason)
 }
 
-func (r *raRecorder) take() []string {
+func (r *recorder) take() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.events
@@ -591,17 +619,17 @@ func (r *raRecorder) take() []string {
 	return out
 }
 
-// raCountKey marks the context of the requests raCounter counts.
-type raCountKey struct{}
+// countKey marks the context of the requests counter counts.
+type countKey struct{}
 
-// raCounter records the API requests made with a context carrying
-// raCountKey, as "METHOD resource[/subresource]".
-type raCounter struct {
+// counter records the API requests made with a context carrying
+// countKey, as "METHOD resource[/subresource]".
+type counter struct {
 	mu   sync.Mutex
 	reqs []string
 }
 
-func (c *raCounter) take() []string {
+func (c *counter) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := c.reqs
@@ -609,25 +637,25 @@ func (c *raCounter) take() []string {
 	return out
 }
 
-type raCountingTransport struct {
+type countingTransport struct {
 	next http.RoundTripper
-	c    *raCounter
+	c    *counter
 }
 
-func (t *raCountingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Context().Value(raCountKey{}) != nil {
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Context().Value(countKey{}) != nil {
 		t.c.mu.Lock()
-		t.c.reqs = append(t.c.reqs, raRequest(req.Method, req.URL.Path))
+		t.c.reqs = append(t.c.reqs, request(req.Method, req.URL.Path))
 		t.c.mu.Unlock()
 	}
 	return t.next.RoundTrip(req)
 }
 
-// raRequest names a request as "METHOD resource[/subresource]", with LIST
+// request names a request as "METHOD resource[/subresource]", with LIST
 // for a GET of a collection: GET /api/v1/namespaces/n/pods/p is "GET pods",
 // PUT /apis/g/v/namespaces/n/responseactions/a/status is
 // "PUT responseactions/status".
-func raRequest(method, path string) string {
+func request(method, path string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
 	case len(parts) >= 2 && parts[0] == "api":
@@ -649,31 +677,31 @@ func raRequest(method, path string) string {
 	return method + " " + parts[0]
 }
 
-// raCountingReconciler returns a reconciler whose API requests, made within
-// a context from raCounted, are counted; the manager runs its caches but
+// countingReconciler returns a reconciler whose API requests, made within
+// a context from counted, are counted; the manager runs its caches but
 // no controller, so the test drives Reconcile itself.
-func raCountingReconciler(t *testing.T, opts ResponseActionOptions) (*ResponseActionReconciler, *raCounter) {
+func countingReconciler(t *testing.T, opts Options) (*Reconciler, *counter) {
 	t.Helper()
-	counter := &raCounter{}
+	counter := &counter{}
 	cfg := rest.CopyConfig(env.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &raCountingTransport{next: rt, c: counter} })
-	r := NewResponseActionReconciler(opts)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, c: counter} })
+	r := New(opts)
 	startManagerWith(t, cfg, func(mgr manager.Manager) error { r.build(mgr); return nil })
 	return r, counter
 }
 
-// raReconcileCounted waits until the reconciler's cache has the action and
+// reconcileCounted waits until the reconciler's cache has the action and
 // its namespace, then reconciles it once and returns the requests it made.
-func raReconcileCounted(t *testing.T, r *ResponseActionReconciler, c *raCounter, a *fidov1.ResponseAction) []string {
+func reconcileCounted(t *testing.T, r *Reconciler, c *counter, a *fidov1.ResponseAction) []string {
 	t.Helper()
-	eventually(t, raWait, func() error {
-		if err := r.client.Get(raCtx, client.ObjectKey{Name: a.Namespace}, &corev1.Namespace{}); err != nil {
+	eventually(t, wait, func() error {
+		if err := r.client.Get(ctx, client.ObjectKey{Name: a.Namespace}, &corev1.Namespace{}); err != nil {
 			return err
 		}
-		return r.client.Get(raCtx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
+		return r.client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 	})
 	c.take()
-	ctx := context.WithValue(raCtx, raCountKey{}, true)
+	ctx := context.WithValue(ctx, countKey{}, true)
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(a)}); err != nil {
 		t.Fatal(err)
 	}
@@ -687,10 +715,10 @@ func raReconcileCounted(t *testing.T, r *ResponseActionReconciler, c *raCounter,
 // the NetworkPolicy, the pod's label, the final status; plus the finalizer
 // for a manual action, which the Incident controller sets in advance.
 func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
-	rec := &raRecorder{}
-	opts := raOptions()
+	rec := &recorder{}
+	opts := options()
 	opts.Recorder = rec
-	r, counter := raCountingReconciler(t, opts)
+	r, counter := countingReconciler(t, opts)
 	ns := newNamespace(t, nil)
 
 	tests := []struct {
@@ -710,25 +738,25 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			raPod(t, ns, "web-"+tt.name, map[string]string{"app": "web"})
-			a := raAction(ns, "isolate-"+tt.name, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-" + tt.name})
+			pod(t, ns, "web-"+tt.name, map[string]string{"app": "web"})
+			a := action(ns, "isolate-"+tt.name, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-" + tt.name})
 			if tt.incident {
-				a = raIncidentAction(a)
+				a = incidentAction(a)
 			}
-			raCreate(t, a)
+			create(t, a)
 			rec.take()
-			got := raReconcileCounted(t, r, counter, a)
+			got := reconcileCounted(t, r, counter, a)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("requests\n got %q\nwant %q", got, tt.want)
 			}
 			if ev := rec.take(); !slices.Equal(ev, tt.events) {
 				t.Errorf("events %q, want %q", ev, tt.events)
 			}
-			done := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+			done := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
 			if !controllerutil.ContainsFinalizer(done, fidov1.Finalizer) || len(done.Status.Changes) != 2 || done.Status.Attempts != 1 {
 				t.Errorf("finalizers %v changes %+v attempts %d", done.Finalizers, done.Status.Changes, done.Status.Attempts)
 			}
-			if l := raPodLabels(t, ns, "web-"+tt.name); l[fidov1.LabelQuarantine] != a.Name {
+			if l := podLabels(t, ns, "web-"+tt.name); l[fidov1.LabelQuarantine] != a.Name {
 				t.Errorf("labels %v", l)
 			}
 		})
@@ -739,11 +767,11 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 // the claim) is planned afresh from the cluster, not from what was
 // recorded, and costs the same round trips as a fresh one.
 func TestResponseActionRedriveReplans(t *testing.T) {
-	r, counter := raCountingReconciler(t, raOptions())
+	r, counter := countingReconciler(t, options())
 	ns := newNamespace(t, nil)
-	raPod(t, ns, "web-1", map[string]string{"app": "web"})
-	a := raIncidentAction(raAction(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
-	raCreate(t, a)
+	pod(t, ns, "web-1", map[string]string{"app": "web"})
+	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
+	create(t, a)
 	now := metav1.Now()
 	a.Status = fidov1.ResponseActionStatus{
 		Phase: fidov1.ActionRunning, Attempts: 1, ClaimedBy: "crashed-0", StartTime: &now,
@@ -753,12 +781,12 @@ func TestResponseActionRedriveReplans(t *testing.T) {
 				Field: "metadata.labels[" + fidov1.LabelQuarantine + "]", Before: "null", After: `"isolate"`},
 		},
 	}
-	if err := env.Client.Status().Update(raCtx, a); err != nil {
+	if err := env.Client.Status().Update(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, raWait, func() error {
+	eventually(t, wait, func() error {
 		got := &fidov1.ResponseAction{}
-		if err := r.client.Get(raCtx, client.ObjectKeyFromObject(a), got); err != nil {
+		if err := r.client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err
 		}
 		if got.Status.Phase != fidov1.ActionRunning {
@@ -766,13 +794,13 @@ func TestResponseActionRedriveReplans(t *testing.T) {
 		}
 		return nil
 	})
-	got := raReconcileCounted(t, r, counter, a)
+	got := reconcileCounted(t, r, counter, a)
 	want := []string{"GET pods", "LIST networkpolicies", "PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status"}
 	if !slices.Equal(got, want) {
 		t.Errorf("requests\n got %q\nwant %q", got, want)
 	}
-	done := raWaitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
-	if done.Status.Attempts != 2 || len(done.Status.Changes) != 2 || raCountReal(done.Status.Changes) != 2 {
+	done := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
+	if done.Status.Attempts != 2 || len(done.Status.Changes) != 2 || countReal(done.Status.Changes) != 2 {
 		t.Errorf("attempts %d changes %+v", done.Status.Attempts, done.Status.Changes)
 	}
 }

@@ -1,9 +1,8 @@
-package controllers
+package incident
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -17,43 +16,52 @@ import (
 // second replica creates each one once. Templates that cannot be targeted
 // (no pod for IsolatePod, say) or that a namespaced policy may not run are
 // returned as messages instead.
-func planActions(inc *fidov1.Incident, policy *fidov1.ScoringPolicy, tier *fidov1.Tier, operatorNamespace string) ([]*fidov1.ResponseAction, []string) {
+func planActions(inc *fidov1.Incident, policy *fidov1.ScoringPolicy, tier *fidov1.Tier, p planner) ([]*fidov1.ResponseAction, []string) {
 	var actions []*fidov1.ResponseAction
 	var skipped []string
 	seen := map[fidov1.ActionType]int{}
+	scope := fidov1.ScopeOf(policy.Namespace, p.operatorNamespace)
 	for _, tmpl := range tier.Actions {
 		target, err := actionTarget(inc, tmpl)
 		if err == nil {
-			err = checkPolicyReach(policy, target, operatorNamespace)
+			if why := fidov1.ReachError(scope, policy.Namespace, target, tmpl.Type); why != "" {
+				err = fmt.Errorf("policy %s/%s: %s", policy.Namespace, policy.Name, why)
+			}
 		}
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s not planned: %v", tmpl.Type, err))
 			continue
 		}
 		seen[tmpl.Type]++
-		actions = append(actions, newAction(inc, tmpl, target, seen[tmpl.Type]))
+		actions = append(actions, p.newAction(inc, policy, tmpl, target, seen[tmpl.Type]))
 	}
 	return actions, skipped
 }
 
-func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.Target, nth int) *fidov1.ResponseAction {
+// planner holds what planning needs beside the incident and policy.
+type planner struct {
+	operatorNamespace string
+	revertible        func(fidov1.ActionType) bool
+}
+
+// newAction builds one signed action; Reconciler.createActions signs it.
+func (p planner) newAction(inc *fidov1.Incident, policy *fidov1.ScoringPolicy, tmpl fidov1.ActionTemplate, target fidov1.Target, nth int) *fidov1.ResponseAction {
 	name := inc.Name + "-" + strings.ToLower(string(tmpl.Type))
 	if nth > 1 {
 		name = fmt.Sprintf("%s-%d", name, nth)
 	}
 	controller := true
 	var finalizers []string
-	if revertible(tmpl.Type) && !tmpl.DryRun {
+	if p.revertible(tmpl.Type) && !tmpl.DryRun {
 		// Set now rather than by the ResponseAction controller: one write less.
 		finalizers = []string{fidov1.Finalizer}
 	}
 	return &fidov1.ResponseAction{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   inc.Namespace,
-			Finalizers:  finalizers,
-			Annotations: scoreAnnotation(inc, tmpl.Type),
-			Labels:      map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
+			Name:       name,
+			Namespace:  inc.Namespace,
+			Finalizers: finalizers,
+			Labels:     map[string]string{fidov1.LabelIncident: incidentLabelValue(inc.Name)},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: fidov1.GroupVersion.String(), Kind: "Incident",
 				Name: inc.Name, UID: inc.UID, Controller: &controller,
@@ -63,27 +71,29 @@ func newAction(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, target fidov1.T
 			ActionParameters: *tmpl.ActionParameters.DeepCopy(),
 			Target:           target,
 			IncidentRef:      &fidov1.IncidentRef{Name: inc.Name},
+			PlannedBy:        provenance(inc, policy, tmpl.Type, p.operatorNamespace),
 		},
 	}
 }
 
-// scoreAnnotation snapshots the score on Notify actions, whose message
-// may be sent before the incident's status write is visible.
-func scoreAnnotation(inc *fidov1.Incident, t fidov1.ActionType) map[string]string {
-	if t != fidov1.ActionNotify || inc.Status.Score == nil {
-		return nil
+// provenance is what the planner knows when it creates an action: the
+// incident (a snapshot, so the ResponseAction controller never reads it
+// back), the planning policy and its scope, and for Notify the score.
+func provenance(inc *fidov1.Incident, policy *fidov1.ScoringPolicy, t fidov1.ActionType, operatorNamespace string) *fidov1.Provenance {
+	subject := inc.Spec.Subject
+	p := &fidov1.Provenance{
+		Incident: fidov1.IncidentIdentity{
+			Name: inc.Name, UID: string(inc.UID), Detector: inc.Spec.Detector, Rule: inc.Spec.Rule,
+			Summary: inc.Spec.Summary, Priority: inc.Spec.Priority, Subject: &subject,
+		},
+		Policy:           policy.Namespace + "/" + policy.Name,
+		PolicyGeneration: policy.Generation,
+		Scope:            fidov1.ScopeOf(policy.Namespace, operatorNamespace),
 	}
-	raw, err := json.Marshal(fidov1.ScoreSnapshot{Score: *inc.Status.Score, Severity: inc.Status.Severity})
-	if err != nil || len(raw) > 64<<10 {
-		return nil
+	if t == fidov1.ActionNotify && inc.Status.Score != nil {
+		p.Score = &fidov1.ScoreSnapshot{Score: *inc.Status.Score.DeepCopy(), Severity: inc.Status.Severity}
 	}
-	return map[string]string{fidov1.AnnotationScore: string(raw)}
-}
-
-// revertible says whether an action type's changes can be undone, so its
-// actions carry the revert finalizer.
-func revertible(t fidov1.ActionType) bool {
-	return t != fidov1.ActionNotify && t != fidov1.ActionDeletePod
+	return p
 }
 
 // incidentLabelValue is the security.fido.dev/incident label value of an
@@ -189,20 +199,6 @@ func notifyTarget(inc *fidov1.Incident) fidov1.Target {
 	return fidov1.Target{Kind: fidov1.TargetUser, Name: inc.Spec.Detector}
 }
 
-// checkPolicyReach keeps a namespaced policy's actions inside its namespace.
-func checkPolicyReach(policy *fidov1.ScoringPolicy, t fidov1.Target, operatorNamespace string) error {
-	if policy.Namespace == operatorNamespace {
-		return nil
-	}
-	if t.Kind == fidov1.TargetNode || t.Kind == fidov1.TargetUser {
-		return fmt.Errorf("policy %s/%s is namespaced and may not act on a %s", policy.Namespace, policy.Name, t.Kind)
-	}
-	if t.Namespace != policy.Namespace {
-		return fmt.Errorf("policy %s/%s may only act in namespace %s", policy.Namespace, policy.Name, policy.Namespace)
-	}
-	return nil
-}
-
 // actionStatuses is the incident's view of freshly planned actions.
 func actionStatuses(actions []*fidov1.ResponseAction) []fidov1.ActionStatus {
 	out := make([]fidov1.ActionStatus, 0, len(actions))
@@ -210,9 +206,4 @@ func actionStatuses(actions []*fidov1.ResponseAction) []fidov1.ActionStatus {
 		out = append(out, fidov1.ActionStatus{Name: a.Name, Type: a.Spec.Type, Phase: fidov1.ActionPending})
 	}
 	return out
-}
-
-// metav1IsControlledBy says whether the incident owns the action.
-func metav1IsControlledBy(a *fidov1.ResponseAction, inc *fidov1.Incident) bool {
-	return metav1.IsControlledBy(a, inc)
 }

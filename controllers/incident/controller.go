@@ -1,4 +1,8 @@
-package controllers
+// Package incident is the Incident controller, FIDO's brain: it enriches
+// each open incident, scores it with the winning ScoringPolicy, plans the
+// tier's ResponseActions (signed, so only they carry the policy's
+// authority), and mirrors their progress into the incident's phase.
+package incident
 
 import (
 	"context"
@@ -9,9 +13,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -25,7 +30,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/controllers/status"
+	"github.com/fido-operator/fido/internal/enforce"
+	"github.com/fido-operator/fido/internal/index"
 	"github.com/fido-operator/fido/internal/score"
+	"github.com/fido-operator/fido/internal/text"
 )
 
 // +kubebuilder:rbac:groups=security.fido.dev,resources=incidents,verbs=get;list;watch
@@ -40,15 +49,18 @@ type Enricher interface {
 	Run(ctx context.Context, inc *fidov1.Incident) fidov1.Enrichment
 }
 
-// IncidentReconciler is FIDO's brain: it enriches each open incident,
-// scores it with the winning ScoringPolicy, plans the tier's
-// ResponseActions, and mirrors their progress into the incident's phase.
-type IncidentReconciler struct {
+// Reconciler enriches, scores and plans incidents.
+type Reconciler struct {
 	client.Client
 	// Enricher fills status.enrichment.
 	Enricher Enricher
 	// Policies compiles ScoringPolicies; shared with their controller.
-	Policies *PolicyCache
+	Policies *score.Cache
+	// Signer signs the provenance of planned actions and recognises them.
+	Signer *enforce.Signer
+	// Revertible says whether an action type can be undone (the driver
+	// knows), so its actions are created with the revert finalizer.
+	Revertible func(fidov1.ActionType) bool
 	// Recorder emits an Event on every phase transition.
 	Recorder events.EventRecorder
 	// OperatorNamespace holds cluster-wide policies.
@@ -61,7 +73,7 @@ type IncidentReconciler struct {
 	IntelSynced func(context.Context) bool
 	// IntelWait bounds that hold (default 60s).
 	IntelWait time.Duration
-	// Clock is the time source (tests inject a fake).
+	// Clock is the time source; nil is the wall clock.
 	Clock clock.PassiveClock
 
 	startOnce sync.Once
@@ -72,7 +84,7 @@ type IncidentReconciler struct {
 }
 
 // Reconcile runs the incident's sub-steps and writes its status with one patch.
-func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	inc := &fidov1.Incident{}
 	if err := r.Get(ctx, req.NamespacedName, inc); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -85,17 +97,17 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// this copy would be redone and its write would only conflict.
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	if inc.Spec.Resolution == "" && isOpen(inc) && r.waitingForIntel(ctx) {
+	if inc.Spec.Resolution == "" && index.IsOpen(inc) && r.waitingForIntel(ctx) {
 		return ctrl.Result{RequeueAfter: intelRetry}, nil
 	}
 	before := inc.DeepCopy()
-	r.initStatus(inc)
+	inc.InitStatus()
 
 	var err error
 	switch {
 	case inc.Spec.Resolution != "":
 		err = r.close(ctx, inc)
-	case isOpen(inc):
+	case index.IsOpen(inc):
 		err = r.assess(ctx, inc)
 	default:
 		err = r.mirrorActions(ctx, inc)
@@ -103,8 +115,8 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err == nil {
 		inc.Status.ObservedGeneration = inc.Generation
 	}
-	computeIncidentConditions(inc)
-	conflict, perr := r.patchStatus(ctx, before, inc)
+	computeConditions(inc)
+	conflict, perr := r.writeStatus(ctx, before, inc)
 	if perr != nil || err != nil {
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
@@ -118,11 +130,11 @@ func (r *IncidentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 const intelRetry = 250 * time.Millisecond
 
 // waitingForIntel says whether scoring must wait for the feeds' first load.
-func (r *IncidentReconciler) waitingForIntel(ctx context.Context) bool {
+func (r *Reconciler) waitingForIntel(ctx context.Context) bool {
 	if r.IntelSynced == nil {
 		return false
 	}
-	r.startOnce.Do(func() { r.started = r.now() })
+	r.startOnce.Do(func() { r.started = r.now().Time })
 	wait := r.IntelWait
 	if wait <= 0 {
 		wait = 60 * time.Second
@@ -134,37 +146,8 @@ func (r *IncidentReconciler) waitingForIntel(ctx context.Context) bool {
 // (the ingest server counted another alert) is assessed again.
 const conflictRetry = 20 * time.Millisecond
 
-// initStatus fills what the ingest server may have left unset, so an
-// Incident created by hand behaves like an ingested one.
-func (r *IncidentReconciler) initStatus(inc *fidov1.Incident) {
-	if inc.Status.Phase == "" {
-		inc.Status.Phase = fidov1.IncidentNew
-	}
-	if inc.Status.Occurrences == 0 {
-		inc.Status.Occurrences = 1
-	}
-	if inc.Status.FirstSeen == nil {
-		first := inc.CreationTimestamp
-		if inc.Spec.ObservedAt != nil {
-			first = *inc.Spec.ObservedAt
-		}
-		inc.Status.FirstSeen = &first
-	}
-	if inc.Status.LastSeen == nil {
-		// The detector's clock may lag; the alert arrived no earlier than the object.
-		last := inc.Status.FirstSeen.DeepCopy()
-		if last.Before(&inc.CreationTimestamp) {
-			last = inc.CreationTimestamp.DeepCopy()
-		}
-		inc.Status.LastSeen = last
-	}
-	if len(inc.Status.Timeline) == 0 {
-		addTimeline(inc, r.now(), "Reported", fmt.Sprintf("%s reported %q (%s)", inc.Spec.Detector, inc.Spec.Rule, inc.Spec.Priority))
-	}
-}
-
 // assess enriches, scores and plans an incident that has not been responded to.
-func (r *IncidentReconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
+func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
 	start := time.Now()
 	enrichment := r.Enricher.Run(ctx, inc)
 	inc.Status.Enrichment = &enrichment
@@ -189,28 +172,28 @@ func (r *IncidentReconciler) assess(ctx context.Context, inc *fidov1.Incident) e
 		// An earlier pass created actions but lost its status write: the
 		// incident was responded to; never plan twice.
 		inc.Status.Actions = existing
-		inc.Status.Phase = incidentPhaseFromActions(existing)
+		inc.Status.Phase = phaseFromActions(existing)
 		return nil
 	}
 	if result.Tier == nil || len(result.Tier.Actions) == 0 || policy.Spec.Mode == fidov1.ModeDryRun {
 		inc.Status.Phase = fidov1.IncidentNotified
 		return nil
 	}
-	actions, skipped := planActions(inc, policy, result.Tier, r.OperatorNamespace)
+	actions, skipped := planActions(inc, policy, result.Tier, planner{operatorNamespace: r.OperatorNamespace, revertible: r.Revertible})
 	for _, msg := range skipped {
-		addTimeline(inc, r.now(), "ActionNotPlanned", msg)
+		inc.Status.AddTimeline(r.now(), "ActionNotPlanned", msg)
 	}
-	if err := r.createActions(ctx, actions); err != nil {
+	if err := r.createActions(ctx, inc, actions); err != nil {
 		return err
 	}
 	inc.Status.Actions = actionStatuses(actions)
-	inc.Status.Phase = incidentPhaseFromActions(inc.Status.Actions)
+	inc.Status.Phase = phaseFromActions(inc.Status.Actions)
 	return nil
 }
 
 // selectPolicy finds the winning policy and its compiled form; it returns
 // nil (and records why on the incident) when none applies or it is broken.
-func (r *IncidentReconciler) selectPolicy(ctx context.Context, inc *fidov1.Incident) (*fidov1.ScoringPolicy, *score.Policy, error) {
+func (r *Reconciler) selectPolicy(ctx context.Context, inc *fidov1.Incident) (*fidov1.ScoringPolicy, *score.Policy, error) {
 	var list fidov1.ScoringPolicyList
 	if err := r.List(ctx, &list); err != nil {
 		return nil, nil, fmt.Errorf("listing scoring policies: %w", err)
@@ -235,7 +218,7 @@ func (r *IncidentReconciler) selectPolicy(ctx context.Context, inc *fidov1.Incid
 		if b := score.Select(broken, inc, nsLabels, r.OperatorNamespace); b != nil {
 			reason, msg = fidov1.ReasonCompileFailed, fmt.Sprintf("ScoringPolicy %s/%s selects this incident but does not compile; see its Ready condition", b.Namespace, b.Name)
 		}
-		setCondition(&inc.Status.Conditions, inc.Generation, fidov1.ConditionScored, "False", reason, msg)
+		status.Set(&inc.Status.Conditions, inc.Generation, fidov1.ConditionScored, metav1.ConditionFalse, reason, msg)
 		return nil, nil, nil
 	}
 	compiled, _ := r.Policies.Get(policy)
@@ -244,7 +227,7 @@ func (r *IncidentReconciler) selectPolicy(ctx context.Context, inc *fidov1.Incid
 
 // namespaceLabels are the labels of the incident's namespace, from the
 // enrichment when it has them.
-func (r *IncidentReconciler) namespaceLabels(ctx context.Context, inc *fidov1.Incident) (map[string]string, error) {
+func (r *Reconciler) namespaceLabels(ctx context.Context, inc *fidov1.Incident) (map[string]string, error) {
 	if e := inc.Status.Enrichment; e != nil && e.Namespace != nil && e.Namespace.Name == inc.Namespace {
 		return e.Namespace.Labels, nil
 	}
@@ -255,19 +238,46 @@ func (r *IncidentReconciler) namespaceLabels(ctx context.Context, inc *fidov1.In
 	return ns.Labels, nil
 }
 
-// createActions creates the planned actions; one that exists already (a
-// repeated reconcile, another replica) is left as it is.
-func (r *IncidentReconciler) createActions(ctx context.Context, actions []*fidov1.ResponseAction) error {
+// createActions signs and creates the planned actions. One that exists
+// already is left as it is when it is this incident's own (a repeated
+// reconcile, another replica); a foreign object squatting on the name (a
+// decoy) never stops the response: the action is created under another name.
+func (r *Reconciler) createActions(ctx context.Context, inc *fidov1.Incident, actions []*fidov1.ResponseAction) error {
 	for _, a := range actions {
-		if err := r.Create(ctx, a); err != nil && !apierrors.IsAlreadyExists(err) {
+		r.Signer.Sign(a)
+		err := r.Create(ctx, a)
+		if apierrors.IsAlreadyExists(err) {
+			err = r.createBesideSquatter(ctx, inc, a)
+		}
+		if err != nil {
 			return fmt.Errorf("creating ResponseAction %s: %w", a.Name, err)
 		}
 	}
 	return nil
 }
 
+// createBesideSquatter handles a name already taken: nothing to do when
+// the existing action is the incident's own; else the action is created
+// with a random suffix.
+func (r *Reconciler) createBesideSquatter(ctx context.Context, inc *fidov1.Incident, a *fidov1.ResponseAction) error {
+	existing := &fidov1.ResponseAction{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(a), existing); err == nil && r.ownedBy(existing, inc) {
+		return nil
+	}
+	a.Name = text.Truncate(a.Name, 247) + "-" + utilrand.String(5)
+	r.Signer.Sign(a)
+	return r.Create(ctx, a)
+}
+
+// ownedBy says whether an action is one the operator planned for this
+// incident: controlled by it (by UID) and carrying a provenance signature
+// that verifies. Labels, names and ownerReferences alone prove nothing.
+func (r *Reconciler) ownedBy(a *fidov1.ResponseAction, inc *fidov1.Incident) bool {
+	return metav1.IsControlledBy(a, inc) && r.Signer.Verify(a) == nil && a.Spec.PlannedBy.Incident.UID == string(inc.UID)
+}
+
 // mirrorActions copies the phases of the incident's actions into its status.
-func (r *IncidentReconciler) mirrorActions(ctx context.Context, inc *fidov1.Incident) error {
+func (r *Reconciler) mirrorActions(ctx context.Context, inc *fidov1.Incident) error {
 	actions, err := r.ownedActions(ctx, inc)
 	if err != nil {
 		return err
@@ -275,19 +285,19 @@ func (r *IncidentReconciler) mirrorActions(ctx context.Context, inc *fidov1.Inci
 	if len(actions) > 0 {
 		inc.Status.Actions = actions
 	}
-	inc.Status.Phase = incidentPhaseFromActions(inc.Status.Actions)
+	inc.Status.Phase = phaseFromActions(inc.Status.Actions)
 	return nil
 }
 
-// close reverts every action of a resolved incident and marks it closed.
-func (r *IncidentReconciler) close(ctx context.Context, inc *fidov1.Incident) error {
-	var list fidov1.ResponseActionList
-	if err := r.List(ctx, &list, client.InNamespace(inc.Namespace), client.MatchingLabels{fidov1.LabelIncident: inc.Name}); err != nil {
-		return fmt.Errorf("listing the incident's actions: %w", err)
+// close reverts the actions a resolution undoes and marks the incident closed.
+func (r *Reconciler) close(ctx context.Context, inc *fidov1.Incident) error {
+	list, err := r.listOwned(ctx, inc)
+	if err != nil {
+		return err
 	}
-	for i := range list.Items {
-		a := &list.Items[i]
-		if a.Spec.Revert || !metav1IsControlledBy(a, inc) {
+	for i := range list {
+		a := &list[i]
+		if a.Spec.Revert || !revertsOnClose(inc, a.Spec.Type) {
 			continue
 		}
 		patch := client.MergeFrom(a.DeepCopy())
@@ -307,14 +317,30 @@ func (r *IncidentReconciler) close(ctx context.Context, inc *fidov1.Incident) er
 	return nil
 }
 
-// ownedActions lists the incident's actions from the cache, sorted by name.
-func (r *IncidentReconciler) ownedActions(ctx context.Context, inc *fidov1.Incident) ([]fidov1.ActionStatus, error) {
+// listOwned lists, from the cache, the actions the operator planned for
+// the incident; lookalikes carrying its label are ignored.
+func (r *Reconciler) listOwned(ctx context.Context, inc *fidov1.Incident) ([]fidov1.ResponseAction, error) {
 	var list fidov1.ResponseActionList
-	if err := r.List(ctx, &list, client.InNamespace(inc.Namespace), client.MatchingLabels{fidov1.LabelIncident: inc.Name}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(inc.Namespace), client.MatchingLabels{fidov1.LabelIncident: incidentLabelValue(inc.Name)}); err != nil {
 		return nil, fmt.Errorf("listing the incident's actions: %w", err)
 	}
-	out := make([]fidov1.ActionStatus, 0, len(list.Items))
-	for _, a := range list.Items {
+	owned := list.Items[:0]
+	for i := range list.Items {
+		if r.ownedBy(&list.Items[i], inc) {
+			owned = append(owned, list.Items[i])
+		}
+	}
+	return owned, nil
+}
+
+// ownedActions is the incident's view of its own actions, sorted by name.
+func (r *Reconciler) ownedActions(ctx context.Context, inc *fidov1.Incident) ([]fidov1.ActionStatus, error) {
+	list, err := r.listOwned(ctx, inc)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fidov1.ActionStatus, 0, len(list))
+	for _, a := range list {
 		phase := a.Status.Phase
 		if phase == "" {
 			phase = fidov1.ActionPending
@@ -328,29 +354,23 @@ func (r *IncidentReconciler) ownedActions(ctx context.Context, inc *fidov1.Incid
 	return out, nil
 }
 
-// patchStatus writes the status once, if it changed, with optimistic
+// writeStatus writes the status once, if it changed, with optimistic
 // locking so an alert counted by the ingest server meanwhile is not lost;
 // it reports a conflict so the incident is assessed again. Phase changes
 // go on the timeline and out as Events.
-func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov1.Incident) (conflict bool, err error) {
+func (r *Reconciler) writeStatus(ctx context.Context, before, inc *fidov1.Incident) (conflict bool, err error) {
 	phaseChanged := before.Status.Phase != inc.Status.Phase
 	if phaseChanged {
-		addTimeline(inc, r.now(), string(inc.Status.Phase), phaseMessage(inc))
+		inc.Status.AddTimeline(r.now(), string(inc.Status.Phase), phaseMessage(inc))
 	}
-	if equality.Semantic.DeepEqual(before.Status, inc.Status) {
-		return false, nil
-	}
-	key := client.ObjectKeyFromObject(inc)
-	err = r.Status().Patch(ctx, inc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	switch {
-	case apierrors.IsConflict(err):
+	written, err := status.Patch(ctx, r.Client, before, inc, true)
+	if apierrors.IsConflict(err) {
 		return true, nil
-	case apierrors.IsNotFound(err):
-		return false, nil
-	case err != nil:
+	}
+	if err != nil || !written {
 		return false, err
 	}
-	r.lastWrite.Store(key, before.ResourceVersion)
+	r.lastWrite.Store(client.ObjectKeyFromObject(inc), before.ResourceVersion)
 	if phaseChanged && settled(inc.Status.Phase) {
 		r.recordOutcome(inc)
 	}
@@ -358,7 +378,7 @@ func (r *IncidentReconciler) patchStatus(ctx context.Context, before, inc *fidov
 }
 
 // recordOutcome emits the Event and metrics of an outcome phase.
-func (r *IncidentReconciler) recordOutcome(inc *fidov1.Incident) {
+func (r *Reconciler) recordOutcome(inc *fidov1.Incident) {
 	phase := inc.Status.Phase
 	if r.Recorder != nil {
 		r.Recorder.Eventf(inc, nil, eventType(phase), string(phase), "Assess", "%s", phaseMessage(inc))
@@ -371,7 +391,7 @@ func (r *IncidentReconciler) recordOutcome(inc *fidov1.Incident) {
 
 // writtenFrom returns the resourceVersion our last status write of the
 // incident was based on, so a stale cached copy is recognised.
-func (r *IncidentReconciler) writtenFrom(key client.ObjectKey) string {
+func (r *Reconciler) writtenFrom(key client.ObjectKey) string {
 	v, ok := r.lastWrite.Load(key)
 	if !ok {
 		return ""
@@ -379,22 +399,22 @@ func (r *IncidentReconciler) writtenFrom(key client.ObjectKey) string {
 	return v.(string)
 }
 
-func (r *IncidentReconciler) now() time.Time {
+func (r *Reconciler) now() metav1.Time {
 	if r.Clock == nil {
-		return time.Now()
+		return metav1.Now()
 	}
-	return r.Clock.Now()
+	return metav1.NewTime(r.Clock.Now())
 }
 
 // SetupWithManager registers the controller: incidents, their actions,
 // the policies that score them and, when wired, threat feed changes.
-func (r *IncidentReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&fidov1.Incident{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&fidov1.ResponseAction{}, builder.WithPredicates(actionPhaseChanged)).
 		Watches(&fidov1.ScoringPolicy{}, handler.EnqueueRequestsFromMapFunc(r.incidentsOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(workers, 1)}).
+		WithOptions(opts).
 		Named("incident")
 	if r.FeedChanges != nil {
 		b = b.WatchesRawSource(source.Channel(r.FeedChanges, handler.EnqueueRequestsFromMapFunc(r.openIncidents)))
@@ -417,8 +437,8 @@ var actionPhaseChanged = predicate.Funcs{
 }
 
 // incidentsOfPolicy re-queues the open incidents a changed policy may score.
-func (r *IncidentReconciler) incidentsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
-	opts := []client.ListOption{client.MatchingFields{IndexIncidentOpen: "true"}}
+func (r *Reconciler) incidentsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	opts := []client.ListOption{client.MatchingFields{index.IncidentOpen: "true"}}
 	if o.GetNamespace() != r.OperatorNamespace {
 		opts = append(opts, client.InNamespace(o.GetNamespace()))
 	}
@@ -426,11 +446,11 @@ func (r *IncidentReconciler) incidentsOfPolicy(ctx context.Context, o client.Obj
 }
 
 // openIncidents re-queues every open incident (a threat feed changed).
-func (r *IncidentReconciler) openIncidents(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.listRequests(ctx, client.MatchingFields{IndexIncidentOpen: "true"})
+func (r *Reconciler) openIncidents(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.listRequests(ctx, client.MatchingFields{index.IncidentOpen: "true"})
 }
 
-func (r *IncidentReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+func (r *Reconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list fidov1.IncidentList
 	if err := r.List(ctx, &list, opts...); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing incidents to re-queue")

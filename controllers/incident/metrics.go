@@ -1,4 +1,4 @@
-package controllers
+package incident
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,12 +27,8 @@ var (
 		Help:    "Time to select a policy and score one incident.",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 	})
-	actionResults = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fido_actions_total",
-		Help: "ResponseActions reaching a final phase (Succeeded, Failed, Skipped, Reverted), by type.",
-	}, []string{"type", "result"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(incidentOutcomes, containmentSeconds, enrichSeconds, scoreSeconds, actionResults)
+	metrics.Registry.MustRegister(incidentOutcomes, containmentSeconds, enrichSeconds, scoreSeconds)
 }

@@ -1,20 +1,21 @@
-package controllers
+package incident
 
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/controllers/status"
 )
 
-// incidentPhaseFromActions derives the incident's phase from its actions:
+// phaseFromActions derives the incident's phase from its actions:
 // work in progress first, then a person's approval, then failure, then
 // whether anything enforcing succeeded.
-func incidentPhaseFromActions(actions []fidov1.ActionStatus) fidov1.IncidentPhase {
+func phaseFromActions(actions []fidov1.ActionStatus) fidov1.IncidentPhase {
 	var pending, awaiting, failed, contained bool
 	for _, a := range actions {
 		switch a.Phase {
@@ -41,75 +42,88 @@ func incidentPhaseFromActions(actions []fidov1.ActionStatus) fidov1.IncidentPhas
 	return fidov1.IncidentNotified
 }
 
-// computeIncidentConditions sets Enriched, Scored, Responded and the
-// summary Ready from the status the reconcile computed.
-func computeIncidentConditions(inc *fidov1.Incident) {
+// computeConditions sets Enriched, Scored, Responded and the summary
+// Ready from the status the reconcile computed.
+func computeConditions(inc *fidov1.Incident) {
 	st, gen := &inc.Status, inc.Generation
 	if e := st.Enrichment; e != nil {
 		if len(e.Errors) == 0 {
-			setCondition(&st.Conditions, gen, fidov1.ConditionEnriched, metav1.ConditionTrue, "Enriched", "all enrichers contributed")
+			status.Set(&st.Conditions, gen, fidov1.ConditionEnriched, metav1.ConditionTrue, fidov1.ReasonEnriched, "all enrichers contributed")
 		} else {
-			setCondition(&st.Conditions, gen, fidov1.ConditionEnriched, metav1.ConditionFalse, fidov1.ReasonPartialEnrichment, enricherErrors(e.Errors))
+			status.Set(&st.Conditions, gen, fidov1.ConditionEnriched, metav1.ConditionFalse, fidov1.ReasonPartialEnrichment, enricherErrors(e.Errors))
 		}
 	}
 	if s := st.Score; s != nil {
-		reason, msg := "Scored", scoreMessage(s)
+		reason, msg := fidov1.ReasonScored, scoreMessage(s)
 		if len(s.Errors) > 0 {
 			reason, msg = fidov1.ReasonEvaluationErrors, fmt.Sprintf("%s; %d rules failed to evaluate", msg, len(s.Errors))
 		}
-		setCondition(&st.Conditions, gen, fidov1.ConditionScored, metav1.ConditionTrue, reason, msg)
+		status.Set(&st.Conditions, gen, fidov1.ConditionScored, metav1.ConditionTrue, reason, msg)
 	}
-	computeResponded(inc)
-	computeIncidentReady(inc)
+	if c, ok := responded(inc); ok {
+		status.Set(&st.Conditions, gen, fidov1.ConditionResponded, c.Status, c.Reason, c.Message)
+	}
+	status.Apply(&st.Conditions, gen, summary(inc))
 }
 
-func computeResponded(inc *fidov1.Incident) {
-	st, gen := &inc.Status, inc.Generation
-	switch st.Phase {
+// responded is the Responded condition of a phase that has one.
+func responded(inc *fidov1.Incident) (metav1.Condition, bool) {
+	msg := phaseMessage(inc)
+	switch p := inc.Status.Phase; p {
 	case fidov1.IncidentContained, fidov1.IncidentNotified:
-		setCondition(&st.Conditions, gen, fidov1.ConditionResponded, metav1.ConditionTrue, string(st.Phase), phaseMessage(inc))
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: string(p), Message: msg}, true
 	case fidov1.IncidentAwaitingApproval:
-		setCondition(&st.Conditions, gen, fidov1.ConditionResponded, metav1.ConditionFalse, fidov1.ReasonAwaitingApproval, phaseMessage(inc))
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: fidov1.ReasonAwaitingApproval, Message: msg}, true
 	case fidov1.IncidentResponding:
-		setCondition(&st.Conditions, gen, fidov1.ConditionResponded, metav1.ConditionFalse, fidov1.ReasonProgressing, phaseMessage(inc))
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: fidov1.ReasonProgressing, Message: msg}, true
 	case fidov1.IncidentFailed:
-		setCondition(&st.Conditions, gen, fidov1.ConditionResponded, metav1.ConditionFalse, fidov1.ReasonFailed, phaseMessage(inc))
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: fidov1.ReasonFailed, Message: msg}, true
 	}
+	return metav1.Condition{}, false
 }
 
-func computeIncidentReady(inc *fidov1.Incident) {
-	st, gen := &inc.Status, inc.Generation
+// summary is the incident's Ready condition, from its phase.
+func summary(inc *fidov1.Incident) status.Summary {
+	st := &inc.Status
+	msg := phaseMessage(inc)
 	switch st.Phase {
 	case fidov1.IncidentContained, fidov1.IncidentNotified, fidov1.IncidentResolved, fidov1.IncidentFalsePositive:
-		markReady(&st.Conditions, gen, string(st.Phase), phaseMessage(inc))
+		return status.Summary{State: status.Ready, Reason: string(st.Phase), Message: msg}
 	case fidov1.IncidentFailed:
-		markStalled(&st.Conditions, gen, fidov1.ReasonFailed, phaseMessage(inc))
+		return status.Summary{State: status.Stalled, Reason: fidov1.ReasonFailed, Message: msg}
+	case fidov1.IncidentAwaitingApproval:
+		return status.Summary{State: status.Waiting, Reason: fidov1.ReasonAwaitingApproval, Message: msg}
 	case fidov1.IncidentScoring:
-		if c := findCondition(st.Conditions, fidov1.ConditionScored); c != nil && c.Status == metav1.ConditionFalse {
-			markStalled(&st.Conditions, gen, c.Reason, c.Message)
-			return
+		if c := meta.FindStatusCondition(st.Conditions, fidov1.ConditionScored); c != nil && c.Status == metav1.ConditionFalse {
+			return status.Summary{State: status.Stalled, Reason: c.Reason, Message: c.Message}
 		}
-		markReconciling(&st.Conditions, gen, fidov1.ReasonProgressing, phaseMessage(inc))
-	default:
-		markReconciling(&st.Conditions, gen, string(st.Phase), phaseMessage(inc))
+		return status.Summary{State: status.Reconciling, Reason: fidov1.ReasonProgressing, Message: msg}
 	}
+	return status.Summary{State: status.Reconciling, Reason: string(st.Phase), Message: msg}
 }
 
-func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
-	for i := range conds {
-		if conds[i].Type == typ {
-			return &conds[i]
-		}
+// revertsOnClose says whether closing the incident reverts an action of
+// type t: a false positive reverts everything; a resolved true positive
+// keeps identities disabled unless the person chose spec.restoreAccess.
+func revertsOnClose(inc *fidov1.Incident, t fidov1.ActionType) bool {
+	if inc.Spec.Resolution == fidov1.ResolutionFalsePositive {
+		return true
 	}
-	return nil
+	identity := t == fidov1.ActionDisableServiceAccount || t == fidov1.ActionDisableUser
+	return !identity || inc.Spec.RestoreAccess
 }
 
 // phaseMessage explains the phase in one stable sentence.
 func phaseMessage(inc *fidov1.Incident) string {
 	st := inc.Status
 	switch st.Phase {
-	case fidov1.IncidentResolved, fidov1.IncidentFalsePositive:
-		return fmt.Sprintf("closed as %s; its actions are reverted", inc.Spec.Resolution)
+	case fidov1.IncidentFalsePositive:
+		return "closed as FalsePositive; its actions are reverted"
+	case fidov1.IncidentResolved:
+		if inc.Spec.RestoreAccess {
+			return "closed as Resolved; its actions are reverted, access restored"
+		}
+		return "closed as Resolved; containment released, disabled identities stay disabled"
 	case fidov1.IncidentScoring:
 		return "waiting for a ScoringPolicy"
 	case fidov1.IncidentNew, fidov1.IncidentEnriching:
@@ -150,15 +164,6 @@ func enricherErrors(errs []fidov1.EnricherError) string {
 		parts = append(parts, e.Enricher+": "+e.Message)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// addTimeline appends an entry, dropping the oldest beyond the bound.
-func addTimeline(inc *fidov1.Incident, now time.Time, reason, msg string) {
-	tl := append(inc.Status.Timeline, fidov1.TimelineEntry{Time: metav1.NewTime(now), Reason: reason, Message: truncate(msg, 1024)})
-	if over := len(tl) - fidov1.MaxTimeline; over > 0 {
-		tl = tl[over:]
-	}
-	inc.Status.Timeline = tl
 }
 
 // settled says whether a phase is an outcome worth an Event; the steps in

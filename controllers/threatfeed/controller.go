@@ -1,4 +1,7 @@
-package controllers
+// Package threatfeed is the ThreatFeed controller: it loads each feed
+// into the shared indicator index (fetch, parse, replace the feed's set
+// atomically) and reports the result in the feed's status.
+package threatfeed
 
 import (
 	"context"
@@ -8,39 +11,40 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/controllers/status"
 	"github.com/fido-operator/fido/internal/intel"
+	"github.com/fido-operator/fido/internal/text"
 )
 
-// IndexThreatFeedSource maps a ThreatFeed to the ConfigMaps and Secrets it
+// IndexSource maps a ThreatFeed to the ConfigMaps and Secrets it
 // reads, as "ConfigMap/namespace/name" or "Secret/namespace/name".
-const IndexThreatFeedSource = "fido.feedSource"
+const IndexSource = "fido.feedSource"
 
 // Refresh bounds of a ThreatFeed.
 const (
-	tfDefaultRefresh = time.Hour
-	tfMinRefresh     = time.Second
+	defaultRefresh = time.Hour
+	minRefresh     = time.Second
 )
 
 // +kubebuilder:rbac:groups=security.fido.dev,resources=threatfeeds,verbs=get;list;watch
 // +kubebuilder:rbac:groups=security.fido.dev,resources=threatfeeds/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch
 
-// ThreatFeedReconciler loads each ThreatFeed into the shared indicator
-// index: fetch, parse, replace the feed's set atomically, report status.
-type ThreatFeedReconciler struct {
+// Reconciler reconciles ThreatFeeds.
+type Reconciler struct {
 	// Client reads ThreatFeeds and writes their status.
 	Client client.Client
 	// Reader reads referenced ConfigMaps and Secrets; nil means the
@@ -50,8 +54,8 @@ type ThreatFeedReconciler struct {
 	Index *intel.Index
 	// Fetcher fetches URL feeds; nil means a default one.
 	Fetcher *intel.Fetcher
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock is the time source; nil is the wall clock.
+	Clock clock.PassiveClock
 
 	// attempted holds the UIDs of the feeds this process has tried to load.
 	attempted sync.Map
@@ -60,7 +64,7 @@ type ThreatFeedReconciler struct {
 // Synced says whether this process has tried to load every ThreatFeed at
 // least once, so incidents are not scored against an index that is still
 // empty after a restart.
-func (r *ThreatFeedReconciler) Synced(ctx context.Context) bool {
+func (r *Reconciler) Synced(ctx context.Context) bool {
 	var feeds fidov1.ThreatFeedList
 	if err := r.Client.List(ctx, &feeds); err != nil {
 		return false
@@ -73,8 +77,8 @@ func (r *ThreatFeedReconciler) Synced(ctx context.Context) bool {
 	return true
 }
 
-// tfOutcome is what one sync of a feed saw; the status is computed from it.
-type tfOutcome struct {
+// outcome is what one sync of a feed saw; the status is computed from it.
+type outcome struct {
 	suspended bool // nothing attempted
 	result    intel.LoadResult
 	err       error
@@ -82,58 +86,47 @@ type tfOutcome struct {
 }
 
 // Reconcile syncs one ThreatFeed and writes its status with one patch.
-func (r *ThreatFeedReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	feed := &fidov1.ThreatFeed{}
 	if err := r.Client.Get(ctx, req.NamespacedName, feed); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.tfForget(ctx, req.Name)
+			r.forget(ctx, req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("getting threatfeed %s: %w", req.Name, err)
 	}
 	if !feed.DeletionTimestamp.IsZero() {
-		r.tfForget(ctx, feed.Name)
+		r.forget(ctx, feed.Name)
 		return ctrl.Result{}, nil
 	}
 	base := feed.DeepCopy()
-	out := r.tfSync(ctx, feed)
+	out := r.sync(ctx, feed)
 	r.attempted.Store(feed.UID, true)
 	stats, _ := r.Index.Stats(feed.Name)
-	tfComputeStatus(feed, out, stats, metav1.NewTime(r.tfNow()))
-	tfLog(ctx, feed, out, stats)
-	if err := r.tfPatchStatus(ctx, base, feed); err != nil {
+	computeStatus(feed, out, stats, metav1.NewTime(r.now()))
+	log(ctx, feed, out, stats)
+	if _, err := status.Patch(ctx, r.Client, base, feed, false); err != nil {
 		return ctrl.Result{}, err
 	}
-	return tfResult(feed, out)
+	return result(feed, out)
 }
 
-// tfPatchStatus writes the status with one merge patch, when it changed.
-func (r *ThreatFeedReconciler) tfPatchStatus(ctx context.Context, base, feed *fidov1.ThreatFeed) error {
-	if equality.Semantic.DeepEqual(base.Status, feed.Status) {
-		return nil
-	}
-	if err := r.Client.Status().Patch(ctx, feed, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("patching threatfeed %s status: %w", feed.Name, err)
-	}
-	return nil
-}
-
-// tfForget drops a deleted feed's indicators from the index.
-func (r *ThreatFeedReconciler) tfForget(ctx context.Context, name string) {
+// forget drops a deleted feed's indicators from the index.
+func (r *Reconciler) forget(ctx context.Context, name string) {
 	if r.Index.Remove(name) {
 		ctrl.LoggerFrom(ctx).Info("threat feed removed from the index", "feed", name)
 	}
 }
 
-// tfSync loads the feed unless it is suspended and already loaded, and
+// sync loads the feed unless it is suspended and already loaded, and
 // replaces its set in the index when the new content is usable.
-func (r *ThreatFeedReconciler) tfSync(ctx context.Context, feed *fidov1.ThreatFeed) tfOutcome {
+func (r *Reconciler) sync(ctx context.Context, feed *fidov1.ThreatFeed) outcome {
 	previous, loaded := r.Index.Stats(feed.Name)
 	if feed.Spec.Suspend && loaded {
-		return tfOutcome{suspended: true}
+		return outcome{suspended: true}
 	}
-	res, err := r.tfLoader().Load(ctx, feed, tfValidators(feed, loaded))
-	out := tfOutcome{result: res, err: err}
+	res, err := r.loader().Load(ctx, feed, validators(feed, loaded))
+	out := outcome{result: res, err: err}
 	if err != nil || res.NotModified {
 		return out
 	}
@@ -145,32 +138,32 @@ func (r *ThreatFeedReconciler) tfSync(ctx context.Context, feed *fidov1.ThreatFe
 	return out
 }
 
-// tfValidators allows a conditional GET only when this process already
+// validators allows a conditional GET only when this process already
 // holds the content the stored ETag describes: after a restart the index
 // is empty and the feed must be fetched in full.
-func tfValidators(feed *fidov1.ThreatFeed, loaded bool) intel.Validators {
+func validators(feed *fidov1.ThreatFeed, loaded bool) intel.Validators {
 	if !loaded || feed.Status.ObservedGeneration != feed.Generation {
 		return intel.Validators{}
 	}
 	return intel.Validators{ETag: feed.Status.ETag, LastModified: feed.Status.LastModified}
 }
 
-// tfLoader builds the loader of the configured sources.
-func (r *ThreatFeedReconciler) tfLoader() *intel.Loader {
-	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.Now}
+// loader builds the loader of the configured sources.
+func (r *Reconciler) loader() *intel.Loader {
+	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.now}
 }
 
-// tfNow reads the clock.
-func (r *ThreatFeedReconciler) tfNow() time.Time {
-	if r.Now == nil {
+// now reads the clock.
+func (r *Reconciler) now() time.Time {
+	if r.Clock == nil {
 		return time.Now()
 	}
-	return r.Now()
+	return r.Clock.Now()
 }
 
-// tfComputeStatus is the one place the status is derived: from the sync's
+// computeStatus is the one place the status is derived: from the sync's
 // outcome and what the index now holds for the feed.
-func tfComputeStatus(feed *fidov1.ThreatFeed, out tfOutcome, stats intel.FeedStats, now metav1.Time) {
+func computeStatus(feed *fidov1.ThreatFeed, out outcome, stats intel.FeedStats, now metav1.Time) {
 	st, gen := &feed.Status, feed.Generation
 	if out.suspended {
 		st.ObservedGeneration = gen
@@ -180,70 +173,62 @@ func tfComputeStatus(feed *fidov1.ThreatFeed, out tfOutcome, stats intel.FeedSta
 	st.IndicatorCount, st.CountsByType = stats.Count, stats.CountsByType
 	switch {
 	case out.err != nil:
-		tfStatusFailed(st, gen, out.err, stats.Count)
+		statusFailed(st, gen, out.err, stats.Count)
 	case out.keptOld:
-		tfStatusReport(st, out.result.Report)
-		msg := tfKeeping(fmt.Sprintf("the feed has no valid indicators (%d invalid entries)", out.result.Report.Invalid), stats.Count)
-		st.LastError = truncate(msg, 1024)
-		tfWaiting(&st.Conditions, gen, fidov1.ReasonSyncFailed, msg)
+		statusReport(st, out.result.Report)
+		msg := keeping(fmt.Sprintf("the feed has no valid indicators (%d invalid entries)", out.result.Report.Invalid), stats.Count)
+		st.LastError = text.Ellipsis(msg, 1024)
+		status.Apply(&st.Conditions, gen, status.Summary{State: status.Waiting, Reason: fidov1.ReasonSyncFailed, Message: msg})
 	default:
 		if !out.result.NotModified {
-			tfStatusReport(st, out.result.Report)
+			statusReport(st, out.result.Report)
 			st.ETag, st.LastModified = out.result.Validators.ETag, out.result.Validators.LastModified
 		}
 		st.LastSyncTime, st.LastError, st.ObservedGeneration = &now, "", gen
-		markReady(&st.Conditions, gen, fidov1.ReasonSynced, fmt.Sprintf("%d indicators loaded", stats.Count))
+		status.Apply(&st.Conditions, gen, status.Summary{State: status.Ready, Reason: fidov1.ReasonSynced, Message: fmt.Sprintf("%d indicators loaded", stats.Count)})
 	}
 }
 
-// tfStatusFailed records a failed sync: a spec error stalls, a transient
+// statusFailed records a failed sync: a spec error stalls, a transient
 // error is retried (Reconciling), a source error waits for the next
 // refresh or a change of the referenced object.
-func tfStatusFailed(st *fidov1.ThreatFeedStatus, gen int64, err error, loaded int64) {
-	msg := tfKeeping(err.Error(), loaded)
-	st.LastError = truncate(err.Error(), 1024)
+func statusFailed(st *fidov1.ThreatFeedStatus, gen int64, err error, loaded int64) {
+	msg := keeping(err.Error(), loaded)
+	st.LastError = text.Ellipsis(err.Error(), 1024)
 	var specErr *intel.SpecError
 	var sourceErr *intel.SourceError
 	switch {
 	case errors.As(err, &specErr):
-		markStalled(&st.Conditions, gen, fidov1.ReasonInvalidSpec, msg)
+		status.Apply(&st.Conditions, gen, status.Summary{State: status.Stalled, Reason: fidov1.ReasonInvalidSpec, Message: msg})
 		st.ObservedGeneration = gen
 	case errors.As(err, &sourceErr):
-		tfWaiting(&st.Conditions, gen, fidov1.ReasonSyncFailed, msg)
+		status.Apply(&st.Conditions, gen, status.Summary{State: status.Waiting, Reason: fidov1.ReasonSyncFailed, Message: msg})
 	default:
-		markReconciling(&st.Conditions, gen, fidov1.ReasonSyncFailed, msg)
+		status.Apply(&st.Conditions, gen, status.Summary{State: status.Reconciling, Reason: fidov1.ReasonSyncFailed, Message: msg})
 	}
 }
 
-// tfWaiting sets Ready=False without Reconciling or Stalled: the feed
-// waits for its next refresh or a change of what it references.
-func tfWaiting(conds *[]metav1.Condition, gen int64, reason, msg string) {
-	setCondition(conds, gen, fidov1.ConditionReady, metav1.ConditionFalse, reason, msg)
-	meta.RemoveStatusCondition(conds, fidov1.ConditionReconciling)
-	meta.RemoveStatusCondition(conds, fidov1.ConditionStalled)
-}
-
-// tfKeeping appends that the previous indicators stay loaded, if any.
-func tfKeeping(msg string, loaded int64) string {
+// keeping appends that the previous indicators stay loaded, if any.
+func keeping(msg string, loaded int64) string {
 	if loaded == 0 {
 		return msg
 	}
 	return fmt.Sprintf("%s; keeping the %d indicators loaded before", msg, loaded)
 }
 
-// tfStatusReport copies a parse report into the status.
-func tfStatusReport(st *fidov1.ThreatFeedStatus, report intel.Report) {
+// statusReport copies a parse report into the status.
+func statusReport(st *fidov1.ThreatFeedStatus, report intel.Report) {
 	st.InvalidEntries = report.Invalid
 	st.InvalidSamples = nil
 	for _, s := range report.Samples {
-		st.InvalidSamples = append(st.InvalidSamples, truncate(s, 256))
+		st.InvalidSamples = append(st.InvalidSamples, text.Ellipsis(s, 256))
 	}
 }
 
-// tfResult decides when the feed is reconciled again: transient errors
+// result decides when the feed is reconciled again: transient errors
 // are returned for backoff; a stalled or suspended feed waits for a
 // change; anything else refreshes after spec.refreshInterval.
-func tfResult(feed *fidov1.ThreatFeed, out tfOutcome) (ctrl.Result, error) {
+func result(feed *fidov1.ThreatFeed, out outcome) (ctrl.Result, error) {
 	var specErr *intel.SpecError
 	var sourceErr *intel.SourceError
 	switch {
@@ -252,19 +237,19 @@ func tfResult(feed *fidov1.ThreatFeed, out tfOutcome) (ctrl.Result, error) {
 	case out.err != nil && !errors.As(out.err, &sourceErr):
 		return ctrl.Result{}, out.err
 	}
-	return ctrl.Result{RequeueAfter: tfRefreshInterval(feed)}, nil
+	return ctrl.Result{RequeueAfter: refreshInterval(feed)}, nil
 }
 
-// tfRefreshInterval is the feed's refresh interval, defaulted and bounded.
-func tfRefreshInterval(feed *fidov1.ThreatFeed) time.Duration {
+// refreshInterval is the feed's refresh interval, defaulted and bounded.
+func refreshInterval(feed *fidov1.ThreatFeed) time.Duration {
 	if feed.Spec.RefreshInterval == nil || feed.Spec.RefreshInterval.Duration <= 0 {
-		return tfDefaultRefresh
+		return defaultRefresh
 	}
-	return max(feed.Spec.RefreshInterval.Duration, tfMinRefresh)
+	return max(feed.Spec.RefreshInterval.Duration, minRefresh)
 }
 
-// tfLog records what a sync did; error messages carry no secrets.
-func tfLog(ctx context.Context, feed *fidov1.ThreatFeed, out tfOutcome, stats intel.FeedStats) {
+// log records what a sync did; error messages carry no secrets.
+func log(ctx context.Context, feed *fidov1.ThreatFeed, out outcome, stats intel.FeedStats) {
 	log := ctrl.LoggerFrom(ctx).WithValues("feed", feed.Name)
 	switch {
 	case out.suspended:
@@ -283,7 +268,7 @@ func tfLog(ctx context.Context, feed *fidov1.ThreatFeed, out tfOutcome, stats in
 // SetupWithManager registers the controller: ThreatFeeds, and the
 // ConfigMaps and Secrets they reference (watched as metadata only, so no
 // Secret content is cached).
-func (r *ThreatFeedReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
 	}
@@ -293,19 +278,20 @@ func (r *ThreatFeedReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Index == nil {
 		return errors.New("threatfeed controller: no index")
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fidov1.ThreatFeed{}, IndexThreatFeedSource, tfSourceKeys); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &fidov1.ThreatFeed{}, IndexSource, sourceKeys); err != nil {
 		return fmt.Errorf("indexing threatfeed sources: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fidov1.ThreatFeed{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.tfFeedsReading("ConfigMap"))).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.tfFeedsReading("Secret"))).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.feedsReading("ConfigMap"))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.feedsReading("Secret"))).
+		WithOptions(opts).
 		Named("threatfeed").
 		Complete(r)
 }
 
-// tfSourceKeys lists the ConfigMaps and Secrets a feed reads.
-func tfSourceKeys(obj client.Object) []string {
+// sourceKeys lists the ConfigMaps and Secrets a feed reads.
+func sourceKeys(obj client.Object) []string {
 	feed, ok := obj.(*fidov1.ThreatFeed)
 	if !ok {
 		return nil
@@ -313,29 +299,29 @@ func tfSourceKeys(obj client.Object) []string {
 	var keys []string
 	for _, ref := range []*fidov1.ObjectKeyRef{feed.Spec.ConfigMapRef, feed.Spec.CAConfigMapRef} {
 		if ref != nil {
-			keys = append(keys, tfSourceKey("ConfigMap", ref.Namespace, ref.Name))
+			keys = append(keys, sourceKey("ConfigMap", ref.Namespace, ref.Name))
 		}
 	}
 	if ref := feed.Spec.SecretRef; ref != nil {
-		keys = append(keys, tfSourceKey("Secret", ref.Namespace, ref.Name))
+		keys = append(keys, sourceKey("Secret", ref.Namespace, ref.Name))
 	}
 	if ref := feed.Spec.HeadersSecretRef; ref != nil {
-		keys = append(keys, tfSourceKey("Secret", ref.Namespace, ref.Name))
+		keys = append(keys, sourceKey("Secret", ref.Namespace, ref.Name))
 	}
 	return keys
 }
 
-// tfSourceKey is the index value of one referenced object.
-func tfSourceKey(kind, namespace, name string) string {
+// sourceKey is the index value of one referenced object.
+func sourceKey(kind, namespace, name string) string {
 	return kind + "/" + namespace + "/" + name
 }
 
-// tfFeedsReading maps a ConfigMap or Secret to the feeds that read it.
-func (r *ThreatFeedReconciler) tfFeedsReading(kind string) handler.MapFunc {
+// feedsReading maps a ConfigMap or Secret to the feeds that read it.
+func (r *Reconciler) feedsReading(kind string) handler.MapFunc {
 	return func(ctx context.Context, obj client.Object) []reconcile.Request {
 		var feeds fidov1.ThreatFeedList
-		key := tfSourceKey(kind, obj.GetNamespace(), obj.GetName())
-		if err := r.Client.List(ctx, &feeds, client.MatchingFields{IndexThreatFeedSource: key}); err != nil {
+		key := sourceKey(kind, obj.GetNamespace(), obj.GetName())
+		if err := r.Client.List(ctx, &feeds, client.MatchingFields{IndexSource: key}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing threat feeds that read an object", "object", key)
 			return nil
 		}
@@ -347,11 +333,11 @@ func (r *ThreatFeedReconciler) tfFeedsReading(kind string) handler.MapFunc {
 	}
 }
 
-// ThreatFeedChanges returns a channel that receives an event whenever a
+// Changes returns a channel that receives an event whenever a
 // feed's indicators change in the index, for the Incident controller's
 // FeedChanges. Events are coalesced: while one is pending, more changes
 // add nothing, since one event already re-assesses every open incident.
-func ThreatFeedChanges(index *intel.Index) <-chan event.GenericEvent {
+func Changes(index *intel.Index) <-chan event.GenericEvent {
 	ch := make(chan event.GenericEvent, 1)
 	index.OnChange(func(feed string) {
 		select {

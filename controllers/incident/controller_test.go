@@ -1,4 +1,4 @@
-package controllers
+package incident
 
 import (
 	"context"
@@ -13,12 +13,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/controllers/scoringpolicy"
+	"github.com/fido-operator/fido/controllers/threatfeed"
+	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/enrich"
+	"github.com/fido-operator/fido/internal/index"
 	"github.com/fido-operator/fido/internal/intel"
+	"github.com/fido-operator/fido/internal/score"
 )
 
 // startBrain runs the Incident and ScoringPolicy controllers with a fresh
@@ -34,28 +40,30 @@ func startBrainWithFeeds(t *testing.T, feeds *intel.Index) (client.Client, strin
 	opNS := newNamespace(t, nil)
 	c := startManager(t, func(mgr manager.Manager) error {
 		ctx := context.Background()
-		if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		workers := controller.Options{MaxConcurrentReconciles: 2}
+		if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 			return err
 		}
 		if err := enrich.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 			return err
 		}
-		policies := NewPolicyCache()
+		policies := score.NewCache()
 		opts := enrich.Options{}
 		var feedChanges <-chan event.GenericEvent
 		if feeds != nil {
-			if err := (&ThreatFeedReconciler{Index: feeds}).SetupWithManager(mgr); err != nil {
+			if err := (&threatfeed.Reconciler{Index: feeds}).SetupWithManager(ctx, mgr, workers); err != nil {
 				return err
 			}
-			opts.Intel, feedChanges = feeds, ThreatFeedChanges(feeds)
+			opts.Intel, feedChanges = feeds, threatfeed.Changes(feeds)
 		}
-		if err := (&ScoringPolicyReconciler{Client: mgr.GetClient(), Policies: policies, OperatorNamespace: opNS, CountsInterval: time.Second}).SetupWithManager(mgr, 2); err != nil {
+		if err := (&scoringpolicy.Reconciler{Client: mgr.GetClient(), Policies: policies, OperatorNamespace: opNS, CountsInterval: time.Second}).SetupWithManager(ctx, mgr, workers); err != nil {
 			return err
 		}
-		return (&IncidentReconciler{
+		return (&Reconciler{
 			Client: mgr.GetClient(), Enricher: enrich.New(mgr.GetClient(), opts), FeedChanges: feedChanges,
 			Policies: policies, Recorder: mgr.GetEventRecorder("fido-incident"), OperatorNamespace: opNS,
-		}).SetupWithManager(mgr, 2)
+			Signer: testSigner, Revertible: enforce.NewEngine(nil, nil, nil, enforce.Options{}).Revertible,
+		}).SetupWithManager(ctx, mgr, workers)
 	})
 	return c, opNS
 }
@@ -234,7 +242,7 @@ func assertActions(t *testing.T, actions []fidov1.ResponseAction, inc *fidov1.In
 		if !metav1.IsControlledBy(&a, inc) || a.Labels[fidov1.LabelIncident] != inc.Name || a.Spec.IncidentRef.Name != inc.Name {
 			t.Errorf("%s is not tied to its incident: owners %v labels %v", a.Name, a.OwnerReferences, a.Labels)
 		}
-		if _, ok := a.Annotations[fidov1.AnnotationScore]; ok != (a.Spec.Type == fidov1.ActionNotify) {
+		if p := a.Spec.PlannedBy; p == nil || (p.Score != nil) != (a.Spec.Type == fidov1.ActionNotify) || testSigner.Verify(&a) != nil {
 			t.Errorf("%s annotations %v: only Notify carries the score snapshot", a.Name, a.Annotations)
 		}
 		hasFinalizer := len(a.Finalizers) == 1 && a.Finalizers[0] == fidov1.Finalizer
@@ -413,26 +421,41 @@ func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
 	})
 }
 
-// TestLostStatusWriteKeepsScoreAndPlansNothing: actions created by an
-// earlier pass whose status write was lost are adopted, not planned again,
-// and the incident still carries its score.
-func TestLostStatusWriteKeepsScoreAndPlansNothing(t *testing.T) {
+// TestDecoyActionNeverStopsPlanning: a tenant pre-creates an action with
+// the name and incident label FIDO would use. It is not the incident's
+// (no signed provenance, no controller reference), so FIDO still plans
+// its whole response beside it and never counts the decoy.
+func TestDecoyActionNeverStopsPlanning(t *testing.T) {
 	c, opNS := startBrain(t)
 	ns := victim(t, c)
-	earlier := &fidov1.ResponseAction{
+	decoy := &fidov1.ResponseAction{
 		ObjectMeta: metav1.ObjectMeta{Name: "shell-isolatepod", Namespace: ns, Labels: map[string]string{fidov1.LabelIncident: "shell"}},
-		Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionIsolatePod},
+		Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionIsolatePod, DryRun: true},
 			Target: fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}},
 	}
-	create(t, c, earlier, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
+	create(t, c, decoy, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
 	eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
-		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 95 || len(inc.Status.Actions) != 1 {
-			return fmt.Errorf("score %+v actions %v %v", inc.Status.Score, inc.Status.Actions, err)
+		if err != nil || len(inc.Status.Actions) != 3 {
+			return fmt.Errorf("actions %v %v", inc.Status.Actions, err)
+		}
+		for _, a := range inc.Status.Actions {
+			if a.Name == decoy.Name {
+				return fmt.Errorf("the decoy is counted as the incident's action: %v", inc.Status.Actions)
+			}
 		}
 		return nil
 	})
-	if n := len(actionsOf(t, c, ns)); n != 1 {
-		t.Fatalf("%d actions; the existing one should have been adopted", n)
+	signed := 0
+	for _, a := range actionsOf(t, c, ns) {
+		if a.Name != decoy.Name && testSigner.Verify(&a) == nil {
+			signed++
+		}
+	}
+	if signed != 3 {
+		t.Fatalf("%d signed actions beside the decoy, want 3", signed)
 	}
 }
+
+// testSigner signs the actions the tests' incident controller plans.
+var testSigner, _ = enforce.NewSigner([]byte("0123456789abcdef0123456789abcdef"))

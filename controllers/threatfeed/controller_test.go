@@ -1,4 +1,4 @@
-package controllers
+package threatfeed
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
@@ -84,7 +85,7 @@ func tfStart(t *testing.T) *intel.Index {
 	t.Helper()
 	index := intel.NewIndex()
 	startManager(t, func(mgr manager.Manager) error {
-		return (&ThreatFeedReconciler{Index: index}).SetupWithManager(mgr)
+		return (&Reconciler{Index: index}).SetupWithManager(context.Background(), mgr, controller.Options{})
 	})
 	return index
 }
@@ -261,7 +262,7 @@ func tfAssertNoSecrets(t *testing.T, feed *fidov1.ThreatFeed, secrets ...string)
 
 func TestThreatFeedInlineConfigMapAndSecret(t *testing.T) {
 	index := tfStart(t)
-	changes := ThreatFeedChanges(index)
+	changes := Changes(index)
 	ns := newNamespace(t, nil)
 	inline, fromCM, fromSecret := ns+"-inline", ns+"-cm", ns+"-secret"
 
@@ -350,7 +351,7 @@ func TestThreatFeedStatusComputation(t *testing.T) {
 	good := intel.LoadResult{Report: intel.Report{Invalid: 2, Samples: []string{"line 3: junk"}}, Validators: intel.Validators{ETag: `"new"`}}
 	tests := []struct {
 		name          string
-		out           tfOutcome
+		out           outcome
 		wantReady     metav1.ConditionStatus
 		wantReason    string
 		wantMessage   string
@@ -360,20 +361,20 @@ func TestThreatFeedStatusComputation(t *testing.T) {
 		wantSynced    bool
 		wantLastError string
 	}{
-		{name: "loaded", out: tfOutcome{result: good}, wantReady: metav1.ConditionTrue, wantReason: fidov1.ReasonSynced,
+		{name: "loaded", out: outcome{result: good}, wantReady: metav1.ConditionTrue, wantReason: fidov1.ReasonSynced,
 			wantMessage: "7 indicators loaded", wantObserved: 3, wantETag: `"new"`, wantSynced: true},
-		{name: "not modified keeps validators and report", out: tfOutcome{result: intel.LoadResult{NotModified: true}}, wantReady: metav1.ConditionTrue,
+		{name: "not modified keeps validators and report", out: outcome{result: intel.LoadResult{NotModified: true}}, wantReady: metav1.ConditionTrue,
 			wantReason: fidov1.ReasonSynced, wantMessage: "7 indicators loaded", wantObserved: 3, wantETag: `"old"`, wantSynced: true},
-		{name: "invalid spec stalls", out: tfOutcome{err: &intel.SpecError{Err: fmt.Errorf("bad url")}}, wantReady: metav1.ConditionFalse,
+		{name: "invalid spec stalls", out: outcome{err: &intel.SpecError{Err: fmt.Errorf("bad url")}}, wantReady: metav1.ConditionFalse,
 			wantReason: fidov1.ReasonInvalidSpec, wantMessage: "bad url; keeping the 7 indicators loaded before", wantOthers: "Stalled",
 			wantObserved: 3, wantETag: `"old"`, wantLastError: "bad url"},
-		{name: "source error waits", out: tfOutcome{err: &intel.SourceError{Err: fmt.Errorf("configmap x/y not found")}}, wantReady: metav1.ConditionFalse,
+		{name: "source error waits", out: outcome{err: &intel.SourceError{Err: fmt.Errorf("configmap x/y not found")}}, wantReady: metav1.ConditionFalse,
 			wantReason: fidov1.ReasonSyncFailed, wantMessage: "configmap x/y not found; keeping", wantObserved: 2, wantETag: `"old"`,
 			wantLastError: "configmap x/y not found"},
-		{name: "transient error retries", out: tfOutcome{err: fmt.Errorf("server answered 503")}, wantReady: metav1.ConditionFalse,
+		{name: "transient error retries", out: outcome{err: fmt.Errorf("server answered 503")}, wantReady: metav1.ConditionFalse,
 			wantReason: fidov1.ReasonSyncFailed, wantMessage: "server answered 503; keeping", wantOthers: "Reconciling", wantObserved: 2,
 			wantETag: `"old"`, wantLastError: "server answered 503"},
-		{name: "empty content keeps the old set", out: tfOutcome{keptOld: true, result: good}, wantReady: metav1.ConditionFalse,
+		{name: "empty content keeps the old set", out: outcome{keptOld: true, result: good}, wantReady: metav1.ConditionFalse,
 			wantReason: fidov1.ReasonSyncFailed, wantMessage: "no valid indicators (2 invalid entries); keeping the 7", wantObserved: 2,
 			wantETag: `"old"`, wantLastError: "the feed has no valid indicators (2 invalid entries); keeping the 7 indicators loaded before"},
 	}
@@ -381,7 +382,7 @@ func TestThreatFeedStatusComputation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			feed := &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Generation: 3},
 				Status: fidov1.ThreatFeedStatus{ObservedGeneration: 2, ETag: `"old"`, LastSyncTime: &earlier}}
-			tfComputeStatus(feed, tt.out, stats, now)
+			computeStatus(feed, tt.out, stats, now)
 			st := feed.Status
 			ready := meta.FindStatusCondition(st.Conditions, fidov1.ConditionReady)
 			if ready == nil || ready.Status != tt.wantReady || ready.Reason != tt.wantReason || !strings.Contains(ready.Message, tt.wantMessage) {
@@ -417,21 +418,21 @@ func TestThreatFeedResult(t *testing.T) {
 	tests := []struct {
 		name      string
 		feed      *fidov1.ThreatFeed
-		out       tfOutcome
+		out       outcome
 		wantAfter time.Duration
 		wantErr   error
 	}{
-		{"synced, default refresh", feed(false, 0), tfOutcome{}, time.Hour, nil},
-		{"synced, custom refresh", feed(false, 5*time.Minute), tfOutcome{}, 5 * time.Minute, nil},
-		{"refresh floor", feed(false, time.Millisecond), tfOutcome{}, time.Second, nil},
-		{"suspended", feed(true, time.Minute), tfOutcome{suspended: true}, 0, nil},
-		{"spec error waits for a spec change", feed(false, time.Minute), tfOutcome{err: &intel.SpecError{Err: transient}}, 0, nil},
-		{"source error waits for the refresh", feed(false, time.Minute), tfOutcome{err: &intel.SourceError{Err: transient}}, time.Minute, nil},
-		{"transient error backs off", feed(false, time.Minute), tfOutcome{err: transient}, 0, transient},
+		{"synced, default refresh", feed(false, 0), outcome{}, time.Hour, nil},
+		{"synced, custom refresh", feed(false, 5*time.Minute), outcome{}, 5 * time.Minute, nil},
+		{"refresh floor", feed(false, time.Millisecond), outcome{}, time.Second, nil},
+		{"suspended", feed(true, time.Minute), outcome{suspended: true}, 0, nil},
+		{"spec error waits for a spec change", feed(false, time.Minute), outcome{err: &intel.SpecError{Err: transient}}, 0, nil},
+		{"source error waits for the refresh", feed(false, time.Minute), outcome{err: &intel.SourceError{Err: transient}}, time.Minute, nil},
+		{"transient error backs off", feed(false, time.Minute), outcome{err: transient}, 0, transient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := tfResult(tt.feed, tt.out)
+			res, err := result(tt.feed, tt.out)
 			if res.RequeueAfter != tt.wantAfter || err != tt.wantErr {
 				t.Errorf("got %v, %v; want %v, %v", res.RequeueAfter, err, tt.wantAfter, tt.wantErr)
 			}

@@ -1,0 +1,228 @@
+// Package operator wires FIDO together: the field indexes, the shared
+// caches (compiled policies, the threat-intel index, the provenance
+// signer, the action drivers), the four reconcilers and the ingest
+// server. main.go, the controller tests and the e2e binary all call Setup,
+// so nothing is wired twice or wired differently in a test.
+package operator
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/controllers/incident"
+	"github.com/fido-operator/fido/controllers/responseaction"
+	"github.com/fido-operator/fido/controllers/scoringpolicy"
+	"github.com/fido-operator/fido/controllers/threatfeed"
+	"github.com/fido-operator/fido/internal/enforce"
+	"github.com/fido-operator/fido/internal/enrich"
+	"github.com/fido-operator/fido/internal/index"
+	"github.com/fido-operator/fido/internal/ingest"
+	"github.com/fido-operator/fido/internal/intel"
+	"github.com/fido-operator/fido/internal/score"
+)
+
+// Defaults of the options; the flags show them.
+const (
+	DefaultNamespace               = "fido-system"
+	DefaultServiceAccount          = "fido-controller-manager"
+	DefaultMaxConcurrentReconciles = 8
+	DefaultEnforcement             = "enforce"
+)
+
+// Options are everything Setup wires from: the operator's flags.
+type Options struct {
+	// Namespace is the operator namespace: home of cluster-wide policies,
+	// ingest tokens and node-level incidents; always protected.
+	Namespace string
+	// ServiceAccount is the operator's own service account, which no action may touch.
+	ServiceAccount string
+	// MaxConcurrentReconciles is the number of workers per controller.
+	MaxConcurrentReconciles int
+	// Enforcement is "enforce", or "dry-run" to record every action's exact change without making it.
+	Enforcement string
+	// ProtectedNamespaces are protected besides kube-system, kube-public,
+	// kube-node-lease, the operator namespace and labelled namespaces.
+	ProtectedNamespaces []string
+	// ActionRateLimit is the cluster-wide per-type budget per minute (-1 unlimited).
+	ActionRateLimit int
+	// NotifyRateLimit is the cluster-wide Notify budget per minute (-1 unlimited).
+	NotifyRateLimit int
+	// NamespaceActionRateLimit is each namespace's per-type budget per minute (-1 unlimited).
+	NamespaceActionRateLimit int
+	// DropOverBudget ends over-budget actions Skipped instead of letting them wait.
+	DropOverBudget bool
+	// ActionRetryLimit is how many attempts an action gets.
+	ActionRetryLimit int
+	// ProtectOperatorNodes refuses to cordon a node running the operator's pods.
+	ProtectOperatorNodes bool
+	// Identity names this replica in status.claimedBy (the pod name).
+	Identity string
+	// Ingest configures the ingest server; an empty Addr disables it.
+	Ingest ingest.Options
+	// Clock is the time source; nil is the wall clock. Tests inject a fake.
+	Clock clock.PassiveClock
+	// HTTPClient posts Notify webhooks; nil uses a default client.
+	HTTPClient *http.Client
+	// Recorder overrides the Event recorder of the ResponseAction controller (tests).
+	Recorder enforce.EventRecorder
+}
+
+// DefaultOptions are the options with every default filled in.
+func DefaultOptions() Options {
+	return Options{
+		Namespace:                DefaultNamespace,
+		ServiceAccount:           DefaultServiceAccount,
+		MaxConcurrentReconciles:  DefaultMaxConcurrentReconciles,
+		Enforcement:              DefaultEnforcement,
+		ActionRateLimit:          enforce.DefaultRateLimit,
+		NotifyRateLimit:          enforce.DefaultNotifyRateLimit,
+		NamespaceActionRateLimit: enforce.DefaultNamespaceRateLimit,
+		ActionRetryLimit:         responseaction.DefaultActionRetryLimit,
+		ProtectOperatorNodes:     true,
+		Identity:                 "fido",
+	}
+}
+
+// BindFlags registers the options as flags, with o's values as defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "Operator namespace: home of cluster-wide policies, ingest tokens and node-level incidents; always protected.")
+	fs.StringVar(&o.ServiceAccount, "service-account", o.ServiceAccount, "The operator's own service account, which no action may touch.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Workers per controller.")
+	fs.StringVar(&o.Enforcement, "enforcement", o.Enforcement, "enforce, or dry-run to record every action's exact change without making it.")
+	fs.Func("protected-namespaces", "Comma-separated namespaces where no action is taken, beside kube-system, kube-public, kube-node-lease, the operator namespace and namespaces labelled security.fido.dev/protected=true.", func(s string) error {
+		o.ProtectedNamespaces = SplitList(s)
+		return nil
+	})
+	fs.IntVar(&o.ActionRateLimit, "action-rate-limit", o.ActionRateLimit, "Blast radius: at most this many actions of each type per minute cluster-wide, counting actions of cluster scope (operator namespace, cluster-wide policies). -1 is unlimited.")
+	fs.IntVar(&o.NotifyRateLimit, "notify-rate-limit", o.NotifyRateLimit, "At most this many Notify actions of cluster scope per minute. -1 is unlimited.")
+	fs.IntVar(&o.NamespaceActionRateLimit, "namespace-action-rate-limit", o.NamespaceActionRateLimit, "Blast radius per namespace: at most this many actions of each type per minute in one namespace (Notify: four times as many). -1 is unlimited.")
+	fs.BoolVar(&o.DropOverBudget, "drop-over-budget", o.DropOverBudget, "End an action over its blast-radius budget Skipped instead of letting it wait Pending until the budget has room.")
+	fs.IntVar(&o.ActionRetryLimit, "action-retry-limit", o.ActionRetryLimit, "Attempts an action gets before it ends Failed.")
+	fs.BoolVar(&o.ProtectOperatorNodes, "protect-operator-nodes", o.ProtectOperatorNodes, "Never cordon a node that runs the operator's own pods.")
+	o.Ingest.BindFlags(fs)
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	if o.Enforcement != "enforce" && o.Enforcement != "dry-run" {
+		return fmt.Errorf("--enforcement must be enforce or dry-run, not %q", o.Enforcement)
+	}
+	if o.Namespace == "" {
+		return fmt.Errorf("--namespace must not be empty")
+	}
+	return nil
+}
+
+// Setup registers the indexes, the reconcilers and the ingest server on
+// mgr. apiClient is an uncached client, used before the manager starts to
+// load (or create) the provenance key.
+func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("indexing incidents: %w", err)
+	}
+	if err := enrich.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("indexing incident history: %w", err)
+	}
+	signer, err := enforce.LoadOrCreateSigner(ctx, apiClient, o.Namespace)
+	if err != nil {
+		return fmt.Errorf("loading the provenance key: %w", err)
+	}
+	workers := controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}
+	feeds := intel.NewIndex()
+	feedController := &threatfeed.Reconciler{Index: feeds, Clock: o.Clock}
+	if err := feedController.SetupWithManager(ctx, mgr, workers); err != nil {
+		return err
+	}
+	policies := score.NewCache()
+	if err := (&scoringpolicy.Reconciler{
+		Client: mgr.GetClient(), Policies: policies, OperatorNamespace: o.Namespace,
+	}).SetupWithManager(ctx, mgr, workers); err != nil {
+		return err
+	}
+	recorder := o.Recorder
+	if recorder == nil {
+		recorder = mgr.GetEventRecorder("fido-responseaction")
+	}
+	engine := enforce.NewEngine(mgr.GetClient(), mgr.GetAPIReader(), recorder, enforce.Options{
+		OperatorNamespace: o.Namespace, HTTPClient: o.HTTPClient,
+	})
+	if err := (&incident.Reconciler{
+		Client:            mgr.GetClient(),
+		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{Intel: feeds, Clock: o.Clock}),
+		FeedChanges:       threatfeed.Changes(feeds),
+		IntelSynced:       feedController.Synced,
+		Policies:          policies,
+		Signer:            signer,
+		Revertible:        engine.Revertible,
+		Recorder:          mgr.GetEventRecorder("fido-incident"),
+		OperatorNamespace: o.Namespace,
+		Clock:             o.Clock,
+	}).SetupWithManager(ctx, mgr, workers); err != nil {
+		return err
+	}
+	if err := setupIngest(mgr, o); err != nil {
+		return err
+	}
+	return responseaction.New(responseaction.Options{
+		OperatorNamespace:      o.Namespace,
+		OperatorServiceAccount: o.ServiceAccount,
+		ProtectedNamespaces:    o.ProtectedNamespaces,
+		DryRun:                 o.Enforcement == "dry-run",
+		ProtectOperatorNodes:   o.ProtectOperatorNodes,
+		DefaultRateLimit:       o.ActionRateLimit,
+		RateLimits:             map[fidov1.ActionType]int{fidov1.ActionNotify: o.NotifyRateLimit},
+		NamespaceRateLimit:     o.NamespaceActionRateLimit,
+		DropOverBudget:         o.DropOverBudget,
+		RetryLimit:             int32(o.ActionRetryLimit),
+		Identity:               o.Identity,
+		Engine:                 engine,
+		Signer:                 signer,
+		Recorder:               recorder,
+		Clock:                  o.Clock,
+	}).SetupWithManager(ctx, mgr, workers)
+}
+
+// setupIngest runs the ingest server on every replica (it only writes
+// Incidents), with an uncached client so dedup decisions see the API server.
+func setupIngest(mgr ctrl.Manager, o Options) error {
+	opts := o.Ingest
+	if opts.Addr == "" {
+		return nil
+	}
+	c, err := ingest.NewClient(mgr.GetConfig(), mgr.GetScheme(), opts.WriteTimeout)
+	if err != nil {
+		return err
+	}
+	opts.Client, opts.OperatorNamespace, opts.NamespaceReader = c, o.Namespace, mgr.GetCache()
+	srv, err := ingest.New(opts)
+	if err != nil {
+		return fmt.Errorf("starting the ingest server: %w", err)
+	}
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("ingest", srv.Ready)
+}
+
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
