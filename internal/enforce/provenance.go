@@ -18,6 +18,8 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
+// +kubebuilder:rbac:groups="",namespace=fido-system,resources=secrets,verbs=get;create
+
 // ProvenanceKeySecret is the Secret, in the operator namespace, holding
 // the key that signs spec.plannedBy.
 const ProvenanceKeySecret = "fido-provenance-key"
