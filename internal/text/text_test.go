@@ -16,7 +16,7 @@ func TestTruncateAndEllipsis(t *testing.T) {
 		{"short", 10, "short", "short"},
 		{"exactly", 7, "exactly", "exactly"},
 		{"abcdefgh", 5, "abcde", "ab..."},
-		{"héllo wörld", 2, "h", "h"},       // é is two bytes: never split
+		{"héllo wörld", 2, "h", "h"}, // é is two bytes: never split
 		{"日本語テキスト", 7, "日本", "日..."}, // three-byte characters
 		{"abc", 0, "", ""},
 		{"abcdef", 2, "ab", "ab"},
