@@ -128,7 +128,7 @@ func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
 		Manifests:         devManifests(),
 		OperatorNamespace: o.operator.Namespace,
 		TokenSecret:       "fido-ingest-tokens",
-		WebhookNamespaces: []string{"shop"},
+		WebhookNamespaces: []string{o.operator.Namespace},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -123,7 +123,9 @@ const (
 
 // NotifyParams tell the engineers.
 type NotifyParams struct {
-	// webhookSecretRef names the Secret key holding the webhook URL, in the
+	// webhookSecretRef names the Secret key holding the webhook URL: in the
+	// operator namespace for actions a cluster-wide policy planned (so the
+	// monitored tenant cannot redirect or silence them), else in the
 	// action's namespace. Without it only a Kubernetes Event is recorded.
 	// +optional
 	WebhookSecretRef *SecretKeyRef `json:"webhookSecretRef,omitempty"`

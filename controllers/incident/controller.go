@@ -58,6 +58,9 @@ type Reconciler struct {
 	Policies *score.Cache
 	// Signer signs the provenance of planned actions and recognises them.
 	Signer *enforce.Signer
+	// APIReader reads straight from the API server where the cache may lag
+	// (an action whose name is taken); nil uses the client.
+	APIReader client.Reader
 	// Revertible says whether an action type can be undone (the driver
 	// knows), so its actions are created with the revert finalizer.
 	Revertible func(fidov1.ActionType) bool
@@ -260,8 +263,17 @@ func (r *Reconciler) createActions(ctx context.Context, inc *fidov1.Incident, ac
 // the existing action is the incident's own; else the action is created
 // with a random suffix.
 func (r *Reconciler) createBesideSquatter(ctx context.Context, inc *fidov1.Incident, a *fidov1.ResponseAction) error {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	// The cache may not show our own action yet (a lost status write, a
+	// second replica): read the API server, or a duplicate would follow.
 	existing := &fidov1.ResponseAction{}
-	if err := r.Get(ctx, client.ObjectKeyFromObject(a), existing); err == nil && r.ownedBy(existing, inc) {
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(a), existing); err != nil {
+		return fmt.Errorf("reading ResponseAction %s: %w", a.Name, err)
+	}
+	if r.ownedBy(existing, inc) {
 		return nil
 	}
 	a.Name = text.Truncate(a.Name, 247) + "-" + utilrand.String(5)

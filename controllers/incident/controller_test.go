@@ -25,6 +25,7 @@ import (
 	"github.com/fido-operator/fido/internal/index"
 	"github.com/fido-operator/fido/internal/intel"
 	"github.com/fido-operator/fido/internal/score"
+	"github.com/fido-operator/fido/internal/testenv"
 )
 
 // startBrain runs the Incident and ScoringPolicy controllers with a fresh
@@ -37,8 +38,8 @@ func startBrain(t *testing.T) (client.Client, string) {
 // startBrainWithFeeds also runs the ThreatFeed controller on feeds, when given.
 func startBrainWithFeeds(t *testing.T, feeds *intel.Index) (client.Client, string) {
 	t.Helper()
-	opNS := newNamespace(t, nil)
-	c := startManager(t, func(mgr manager.Manager) error {
+	opNS := env.NewNamespace(t, nil)
+	c := env.Run(t, func(mgr manager.Manager) error {
 		ctx := context.Background()
 		workers := controller.Options{MaxConcurrentReconciles: 2}
 		if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
@@ -73,7 +74,7 @@ func startBrainWithFeeds(t *testing.T, feeds *intel.Index) (client.Client, strin
 func victim(t *testing.T, c client.Client) string {
 	t.Helper()
 	ctx := context.Background()
-	ns := newNamespace(t, map[string]string{"env": "prod"})
+	ns := env.NewNamespace(t, map[string]string{"env": "prod"})
 	privileged := true
 	objs := []client.Object{
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns}},
@@ -166,7 +167,7 @@ func TestIncidentIsEnrichedScoredAndPlannedOnce(t *testing.T) {
 	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
 
 	var inc *fidov1.Incident
-	eventually(t, 20*time.Second, func() (err error) {
+	testenv.Eventually(t, 20*time.Second, func() (err error) {
 		if inc, err = getIncident(c, ns, "shell"); err != nil {
 			return err
 		}
@@ -218,7 +219,7 @@ func TestIncidentIsEnrichedScoredAndPlannedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		got, err := getIncident(c, ns, "shell")
 		if err != nil || len(got.Status.Actions) != 3 {
 			return fmt.Errorf("status.actions %v %v", got.Status.Actions, err)
@@ -257,7 +258,7 @@ func TestDryRunPolicyCreatesNothing(t *testing.T) {
 	ns := victim(t, c)
 	create(t, c, policy(opNS, "trial", fidov1.ModeDryRun, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
 
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil {
 			return err
@@ -273,7 +274,7 @@ func TestDryRunPolicyCreatesNothing(t *testing.T) {
 	if a := actionsOf(t, c, ns); len(a) != 0 {
 		t.Fatalf("dry-run policy created %d actions", len(a))
 	}
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		p := &fidov1.ScoringPolicy{}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: opNS, Name: "trial"}, p); err != nil {
 			return err
@@ -293,7 +294,7 @@ func TestBrokenPolicyIsNotReady(t *testing.T) {
 	})
 	create(t, c, broken, incident(ns, "shell", fidov1.PriorityCritical))
 
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		p := &fidov1.ScoringPolicy{}
 		if err := c.Get(context.Background(), client.ObjectKeyFromObject(broken), p); err != nil {
 			return err
@@ -308,7 +309,7 @@ func TestBrokenPolicyIsNotReady(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil {
 			return err
@@ -326,7 +327,7 @@ func TestPolicyChangeRescoresOpenIncidents(t *testing.T) {
 	ns := victim(t, c)
 	p := policy(opNS, "default", fidov1.ModeEnforce, realisticRules[:1])
 	create(t, c, p, incident(ns, "shell", fidov1.PriorityWarning))
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 30 || inc.Status.Phase != fidov1.IncidentNotified {
 			return fmt.Errorf("incident not scored 30 and notified yet: %+v %v", inc.Status.Score, err)
@@ -342,7 +343,7 @@ func TestPolicyChangeRescoresOpenIncidents(t *testing.T) {
 	if err := c.Update(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score.Total != 45 || inc.Status.Score.PolicyGeneration != p.Generation {
 			return fmt.Errorf("incident not re-scored: %+v %v", inc.Status.Score, err)
@@ -355,7 +356,7 @@ func TestResolutionRevertsActions(t *testing.T) {
 	c, opNS := startBrain(t)
 	ns := victim(t, c)
 	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		if n := len(actionsOf(t, c, ns)); n != 3 {
 			return fmt.Errorf("%d actions", n)
 		}
@@ -370,7 +371,7 @@ func TestResolutionRevertsActions(t *testing.T) {
 	if err := c.Patch(context.Background(), inc, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		for _, a := range actionsOf(t, c, ns) {
 			if !a.Spec.Revert {
 				return fmt.Errorf("action %s not asked to revert", a.Name)
@@ -391,7 +392,7 @@ func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
 		Expression: `intel.exists(h, h.confidence >= 80)`}
 	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, []fidov1.ScoringRule{intelRule}),
 		incident(ns, "shell", fidov1.PriorityWarning))
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 10 {
 			return fmt.Errorf("not scored 10 without intel: %+v %v", inc.Status.Score, err)
@@ -408,7 +409,7 @@ func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
 	}
 	create(t, c, feed)
 	t.Cleanup(func() { _ = c.Delete(context.Background(), feed) })
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score.Total != 50 {
 			return fmt.Errorf("not re-scored with the feed: %+v %v", inc.Status.Score, err)
@@ -434,7 +435,7 @@ func TestDecoyActionNeverStopsPlanning(t *testing.T) {
 			Target: fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}},
 	}
 	create(t, c, decoy, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || len(inc.Status.Actions) != 3 {
 			return fmt.Errorf("actions %v %v", inc.Status.Actions, err)
@@ -454,6 +455,37 @@ func TestDecoyActionNeverStopsPlanning(t *testing.T) {
 	}
 	if signed != 3 {
 		t.Fatalf("%d signed actions beside the decoy, want 3", signed)
+	}
+}
+
+// TestOwnActionFromALostWriteIsAdopted: when an earlier pass created the
+// incident's action but lost its status write, the existing signed action
+// is the incident's own: the incident was responded to, and nothing is
+// planned twice.
+func TestOwnActionFromALostWriteIsAdopted(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	inc := incident(ns, "shell", fidov1.PriorityCritical)
+	create(t, c, inc) // no policy yet: it waits in Scoring
+	controller := true
+	earlier := &fidov1.ResponseAction{
+		ObjectMeta: metav1.ObjectMeta{Name: "shell-isolatepod", Namespace: ns, Labels: map[string]string{fidov1.LabelIncident: "shell"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: fidov1.GroupVersion.String(), Kind: "Incident", Name: inc.Name, UID: inc.UID, Controller: &controller}}},
+		Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionIsolatePod},
+			Target:    fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"},
+			PlannedBy: &fidov1.Provenance{Incident: fidov1.IncidentIdentity{Name: inc.Name, UID: string(inc.UID)}, Policy: opNS + "/default", Scope: fidov1.ScopeCluster}},
+	}
+	testSigner.Sign(earlier)
+	create(t, c, earlier, policy(opNS, "default", fidov1.ModeEnforce, realisticRules))
+	testenv.Eventually(t, 20*time.Second, func() error {
+		got, err := getIncident(c, ns, "shell")
+		if err != nil || got.Status.Score == nil || len(got.Status.Actions) != 1 || got.Status.Actions[0].Name != earlier.Name {
+			return fmt.Errorf("score %v actions %v %v", got.Status.Score, got.Status.Actions, err)
+		}
+		return nil
+	})
+	if n := len(actionsOf(t, c, ns)); n != 1 {
+		t.Fatalf("%d actions, want 1: the incident's own action must be adopted and nothing planned twice", n)
 	}
 }
 

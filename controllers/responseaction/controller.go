@@ -95,8 +95,7 @@ type Reconciler struct {
 	clock    clock.PassiveClock
 }
 
-// NewReconciler returns a reconciler; SetupWithManager
-// completes it.
+// New returns a reconciler; SetupWithManager completes it.
 func New(opts Options) *Reconciler {
 	if opts.RetryLimit <= 0 {
 		opts.RetryLimit = DefaultActionRetryLimit

@@ -29,6 +29,7 @@ import (
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/enforce"
+	"github.com/fido-operator/fido/internal/testenv"
 )
 
 const wait = 30 * time.Second
@@ -44,7 +45,7 @@ func options() Options {
 
 func start(t *testing.T, opts Options) client.Client {
 	t.Helper()
-	return startManager(t, func(mgr manager.Manager) error {
+	return env.Run(t, func(mgr manager.Manager) error {
 		return New(opts).SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: 2})
 	})
 }
@@ -85,7 +86,7 @@ func create(t *testing.T, a *fidov1.ResponseAction) {
 func waitPhase(t *testing.T, ns, name string, phase fidov1.ActionPhase) *fidov1.ResponseAction {
 	t.Helper()
 	a := &fidov1.ResponseAction{}
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, a); err != nil {
 			return err
 		}
@@ -140,7 +141,7 @@ func patchSpec(t *testing.T, a *fidov1.ResponseAction, edit func(*fidov1.Respons
 
 func TestResponseActionIsolatesAndRevertsOnDeletion(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	labels := map[string]string{"app": "web"}
 	pod(t, ns, "web-1", labels)
 	pod(t, ns, "web-2", labels)
@@ -169,7 +170,7 @@ func TestResponseActionIsolatesAndRevertsOnDeletion(t *testing.T) {
 	if err := env.Client.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("action still there: %v", err)
@@ -186,10 +187,10 @@ func TestResponseActionIsolatesAndRevertsOnDeletion(t *testing.T) {
 
 func TestResponseActionNeverActsInProtectedNamespaces(t *testing.T) {
 	opts := options()
-	flagged := newNamespace(t, nil)
+	flagged := env.NewNamespace(t, nil)
 	opts.ProtectedNamespaces = []string{flagged}
 	start(t, opts)
-	labelled := newNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
+	labelled := env.NewNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
 	tests := []struct {
 		ns   string
 		want string
@@ -225,7 +226,7 @@ func TestResponseActionNeverActsInProtectedNamespaces(t *testing.T) {
 
 func TestResponseActionApprovalGate(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "p", nil)
 	a := labelAction(ns, "label-p", "p")
 	a.Spec.RequireApproval = true
@@ -252,13 +253,13 @@ func TestResponseActionRateLimit(t *testing.T) {
 	opts.Clock = clock
 	opts.NamespaceRateLimit, opts.DropOverBudget = 2, true
 	start(t, opts)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	for i := range 3 {
 		pod(t, ns, fmt.Sprintf("p%d", i), nil)
 		create(t, labelAction(ns, fmt.Sprintf("label-%d", i), fmt.Sprintf("p%d", i)))
 	}
 	var succeeded, skipped int
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		succeeded, skipped = 0, 0
 		list := &fidov1.ResponseActionList{}
 		if err := env.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
@@ -297,13 +298,13 @@ func TestResponseActionOverBudgetWaits(t *testing.T) {
 	opts.Clock = clocktesting.NewFakeClock(time.Now())
 	opts.NamespaceRateLimit = 1
 	start(t, opts)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "p0", nil)
 	create(t, labelAction(ns, "label-0", "p0"))
 	waitPhase(t, ns, "label-0", fidov1.ActionSucceeded)
 	pod(t, ns, "p1", nil)
 	create(t, labelAction(ns, "label-1", "p1"))
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		a := &fidov1.ResponseAction{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "label-1"}, a); err != nil {
 			return err
@@ -318,7 +319,7 @@ func TestResponseActionOverBudgetWaits(t *testing.T) {
 
 func TestResponseActionTTLReverts(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "p", map[string]string{"app": "x"})
 	a := labelAction(ns, "label-p", "p")
 	a.Spec.TTL = &metav1.Duration{Duration: time.Second}
@@ -339,7 +340,7 @@ func TestResponseActionGlobalDryRun(t *testing.T) {
 	opts := options()
 	opts.DryRun = true
 	start(t, opts)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "web-1", nil)
 	a := action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
 	create(t, a)
@@ -364,7 +365,7 @@ func TestResponseActionGlobalDryRun(t *testing.T) {
 }
 
 func TestResponseActionRedrivenAfterCrash(t *testing.T) {
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "web-1", map[string]string{"app": "web"})
 	a := action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"})
 	create(t, a)
@@ -423,7 +424,7 @@ func TestResponseActionRedrivenAfterCrash(t *testing.T) {
 
 func TestResponseActionDeletePodIsNotRevertible(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "victim", nil)
 	a := action(ns, "delete", fidov1.ActionDeletePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "victim"})
 	create(t, a)
@@ -432,7 +433,7 @@ func TestResponseActionDeletePodIsNotRevertible(t *testing.T) {
 		t.Error("an irreversible action holds a revert finalizer")
 	}
 	patchSpec(t, got, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err
 		}
@@ -459,7 +460,7 @@ func TestResponseActionNotifySlowWebhookFails(t *testing.T) {
 	opts := options()
 	opts.NotifyTimeout, opts.NotifyAttempts, opts.NotifyBackoff, opts.RetryLimit = 100*time.Millisecond, 2, 10*time.Millisecond, 1
 	start(t, opts)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"url": srv.URL + "/services/SECRET-PATH"}}
 	if err := env.Client.Create(ctx, secret); err != nil {
 		t.Fatal(err)
@@ -492,7 +493,7 @@ func incidentAction(a *fidov1.ResponseAction) *fidov1.ResponseAction {
 // waitGone waits until the action is deleted.
 func waitGone(t *testing.T, a *fidov1.ResponseAction) {
 	t.Helper()
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("action still there: %v", err)
@@ -505,7 +506,7 @@ func waitGone(t *testing.T, a *fidov1.ResponseAction) {
 func waitNoFinalizer(t *testing.T, a *fidov1.ResponseAction) *fidov1.ResponseAction {
 	t.Helper()
 	got := &fidov1.ResponseAction{}
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err
 		}
@@ -519,7 +520,7 @@ func waitNoFinalizer(t *testing.T, a *fidov1.ResponseAction) *fidov1.ResponseAct
 
 func TestResponseActionPresetFinalizerDroppedWhenSkipped(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
+	ns := env.NewNamespace(t, map[string]string{fidov1.LabelProtected: "true"})
 	pod(t, ns, "web-1", nil)
 	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
 	create(t, a)
@@ -539,7 +540,7 @@ func TestResponseActionPresetFinalizerDroppedOnGlobalDryRun(t *testing.T) {
 	opts := options()
 	opts.DryRun = true
 	start(t, opts)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "web-1", nil)
 	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
 	create(t, a)
@@ -558,7 +559,7 @@ func TestResponseActionPresetFinalizerDroppedOnGlobalDryRun(t *testing.T) {
 
 func TestResponseActionPresetFinalizerCancelledAndDeleted(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "p", nil)
 	// Cancelled by revert while awaiting approval: Skipped, finalizer gone.
 	a := incidentAction(labelAction(ns, "label-p", "p"))
@@ -589,7 +590,7 @@ func TestResponseActionPresetFinalizerCancelledAndDeleted(t *testing.T) {
 
 func TestResponseActionPresetFinalizerFailedBeforeAnyChange(t *testing.T) {
 	start(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "missing"}))
 	create(t, a)
 	waitPhase(t, ns, a.Name, fidov1.ActionFailed)
@@ -686,7 +687,7 @@ func countingReconciler(t *testing.T, opts Options) (*Reconciler, *counter) {
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, c: counter} })
 	r := New(opts)
-	startManagerWith(t, cfg, func(mgr manager.Manager) error { r.build(mgr); return nil })
+	env.StartManager(t, cfg, func(mgr manager.Manager) error { r.build(mgr); return nil })
 	return r, counter
 }
 
@@ -694,7 +695,7 @@ func countingReconciler(t *testing.T, opts Options) (*Reconciler, *counter) {
 // its namespace, then reconciles it once and returns the requests it made.
 func reconcileCounted(t *testing.T, r *Reconciler, c *counter, a *fidov1.ResponseAction) []string {
 	t.Helper()
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		if err := r.client.Get(ctx, client.ObjectKey{Name: a.Namespace}, &corev1.Namespace{}); err != nil {
 			return err
 		}
@@ -719,7 +720,7 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 	opts := options()
 	opts.Recorder = rec
 	r, counter := countingReconciler(t, opts)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 
 	tests := []struct {
 		name     string
@@ -768,7 +769,7 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 // recorded, and costs the same round trips as a fresh one.
 func TestResponseActionRedriveReplans(t *testing.T) {
 	r, counter := countingReconciler(t, options())
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "web-1", map[string]string{"app": "web"})
 	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
 	create(t, a)
@@ -784,7 +785,7 @@ func TestResponseActionRedriveReplans(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, wait, func() error {
+	testenv.Eventually(t, wait, func() error {
 		got := &fidov1.ResponseAction{}
 		if err := r.client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -21,6 +22,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/enrich"
 	"github.com/fido-operator/fido/internal/intel"
+	"github.com/fido-operator/fido/internal/testenv"
 )
 
 const tfWait = 30 * time.Second
@@ -84,7 +86,7 @@ func (s *tfFeedServer) counts() (full, cond int) {
 func tfStart(t *testing.T) *intel.Index {
 	t.Helper()
 	index := intel.NewIndex()
-	startManager(t, func(mgr manager.Manager) error {
+	env.Run(t, func(mgr manager.Manager) error {
 		return (&Reconciler{Index: index}).SetupWithManager(context.Background(), mgr, controller.Options{})
 	})
 	return index
@@ -103,7 +105,7 @@ func tfCreate(t *testing.T, obj client.Object) {
 func tfWaitFor(t *testing.T, name string, check func(*fidov1.ThreatFeed) error) *fidov1.ThreatFeed {
 	t.Helper()
 	feed := &fidov1.ThreatFeed{}
-	eventually(t, tfWait, func() error {
+	testenv.Eventually(t, tfWait, func() error {
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, feed); err != nil {
 			return err
 		}
@@ -157,7 +159,7 @@ func tfHits(index *intel.Index, ip string) []string {
 func TestThreatFeedURLLifecycle(t *testing.T) {
 	const apiKey, queryToken = "tf-secret-api-key-123", "tf-secret-query-456"
 	index := tfStart(t)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	name := ns + "-url"
 	srv := tfServeFeed(t, "# abuse.ch style\n198.51.100.1\n198.51.100.2 # c2\n198.51.100.3\nevil.example\n<html>\n", `"v1"`)
 	tfCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "feed-headers"}, StringData: map[string]string{"X-Api-Key": apiKey}})
@@ -183,7 +185,7 @@ func TestThreatFeedURLLifecycle(t *testing.T) {
 	}
 
 	t.Run("refresh uses a conditional GET", func(t *testing.T) {
-		eventually(t, tfWait, func() error {
+		testenv.Eventually(t, tfWait, func() error {
 			if _, cond := srv.counts(); cond == 0 {
 				return fmt.Errorf("no conditional GET yet")
 			}
@@ -237,7 +239,7 @@ func TestThreatFeedURLLifecycle(t *testing.T) {
 		if err := env.Client.Delete(context.Background(), &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, tfWait, func() error {
+		testenv.Eventually(t, tfWait, func() error {
 			if index.Has(name) {
 				return fmt.Errorf("feed still in the index")
 			}
@@ -263,7 +265,7 @@ func tfAssertNoSecrets(t *testing.T, feed *fidov1.ThreatFeed, secrets ...string)
 func TestThreatFeedInlineConfigMapAndSecret(t *testing.T) {
 	index := tfStart(t)
 	changes := Changes(index)
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	inline, fromCM, fromSecret := ns+"-inline", ns+"-cm", ns+"-secret"
 
 	tfCreate(t, &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: inline},
@@ -284,7 +286,7 @@ func TestThreatFeedInlineConfigMapAndSecret(t *testing.T) {
 	t.Run("configmap that appears later", func(t *testing.T) {
 		tfCreate(t, &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: fromCM},
 			Spec: fidov1.ThreatFeedSpec{ConfigMapRef: &fidov1.ObjectKeyRef{Namespace: ns, Name: "blocklist", Key: "list.csv"},
-				Format: fidov1.FormatCSV, CSV: &fidov1.CSVFormat{ValueColumn: 1, TypeColumn: ptrTo(int32(0)), HasHeader: true}}})
+				Format: fidov1.FormatCSV, CSV: &fidov1.CSVFormat{ValueColumn: 1, TypeColumn: ptr.To(int32(0)), HasHeader: true}}})
 		tfWaitFor(t, fromCM, tfReady(metav1.ConditionFalse, fidov1.ReasonSyncFailed, "not found"))
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "blocklist"},
 			Data: map[string]string{"list.csv": "type,value\nip-dst,198.51.100.9\nsha256,E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\n"}}
@@ -315,7 +317,7 @@ func TestThreatFeedInlineConfigMapAndSecret(t *testing.T) {
 }
 
 func TestThreatFeedReloadsAfterRestart(t *testing.T) {
-	ns := newNamespace(t, nil)
+	ns := env.NewNamespace(t, nil)
 	name := ns + "-restart"
 	srv := tfServeFeed(t, "192.0.2.50\n192.0.2.51\n", `"same"`)
 	tfCreate(t, &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fidov1.ThreatFeedSpec{URL: srv.URL}})
@@ -332,7 +334,7 @@ func TestThreatFeedReloadsAfterRestart(t *testing.T) {
 	t.Run("after a restart the empty index is filled with a full GET", func(t *testing.T) {
 		fullBefore, _ := srv.counts()
 		index := tfStart(t)
-		eventually(t, tfWait, func() error {
+		testenv.Eventually(t, tfWait, func() error {
 			if len(tfHits(index, "192.0.2.51")) != 1 {
 				return fmt.Errorf("feed not loaded after the restart")
 			}

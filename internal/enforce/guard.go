@@ -89,11 +89,8 @@ func NewGuard(r client.Reader, opts GuardOptions) *Guard {
 // (see Admit).
 func (g *Guard) Check(ctx context.Context, action *fidov1.ResponseAction) (Verdict, error) {
 	v := Verdict{DryRun: g.opts.DryRun || action.Spec.DryRun}
-	if msg := g.reachReason(action); msg != "" {
-		v.SkipReason, v.Reason = msg, fidov1.ReasonProtected
-		if strings.HasPrefix(msg, untrusted) {
-			v.Reason = fidov1.ReasonUntrusted
-		}
+	if reason, msg := g.reach(action); msg != "" {
+		v.SkipReason, v.Reason = msg, reason
 		return v, nil
 	}
 	reason, err := g.skipReason(ctx, action)
@@ -122,22 +119,21 @@ func (g *Guard) skipReason(ctx context.Context, action *fidov1.ResponseAction) (
 	return "", nil
 }
 
-// reachReason keeps an action within its own namespace unless it lives in
+// reach keeps an action within its own namespace unless it lives in
 // the operator namespace or carries provenance, signed by the operator,
 // of a cluster-wide policy. What a user can write (ownerReferences,
 // labels, annotations, incidentRef) grants nothing; provenance that does
 // not verify ends the action Skipped even where it would not be needed,
 // since it means someone forged, copied or edited an operator's action.
-func (g *Guard) reachReason(action *fidov1.ResponseAction) string {
+// It returns the condition reason (Untrusted or Protected) and the
+// message, or an empty message when the action may reach its target.
+func (g *Guard) reach(action *fidov1.ResponseAction) (reason, msg string) {
 	scope, err := g.Scope(action)
 	if err != nil {
-		return untrusted + err.Error()
+		return fidov1.ReasonUntrusted, "untrusted: " + err.Error()
 	}
-	return fidov1.ReachError(scope, action.Namespace, action.Spec.Target, action.Spec.Type)
+	return fidov1.ReasonProtected, fidov1.ReachError(scope, action.Namespace, action.Spec.Target, action.Spec.Type)
 }
-
-// untrusted prefixes the skip message of an action whose provenance does not verify.
-const untrusted = "untrusted: "
 
 // Scope is how far an action may reach: Cluster for an action in the
 // operator namespace or one a cluster-wide policy planned (verified

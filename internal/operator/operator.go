@@ -165,6 +165,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 		IntelSynced:       feedController.Synced,
 		Policies:          policies,
 		Signer:            signer,
+		APIReader:         mgr.GetAPIReader(),
 		Revertible:        engine.Revertible,
 		Recorder:          mgr.GetEventRecorder("fido-incident"),
 		OperatorNamespace: o.Namespace,

@@ -142,6 +142,14 @@ func (e *Env) StartManager(t *testing.T, cfg *rest.Config, setup func(mgr manage
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// Run runs a manager on the control plane with what setup registers until
+// the test ends, and returns a client that reads straight from the API server.
+func (e *Env) Run(t *testing.T, setup func(mgr manager.Manager) error) client.Client {
+	t.Helper()
+	e.StartManager(t, e.Config, setup)
+	return e.Client
+}
+
 // NewNamespace creates a namespace with a unique name for one test.
 func (e *Env) NewNamespace(t *testing.T, labels map[string]string) string {
 	t.Helper()

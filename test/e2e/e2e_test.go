@@ -50,7 +50,7 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: oncall-webhook, namespace: %[1]s}
+metadata: {name: oncall-webhook, namespace: fido-system}
 stringData: {url: %[2]s}
 `, ns, sink.URL+"/hooks/oncall")
 }
@@ -217,7 +217,7 @@ func TestCrashDuringBurst(t *testing.T) {
 	}
 	kubectlApply(t, manifest.String())
 	spool := t.TempDir() + "/spool.db"
-	args := []string{"--ingest-spool-path", spool, "--action-rate-limit=-1", "--notify-rate-limit=-1"}
+	args := []string{"--ingest-spool-path", spool, "--action-rate-limit=-1", "--notify-rate-limit=-1", "--namespace-action-rate-limit=-1"}
 	first := startOperator(t, "fido-crash-1", args...)
 
 	accepted := postBurst(t, first, ns, 0, pods/2, func(i int) {

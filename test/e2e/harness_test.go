@@ -41,6 +41,9 @@ var (
 	operatorKubeconfig string
 	kubectlBin         string
 	sink               *webhookSink
+	// tenantKubeconfig impersonates the user "mallory", who holds only the
+	// roles a test binds to her.
+	tenantKubeconfig string
 )
 
 func TestMain(m *testing.M) {
@@ -87,6 +90,10 @@ func run(m *testing.M) (int, error) {
 	}
 	operatorKubeconfig = filepath.Join(dir, "operator-kubeconfig")
 	if err := os.WriteFile(operatorKubeconfig, impersonate(raw, "system:serviceaccount:"+opNamespace+":fido-controller-manager"), 0o600); err != nil {
+		return 0, err
+	}
+	tenantKubeconfig = filepath.Join(dir, "tenant-kubeconfig")
+	if err := os.WriteFile(tenantKubeconfig, impersonate(raw, tenantUser), 0o600); err != nil {
 		return 0, err
 	}
 	sink = newWebhookSink()
@@ -154,14 +161,20 @@ func mustKubectl(t *testing.T, args ...string) string {
 	return out
 }
 
-// kubectlApply pipes YAML into kubectl apply.
+// kubectlApply pipes YAML into kubectl apply, as the cluster admin.
 func kubectlApply(t *testing.T, manifest string) {
 	t.Helper()
-	cmd := exec.Command(kubectlBin, "--kubeconfig", kubeconfig, "apply", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifest)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := applyAs(kubeconfig, manifest); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, out)
 	}
+}
+
+// applyAs pipes YAML into kubectl apply with the given kubeconfig.
+func applyAs(config, manifest string) (string, error) {
+	cmd := exec.Command(kubectlBin, "--kubeconfig", config, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // operator is one bin/fido process.
