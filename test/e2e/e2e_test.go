@@ -154,7 +154,10 @@ func TestContainApproveAndRevert(t *testing.T) {
 	if subj := jsonpath(t, ns, "rolebinding", "web-secrets", "{.subjects[*].name}"); subj != "web" {
 		t.Fatalf("service account disabled before approval: subjects %q", subj)
 	}
-	mustKubectl(t, "-n", ns, "patch", "ra", inc+"-disableserviceaccount", "--type=merge", "-p", `{"spec":{"approved":true}}`)
+	mustKubectl(t, "-n", ns, "patch", "ra", inc+"-disableserviceaccount", "--type=merge", "-p", `{"metadata":{"annotations":{"security.fido.dev/approved-by":"e2e-admin"}},"spec":{"approved":true}}`)
+	if by := jsonpath(t, ns, "ra", inc+"-disableserviceaccount", "{.status.approvedBy}"); by != "" && by != "e2e-admin" {
+		t.Errorf("status.approvedBy %q, want e2e-admin", by)
+	}
 	waitPhase(t, ns, "inc", inc, "Contained")
 	if subj := jsonpath(t, ns, "rolebinding", "web-secrets", "{.subjects[*].name}"); subj != "" {
 		t.Errorf("rolebinding still grants %q after approval", subj)

@@ -111,6 +111,7 @@ func install() error {
 		{"wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "namespaces.yaml")},
 		{"apply", "-k", filepath.Join(root, "config", "rbac")},
+		{"apply", "-k", filepath.Join(root, "config", "admission")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_default.yaml")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_namespaced.yaml")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_threatfeed.yaml")},
@@ -169,9 +170,9 @@ func kubectlApply(t *testing.T, manifest string) {
 	}
 }
 
-// applyAs pipes YAML into kubectl apply with the given kubeconfig.
-func applyAs(config, manifest string) (string, error) {
-	cmd := exec.Command(kubectlBin, "--kubeconfig", config, "apply", "-f", "-")
+// applyAs pipes YAML into kubectl apply with the given kubeconfig and flags.
+func applyAs(config, manifest string, flags ...string) (string, error) {
+	cmd := exec.Command(kubectlBin, append([]string{"--kubeconfig", config, "apply", "-f", "-"}, flags...)...)
 	cmd.Stdin = strings.NewReader(manifest)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tenantUser is the adversarial tenant: she may create and patch
@@ -67,10 +69,17 @@ spec:
 		{"isolate a pod in another namespace", "type: IsolatePod\n  target: {kind: Pod, namespace: " + other + ", name: web-1}", owner, "Protected"},
 	}
 	before := outsideTenant(t, node, other)
+	manifest := func(name string, a int) string {
+		return fmt.Sprintf("apiVersion: security.fido.dev/v1alpha1\nkind: ResponseAction\nmetadata:\n  name: %s\n  namespace: %s\n  %s\nspec:\n  %s\n",
+			name, tenant, attacks[a].meta, attacks[a].spec)
+	}
+
+	// Without the admission policy (a cluster that lacks it): the guard
+	// refuses every attempt, with the reason.
+	withoutAdmission(t)
 	for i, a := range attacks {
 		name := fmt.Sprintf("attack-%d", i)
-		manifest := fmt.Sprintf("apiVersion: security.fido.dev/v1alpha1\nkind: ResponseAction\nmetadata:\n  name: %s\n  namespace: %s\n  %s\nspec:\n  %s\n", name, tenant, a.meta, a.spec)
-		if out, err := applyAs(tenantKubeconfig, manifest); err != nil {
+		if out, err := applyAs(tenantKubeconfig, manifest(name, i)); err != nil {
 			t.Fatalf("%s: the tenant could not even create the action (the test's RBAC is wrong): %v\n%s", a.name, err, out)
 		}
 		waitPhase(t, tenant, "responseaction", name, "Skipped")
@@ -82,6 +91,51 @@ spec:
 	if after := outsideTenant(t, node, other); after != before {
 		t.Fatalf("objects outside the tenant's namespace changed:\nbefore %s\nafter  %s", before, after)
 	}
+
+	// With the shipped admission policy: the API server refuses them.
+	withAdmission(t)
+	for i, a := range attacks {
+		out, err := applyAs(tenantKubeconfig, manifest(fmt.Sprintf("admitted-%d", i), i))
+		if err == nil || !strings.Contains(out, "fido-responseaction-trust") {
+			t.Errorf("%s: not refused by the admission policy: %v\n%s", a.name, err, out)
+		}
+	}
+	if after := outsideTenant(t, node, other); after != before {
+		t.Fatalf("objects outside the tenant's namespace changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// withoutAdmission removes the admission policy's binding for the test,
+// waits until the API server no longer enforces it, and puts it back
+// afterwards.
+func withoutAdmission(t *testing.T) {
+	t.Helper()
+	mustKubectl(t, "delete", "validatingadmissionpolicybinding", "fido-responseaction-trust")
+	t.Cleanup(func() { withAdmission(t) })
+	waitAdmission(t, false)
+}
+
+// withAdmission applies the shipped admission policy and waits until the
+// API server enforces it (a policy takes a moment to be loaded).
+func withAdmission(t *testing.T) {
+	t.Helper()
+	mustKubectl(t, "apply", "-k", filepath.Join(root, "config", "admission"))
+	waitAdmission(t, true)
+}
+
+// waitAdmission waits until a server-side dry run of an action only the
+// admission policy refuses is refused (enforced) or accepted (not).
+func waitAdmission(t *testing.T, enforced bool) {
+	t.Helper()
+	probe := "apiVersion: security.fido.dev/v1alpha1\nkind: ResponseAction\nmetadata: {name: admission-probe, namespace: default}\n" +
+		"spec: {type: CordonNode, target: {kind: Node, name: probe}}\n"
+	eventually(t, 30*time.Second, func() error {
+		out, err := applyAs(kubeconfig, probe, "--dry-run=server")
+		if refused := err != nil && strings.Contains(out, "fido-responseaction-trust"); refused != enforced {
+			return fmt.Errorf("admission policy enforced = %v, want %v: %s", refused, enforced, out)
+		}
+		return nil
+	})
 }
 
 // outsideTenant snapshots what the tenant must not be able to change: the
