@@ -7,6 +7,8 @@ SHELL := /usr/bin/env bash -o pipefail
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # Real kube-apiserver, etcd and kubectl built from the Go module proxy and
 # cached outside the checkout (see hack/k8s).
 K8S_ASSETS = $(shell hack/k8s/build.sh)
@@ -38,8 +40,12 @@ fmt: ## gofmt the tree.
 vet: ## go vet.
 	go vet ./...
 
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint with .golangci.yml (importas, unused, errorlint, thelper, gocritic, ...).
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: verify
-verify: manifests generate docs ## Fail when generated files or formatting drift from the sources.
+verify: manifests generate docs lint ## Fail when generated files, formatting or lint drift from the sources.
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo "gofmt needed"; exit 1; }
 	@git diff --exit-code -- config/crd config/rbac api docs/api.md || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- config/crd config/rbac api docs/api.md)" || { git status --porcelain -- config/crd config/rbac api docs/api.md; echo "untracked generated files"; exit 1; }
@@ -83,6 +89,11 @@ $(CONTROLLER_GEN):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+$(GOLANGCI_LINT):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) GOFLAGS=-mod=mod go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(LOCALBIN)/golangci-lint $(GOLANGCI_LINT)
 
 .PHONY: help
 help: ## Show this help.

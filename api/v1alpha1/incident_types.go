@@ -556,5 +556,5 @@ type IncidentList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Incident{}, &IncidentList{})
+	register(&Incident{}, &IncidentList{})
 }

@@ -442,5 +442,5 @@ type ResponseActionList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ResponseAction{}, &ResponseActionList{})
+	register(&ResponseAction{}, &ResponseActionList{})
 }

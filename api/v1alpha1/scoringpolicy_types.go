@@ -245,7 +245,7 @@ type ScoringPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ScoringPolicy{}, &ScoringPolicyList{})
+	register(&ScoringPolicy{}, &ScoringPolicyList{})
 }
 
 // ScopeOf is the scope of a policy in namespace: Cluster in the operator

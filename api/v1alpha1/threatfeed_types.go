@@ -197,5 +197,5 @@ type ThreatFeedList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ThreatFeed{}, &ThreatFeedList{})
+	register(&ThreatFeed{}, &ThreatFeedList{})
 }

@@ -314,7 +314,7 @@ func (r *Reconciler) close(ctx context.Context, inc *fidov1.Incident) error {
 		}
 		patch := client.MergeFrom(a.DeepCopy())
 		a.Spec.Revert = true
-		if err := r.Patch(ctx, a, patch); client.IgnoreNotFound(err) != nil {
+		if err := r.Patch(ctx, a, patch); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("asking ResponseAction %s to revert: %w", a.Name, err)
 		}
 	}

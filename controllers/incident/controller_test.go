@@ -222,7 +222,7 @@ func TestIncidentIsEnrichedScoredAndPlannedOnce(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() error {
 		got, err := getIncident(c, ns, "shell")
 		if err != nil || len(got.Status.Actions) != 3 {
-			return fmt.Errorf("status.actions %v %v", got.Status.Actions, err)
+			return fmt.Errorf("status.actions %v %w", got.Status.Actions, err)
 		}
 		return nil
 	})
@@ -330,7 +330,7 @@ func TestPolicyChangeRescoresOpenIncidents(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 30 || inc.Status.Phase != fidov1.IncidentNotified {
-			return fmt.Errorf("incident not scored 30 and notified yet: %+v %v", inc.Status.Score, err)
+			return fmt.Errorf("incident not scored 30 and notified yet: %+v %w", inc.Status.Score, err)
 		}
 		return nil
 	})
@@ -346,7 +346,7 @@ func TestPolicyChangeRescoresOpenIncidents(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score.Total != 45 || inc.Status.Score.PolicyGeneration != p.Generation {
-			return fmt.Errorf("incident not re-scored: %+v %v", inc.Status.Score, err)
+			return fmt.Errorf("incident not re-scored: %+v %w", inc.Status.Score, err)
 		}
 		return nil
 	})
@@ -379,7 +379,7 @@ func TestResolutionRevertsActions(t *testing.T) {
 		}
 		got, err := getIncident(c, ns, "shell")
 		if err != nil || got.Status.Phase != fidov1.IncidentFalsePositive || !meta.IsStatusConditionTrue(got.Status.Conditions, fidov1.ConditionReady) {
-			return fmt.Errorf("incident phase %q %v", got.Status.Phase, err)
+			return fmt.Errorf("incident phase %q %w", got.Status.Phase, err)
 		}
 		return nil
 	})
@@ -395,7 +395,7 @@ func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score == nil || inc.Status.Score.Total != 10 {
-			return fmt.Errorf("not scored 10 without intel: %+v %v", inc.Status.Score, err)
+			return fmt.Errorf("not scored 10 without intel: %+v %w", inc.Status.Score, err)
 		}
 		return nil
 	})
@@ -412,7 +412,7 @@ func TestThreatFeedHitsRaiseTheScore(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || inc.Status.Score.Total != 50 {
-			return fmt.Errorf("not re-scored with the feed: %+v %v", inc.Status.Score, err)
+			return fmt.Errorf("not re-scored with the feed: %+v %w", inc.Status.Score, err)
 		}
 		hits := inc.Status.Enrichment.Intel
 		if len(hits) != 1 || hits[0].Feed != feed.Name || hits[0].Matched != "185.220.101.0/24" || hits[0].Confidence != 90 {
@@ -438,7 +438,7 @@ func TestDecoyActionNeverStopsPlanning(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() error {
 		inc, err := getIncident(c, ns, "shell")
 		if err != nil || len(inc.Status.Actions) != 3 {
-			return fmt.Errorf("actions %v %v", inc.Status.Actions, err)
+			return fmt.Errorf("actions %v %w", inc.Status.Actions, err)
 		}
 		for _, a := range inc.Status.Actions {
 			if a.Name == decoy.Name {
@@ -480,7 +480,7 @@ func TestOwnActionFromALostWriteIsAdopted(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, func() error {
 		got, err := getIncident(c, ns, "shell")
 		if err != nil || got.Status.Score == nil || len(got.Status.Actions) != 1 || got.Status.Actions[0].Name != earlier.Name {
-			return fmt.Errorf("score %v actions %v %v", got.Status.Score, got.Status.Actions, err)
+			return fmt.Errorf("score %v actions %v %w", got.Status.Score, got.Status.Actions, err)
 		}
 		return nil
 	})

@@ -173,7 +173,7 @@ func TestResponseActionIsolatesAndRevertsOnDeletion(t *testing.T) {
 	testenv.Eventually(t, wait, func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("action still there: %v", err)
+			return fmt.Errorf("action still there: %w", err)
 		}
 		return nil
 	})
@@ -496,7 +496,7 @@ func waitGone(t *testing.T, a *fidov1.ResponseAction) {
 	testenv.Eventually(t, wait, func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("action still there: %v", err)
+			return fmt.Errorf("action still there: %w", err)
 		}
 		return nil
 	})

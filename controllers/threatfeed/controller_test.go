@@ -3,6 +3,7 @@ package threatfeed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -43,6 +44,7 @@ type tfFeedServer struct {
 
 // tfServeFeed starts a feed server answering 200 with body and etag.
 func tfServeFeed(t *testing.T, body, etag string) *tfFeedServer {
+	t.Helper()
 	s := &tfFeedServer{status: http.StatusOK, body: body, etag: etag}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -435,7 +437,7 @@ func TestThreatFeedResult(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := result(tt.feed, tt.out)
-			if res.RequeueAfter != tt.wantAfter || err != tt.wantErr {
+			if res.RequeueAfter != tt.wantAfter || !errors.Is(err, tt.wantErr) {
 				t.Errorf("got %v, %v; want %v, %v", res.RequeueAfter, err, tt.wantAfter, tt.wantErr)
 			}
 		})

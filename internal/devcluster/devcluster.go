@@ -138,7 +138,7 @@ func (c *Cluster) startSink(ctx context.Context, cl client.Client, opts Options)
 	url := "http://" + l.Addr().String() + "/notify"
 	for _, ns := range opts.WebhookNamespaces {
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "oncall-webhook", Namespace: ns}, StringData: map[string]string{"url": url}}
-		if err := cl.Delete(ctx, secret); client.IgnoreNotFound(err) != nil {
+		if err := cl.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 		if err := cl.Create(ctx, secret); err != nil {

@@ -23,6 +23,7 @@ type isolateFixture struct {
 }
 
 func newIsolateFixture(t *testing.T) isolateFixture {
+	t.Helper()
 	ns := newNamespace(t)
 	labels := map[string]string{"app": "web", "pod-template-hash": "abc"}
 	rs := newReplicaSet(t, ns, "web-abc", labels, nil)
@@ -154,14 +155,17 @@ func TestIsolatePodRefusals(t *testing.T) {
 		class Class
 	}{
 		{"invalid CIDR", func(t *testing.T) *fidov1.ResponseAction {
+			t.Helper()
 			return isolateAction(f.ns, fidov1.IsolatePodParams{AllowedEgressCIDRs: []string{"10.0.0.0/33"}})
 		}, ClassTerminal},
 		{"pod gone", func(t *testing.T) *fidov1.ResponseAction {
+			t.Helper()
 			a := isolateAction(f.ns, fidov1.IsolatePodParams{})
 			a.Spec.Target.Name = "ghost"
 			return a
 		}, ClassTerminal},
 		{"already isolated by another action", func(t *testing.T) *fidov1.ResponseAction {
+			t.Helper()
 			other := isolateAction(f.ns, fidov1.IsolatePodParams{})
 			other.Name = "first"
 			if _, err := e.Apply(ctx, other, false); err != nil {

@@ -32,6 +32,7 @@ type webhookServer struct {
 }
 
 func newWebhookServer(t *testing.T, delay time.Duration, statuses ...int) *webhookServer {
+	t.Helper()
 	w := &webhookServer{statuses: statuses, delay: delay}
 	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -10,7 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // Groups every service account (and every authenticated user) belongs to.
@@ -87,9 +87,9 @@ func subjectAccount(in *Input) (account, bool) {
 	switch {
 	case in.Pod != nil:
 		return account{serviceAccount: true, namespace: in.Pod.Namespace, name: podServiceAccount(in.Pod)}, true
-	case s.Kind == v1alpha1.SubjectServiceAccount && s.Name != "" && s.Namespace != "":
+	case s.Kind == fidov1.SubjectServiceAccount && s.Name != "" && s.Namespace != "":
 		return account{serviceAccount: true, namespace: s.Namespace, name: s.Name}, true
-	case s.Kind == v1alpha1.SubjectUser && s.User != "":
+	case s.Kind == fidov1.SubjectUser && s.User != "":
 		return userAccount(s.User, s.Namespace), true
 	}
 	return account{}, false
@@ -110,7 +110,7 @@ type rbacEnricher struct{ reader client.Reader }
 
 func (*rbacEnricher) Name() string { return "rbac" }
 
-func (e *rbacEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *rbacEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	acct, ok := subjectAccount(in)
 	if !ok {
 		return nil
@@ -127,9 +127,9 @@ func (e *rbacEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enri
 // counts towards the reach, but only the grants naming the account, or
 // reaching it through a group and counting towards the reach, are listed:
 // the built-in discovery bindings every authenticated account has are noise.
-func describeAccess(acct account, grants []Grant, named map[string]bool) *v1alpha1.AccessInfo {
+func describeAccess(acct account, grants []Grant, named map[string]bool) *fidov1.AccessInfo {
 	reach := EvaluateReach(grants)
-	info := &v1alpha1.AccessInfo{
+	info := &fidov1.AccessInfo{
 		Subject:         acct.userName(),
 		ClusterAdmin:    reach.ClusterAdmin,
 		ReadSecrets:     reach.ReadSecrets,

@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func roleRef(kind, name string) rbacv1.RoleRef {
@@ -59,39 +59,39 @@ func TestRBACEnricher(t *testing.T) {
 		return append(append([]client.Object{}, base...), objs...)
 	}
 
-	saIncident := func(ns, name string) *v1alpha1.Incident {
-		return &v1alpha1.Incident{Spec: v1alpha1.IncidentSpec{Subject: v1alpha1.Subject{Kind: v1alpha1.SubjectServiceAccount, Namespace: ns, Name: name}}}
+	saIncident := func(ns, name string) *fidov1.Incident {
+		return &fidov1.Incident{Spec: fidov1.IncidentSpec{Subject: fidov1.Subject{Kind: fidov1.SubjectServiceAccount, Namespace: ns, Name: name}}}
 	}
-	userIncident := func(user string) *v1alpha1.Incident {
-		return &v1alpha1.Incident{Spec: v1alpha1.IncidentSpec{Subject: v1alpha1.Subject{Kind: v1alpha1.SubjectUser, User: user}}}
+	userIncident := func(user string) *fidov1.Incident {
+		return &fidov1.Incident{Spec: fidov1.IncidentSpec{Subject: fidov1.Subject{Kind: fidov1.SubjectUser, User: user}}}
 	}
 
 	tests := []struct {
 		name string
-		inc  *v1alpha1.Incident
+		inc  *fidov1.Incident
 		pod  bool
 		objs []client.Object
-		want *v1alpha1.AccessInfo
+		want *fidov1.AccessInfo
 	}{{
 		name: "pod's account bound directly by a RoleBinding",
 		inc:  podIncident("shop", "web-1"), pod: true,
 		objs: withBase(roleBinding("shop", "read", roleRef("Role", "secret-reader"), saSubject("shop", "web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/read"), ReadSecrets: true},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/read"), ReadSecrets: true},
 	}, {
 		name: "RoleBinding subject namespace defaults to the binding's",
 		inc:  podIncident("shop", "web-1"), pod: true,
 		objs: withBase(roleBinding("shop", "read", roleRef("Role", "secret-reader"), rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "web"})),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/read"), ReadSecrets: true},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/read"), ReadSecrets: true},
 	}, {
 		name: "same name in another namespace does not match",
 		inc:  podIncident("shop", "web-1"), pod: true,
 		objs: withBase(clusterRoleBinding("admin", roleRef("ClusterRole", "cluster-admin"), saSubject("other", "web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web"},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web"},
 	}, {
 		name: "cluster admin through the system:serviceaccounts group",
 		inc:  saIncident("shop", "web"),
 		objs: withBase(clusterRoleBinding("all-sa-admin", roleRef("ClusterRole", "cluster-admin"), groupSubject("system:serviceaccounts"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("ClusterRoleBinding/all-sa-admin"),
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("ClusterRoleBinding/all-sa-admin"),
 			ClusterAdmin: true, ReadSecrets: true, ExecPods: true, CreateWorkloads: true, Escalate: true},
 	}, {
 		name: "namespace group and authenticated group",
@@ -101,7 +101,7 @@ func TestRBACEnricher(t *testing.T) {
 			roleBinding("shop", "other-ns-group", roleRef("ClusterRole", "binder"), groupSubject("system:serviceaccounts:other")),
 			clusterRoleBinding("authn-bind", roleRef("ClusterRole", "binder"), groupSubject("system:authenticated")),
 		),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web",
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web",
 			Bindings: list("ClusterRoleBinding/authn-bind", "RoleBinding/shop/ns-exec"), ExecPods: true, Escalate: true},
 	}, {
 		name: "group bindings granting nothing that counts are not listed",
@@ -111,23 +111,23 @@ func TestRBACEnricher(t *testing.T) {
 			clusterRoleBinding("system:discovery", roleRef("ClusterRole", "discovery"), groupSubject("system:authenticated")),
 			clusterRoleBinding("direct-discovery", roleRef("ClusterRole", "discovery"), saSubject("shop", "web")),
 		),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("ClusterRoleBinding/direct-discovery")},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("ClusterRoleBinding/direct-discovery")},
 	}, {
 		name: "aggregated ClusterRole uses its stored rules",
 		inc:  saIncident("shop", "web"),
 		objs: withBase(roleBinding("shop", "agg", roleRef("ClusterRole", "monitoring-edit"), saSubject("shop", "web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/agg"), CreateWorkloads: true},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/agg"), CreateWorkloads: true},
 	}, {
 		name: "admin rules through a RoleBinding are not cluster admin",
 		inc:  saIncident("shop", "web"),
 		objs: withBase(roleBinding("shop", "ns-admin", roleRef("ClusterRole", "view-only"), saSubject("shop", "web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/ns-admin"),
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/ns-admin"),
 			ReadSecrets: true, ExecPods: true, CreateWorkloads: true, Escalate: true},
 	}, {
 		name: "binding to a missing role is listed and grants nothing",
 		inc:  saIncident("shop", "web"),
 		objs: withBase(roleBinding("shop", "dangling", roleRef("Role", "gone"), saSubject("shop", "web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/dangling")},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/dangling")},
 	}, {
 		name: "user bound directly",
 		inc:  userIncident("alice"),
@@ -136,23 +136,23 @@ func TestRBACEnricher(t *testing.T) {
 			clusterRoleBinding("bob-exec", roleRef("ClusterRole", "exec"), userSubject("bob")),
 			clusterRoleBinding("sa-group", roleRef("ClusterRole", "exec"), groupSubject("system:serviceaccounts")),
 		),
-		want: &v1alpha1.AccessInfo{Subject: "alice", Bindings: list("ClusterRoleBinding/alice-admin"),
+		want: &fidov1.AccessInfo{Subject: "alice", Bindings: list("ClusterRoleBinding/alice-admin"),
 			ClusterAdmin: true, ReadSecrets: true, ExecPods: true, CreateWorkloads: true, Escalate: true},
 	}, {
 		name: "user's RoleBindings in any namespace",
 		inc:  userIncident("alice"),
 		objs: withBase(roleBinding("shop", "alice-read", roleRef("Role", "secret-reader"), userSubject("alice"))),
-		want: &v1alpha1.AccessInfo{Subject: "alice", Bindings: list("RoleBinding/shop/alice-read"), ReadSecrets: true},
+		want: &fidov1.AccessInfo{Subject: "alice", Bindings: list("RoleBinding/shop/alice-read"), ReadSecrets: true},
 	}, {
 		name: "service-account user name is a service account",
 		inc:  userIncident("system:serviceaccount:shop:web"),
 		objs: withBase(roleBinding("shop", "read", roleRef("Role", "secret-reader"), saSubject("shop", "web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/read"), ReadSecrets: true},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("RoleBinding/shop/read"), ReadSecrets: true},
 	}, {
 		name: "service account named as a User subject in a binding",
 		inc:  saIncident("shop", "web"),
 		objs: withBase(clusterRoleBinding("as-user", roleRef("ClusterRole", "exec"), userSubject("system:serviceaccount:shop:web"))),
-		want: &v1alpha1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("ClusterRoleBinding/as-user"), ExecPods: true},
+		want: &fidov1.AccessInfo{Subject: "system:serviceaccount:shop:web", Bindings: list("ClusterRoleBinding/as-user"), ExecPods: true},
 	}, {
 		name: "pod gone and no account named",
 		inc:  podIncident("shop", "web-1"),
@@ -165,7 +165,7 @@ func TestRBACEnricher(t *testing.T) {
 			if tt.pod {
 				in.Pod = simplePod("shop", "web-1", nil)
 			}
-			out := &v1alpha1.Enrichment{}
+			out := &fidov1.Enrichment{}
 			if err := (&rbacEnricher{reader: newFakeReader(tt.objs...)}).Enrich(context.Background(), in, out); err != nil {
 				t.Fatalf("Enrich: %v", err)
 			}
@@ -181,7 +181,7 @@ func TestRBACBindingsBounded(t *testing.T) {
 	for i := range MaxListed + 5 {
 		objs = append(objs, clusterRoleBinding("b"+string(rune('a'+i)), roleRef("ClusterRole", "exec"), saSubject("shop", "web")))
 	}
-	out := &v1alpha1.Enrichment{}
+	out := &fidov1.Enrichment{}
 	in := &Input{Incident: podIncident("shop", "web-1"), Pod: simplePod("shop", "web-1", nil)}
 	if err := (&rbacEnricher{reader: newFakeReader(objs...)}).Enrich(context.Background(), in, out); err != nil {
 		t.Fatalf("Enrich: %v", err)

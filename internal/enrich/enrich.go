@@ -1,7 +1,7 @@
 // Package enrich collects what the cluster knows about an Incident's subject
 // — the pod, its workload and node, the RBAC reach of its account, how it is
 // exposed, its namespace, earlier incidents and threat-intel matches — and
-// writes it into a v1alpha1.Enrichment.
+// writes it into a fidov1.Enrichment.
 //
 // Each source is one Enricher. A Pipeline runs them in a fixed order, each
 // bounded in time, and records an enricher that fails in Enrichment.Errors
@@ -18,7 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -48,14 +48,14 @@ type Enricher interface {
 	// Name identifies the enricher in Enrichment.Errors, e.g. "pod".
 	Name() string
 	// Enrich adds the enricher's part to out.
-	Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error
+	Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error
 }
 
 // Input is what an enricher works from: the incident and the objects that
 // earlier enrichers read.
 type Input struct {
 	// Incident being enriched; enrichers must not modify it.
-	Incident *v1alpha1.Incident
+	Incident *fidov1.Incident
 	// Pod is the subject's pod as read by the pod enricher, nil when unknown.
 	Pod *corev1.Pod
 }
@@ -63,7 +63,7 @@ type Input struct {
 // IntelMatcher looks indicators up in the threat-feed index.
 type IntelMatcher interface {
 	// Match returns the feed entries matching any of the indicators.
-	Match(indicators []v1alpha1.Indicator) []v1alpha1.IntelHit
+	Match(indicators []fidov1.Indicator) []fidov1.IntelHit
 }
 
 // Options tune the pipeline. The zero value is usable.
@@ -137,10 +137,10 @@ func (p *Pipeline) Names() []string {
 // Run enriches inc and returns the result. It never fails: an enricher that
 // errors, panics or times out is recorded in the result's Errors and the
 // others still run with what is known.
-func (p *Pipeline) Run(ctx context.Context, inc *v1alpha1.Incident) v1alpha1.Enrichment {
+func (p *Pipeline) Run(ctx context.Context, inc *fidov1.Incident) fidov1.Enrichment {
 	// A private copy: an enricher abandoned at its deadline may still read it.
 	in := &Input{Incident: inc.DeepCopy()}
-	out := &v1alpha1.Enrichment{}
+	out := &fidov1.Enrichment{}
 	for _, e := range p.enrichers {
 		res := p.runOne(ctx, e, in, out)
 		if res.err != nil {
@@ -157,13 +157,13 @@ func (p *Pipeline) Run(ctx context.Context, inc *v1alpha1.Incident) v1alpha1.Enr
 // result is what one enricher produced on its private copies.
 type result struct {
 	in  *Input
-	out *v1alpha1.Enrichment
+	out *fidov1.Enrichment
 	err error
 }
 
 // runOne runs e on private copies of in and out, so an enricher abandoned
 // at its deadline cannot race with the ones after it.
-func (p *Pipeline) runOne(ctx context.Context, e Enricher, in *Input, out *v1alpha1.Enrichment) result {
+func (p *Pipeline) runOne(ctx context.Context, e Enricher, in *Input, out *fidov1.Enrichment) result {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	inCopy, outCopy := copyInput(in), out.DeepCopy()
@@ -183,7 +183,7 @@ func (p *Pipeline) runOne(ctx context.Context, e Enricher, in *Input, out *v1alp
 }
 
 // callEnricher calls e, turning a panic into an error.
-func callEnricher(ctx context.Context, e Enricher, in *Input, out *v1alpha1.Enrichment) (res result) {
+func callEnricher(ctx context.Context, e Enricher, in *Input, out *fidov1.Enrichment) (res result) {
 	defer func() {
 		if r := recover(); r != nil {
 			res = result{err: fmt.Errorf("panic: %v", r)}
@@ -209,11 +209,11 @@ func copyInput(in *Input) *Input {
 }
 
 // recordError appends an enricher error, keeping the list and message bounded.
-func recordError(out *v1alpha1.Enrichment, enricher string, err error) {
+func recordError(out *fidov1.Enrichment, enricher string, err error) {
 	if len(out.Errors) >= MaxErrors {
 		return
 	}
-	out.Errors = append(out.Errors, v1alpha1.EnricherError{
+	out.Errors = append(out.Errors, fidov1.EnricherError{
 		Enricher: enricher,
 		Message:  text.Truncate(err.Error(), MaxErrorMessage),
 	})

@@ -12,24 +12,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // stub is an Enricher whose behaviour a test chooses.
 type stub struct {
 	name string
-	run  func(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error
+	run  func(ctx context.Context, in *Input, out *fidov1.Enrichment) error
 }
 
 func (s stub) Name() string { return s.name }
-func (s stub) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (s stub) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	return s.run(ctx, in, out)
 }
 
 // setsNamespace is a stub that succeeds and records a namespace.
 func setsNamespace(name string) stub {
-	return stub{name: "ns", run: func(_ context.Context, _ *Input, out *v1alpha1.Enrichment) error {
-		out.Namespace = &v1alpha1.NamespaceInfo{Name: name}
+	return stub{name: "ns", run: func(_ context.Context, _ *Input, out *fidov1.Enrichment) error {
+		out.Namespace = &fidov1.NamespaceInfo{Name: name}
 		return nil
 	}}
 }
@@ -41,79 +41,79 @@ func TestPipelineRecordsFailures(t *testing.T) {
 		name       string
 		timeout    time.Duration // short only where the case is about timing out
 		enrichers  []Enricher
-		wantErrors []v1alpha1.EnricherError
+		wantErrors []fidov1.EnricherError
 		wantNS     string
 		wantNode   bool
 	}{{
 		name: "failing enricher is recorded, its writes dropped, the next still runs",
 		enrichers: []Enricher{
-			stub{name: "broken", run: func(_ context.Context, _ *Input, out *v1alpha1.Enrichment) error {
-				out.Node = &v1alpha1.NodeInfo{Name: "half-written"}
+			stub{name: "broken", run: func(_ context.Context, _ *Input, out *fidov1.Enrichment) error {
+				out.Node = &fidov1.NodeInfo{Name: "half-written"}
 				return errors.New("listing nodes: connection refused")
 			}},
 			setsNamespace("shop"),
 		},
-		wantErrors: []v1alpha1.EnricherError{{Enricher: "broken", Message: "listing nodes: connection refused"}},
+		wantErrors: []fidov1.EnricherError{{Enricher: "broken", Message: "listing nodes: connection refused"}},
 		wantNS:     "shop",
 	}, {
 		name:    "slow enricher honouring its context times out",
 		timeout: 20 * time.Millisecond,
 		enrichers: []Enricher{
-			stub{name: "slow", run: func(ctx context.Context, _ *Input, _ *v1alpha1.Enrichment) error {
+			stub{name: "slow", run: func(ctx context.Context, _ *Input, _ *fidov1.Enrichment) error {
 				<-ctx.Done()
 				return ctx.Err()
 			}},
 			setsNamespace("shop"),
 		},
-		wantErrors: []v1alpha1.EnricherError{{Enricher: "slow", Message: "timed out after 20ms"}},
+		wantErrors: []fidov1.EnricherError{{Enricher: "slow", Message: "timed out after 20ms"}},
 		wantNS:     "shop",
 	}, {
 		name:    "slow enricher wrapping the context error times out",
 		timeout: 20 * time.Millisecond,
 		enrichers: []Enricher{
-			stub{name: "slow", run: func(ctx context.Context, _ *Input, _ *v1alpha1.Enrichment) error {
+			stub{name: "slow", run: func(ctx context.Context, _ *Input, _ *fidov1.Enrichment) error {
 				<-ctx.Done()
 				return errors.New("listing pods: rate limiter wait: context deadline exceeded")
 			}},
 		},
-		wantErrors: []v1alpha1.EnricherError{{Enricher: "slow", Message: "timed out after 20ms"}},
+		wantErrors: []fidov1.EnricherError{{Enricher: "slow", Message: "timed out after 20ms"}},
 	}, {
 		name:    "stuck enricher ignoring its context is abandoned",
 		timeout: 20 * time.Millisecond,
 		enrichers: []Enricher{
-			stub{name: "stuck", run: func(_ context.Context, _ *Input, out *v1alpha1.Enrichment) error {
+			stub{name: "stuck", run: func(_ context.Context, _ *Input, out *fidov1.Enrichment) error {
 				<-release
-				out.Node = &v1alpha1.NodeInfo{Name: "too-late"}
+				out.Node = &fidov1.NodeInfo{Name: "too-late"}
 				return nil
 			}},
 			setsNamespace("shop"),
 		},
-		wantErrors: []v1alpha1.EnricherError{{Enricher: "stuck", Message: "timed out after 20ms"}},
+		wantErrors: []fidov1.EnricherError{{Enricher: "stuck", Message: "timed out after 20ms"}},
 		wantNS:     "shop",
 	}, {
 		name: "panicking enricher is recorded",
 		enrichers: []Enricher{
-			stub{name: "crash", run: func(_ context.Context, in *Input, _ *v1alpha1.Enrichment) error {
+			stub{name: "crash", run: func(_ context.Context, in *Input, _ *fidov1.Enrichment) error {
 				_ = in.Pod.Name // nil pod
 				return nil
 			}},
 			setsNamespace("shop"),
 		},
-		wantErrors: []v1alpha1.EnricherError{{Enricher: "crash", Message: "panic: runtime error: invalid memory address or nil pointer dereference"}},
+		wantErrors: []fidov1.EnricherError{{Enricher: "crash", Message: "panic: runtime error: invalid memory address or nil pointer dereference"}},
 		wantNS:     "shop",
 	}, {
 		name: "successful enrichers see each other's results",
 		enrichers: []Enricher{
-			stub{name: "first", run: func(_ context.Context, in *Input, out *v1alpha1.Enrichment) error {
+			stub{name: "first", run: func(_ context.Context, in *Input, out *fidov1.Enrichment) error {
 				in.Pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1"}}
-				out.Namespace = &v1alpha1.NamespaceInfo{Name: "shop"}
+				out.Namespace = &fidov1.NamespaceInfo{Name: "shop"}
 				return nil
 			}},
-			stub{name: "second", run: func(_ context.Context, in *Input, out *v1alpha1.Enrichment) error {
+			stub{name: "second", run: func(_ context.Context, in *Input, out *fidov1.Enrichment) error {
 				if in.Pod == nil || out.Namespace == nil {
 					return errors.New("earlier results not visible")
 				}
-				out.Node = &v1alpha1.NodeInfo{Name: in.Pod.Name + "-node"}
+				out.Node = &fidov1.NodeInfo{Name: in.Pod.Name + "-node"}
 				return nil
 			}},
 		},
@@ -141,7 +141,7 @@ func TestPipelineRecordsFailures(t *testing.T) {
 	}
 }
 
-func nsName(ns *v1alpha1.NamespaceInfo) string {
+func nsName(ns *fidov1.NamespaceInfo) string {
 	if ns == nil {
 		return ""
 	}
@@ -151,12 +151,12 @@ func nsName(ns *v1alpha1.NamespaceInfo) string {
 func TestPipelineCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	p := NewPipeline(Options{}, stub{name: "waits", run: func(ctx context.Context, _ *Input, _ *v1alpha1.Enrichment) error {
+	p := NewPipeline(Options{}, stub{name: "waits", run: func(ctx context.Context, _ *Input, _ *fidov1.Enrichment) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}})
 	got := p.Run(ctx, podIncident("shop", "web-1"))
-	want := []v1alpha1.EnricherError{{Enricher: "waits", Message: "context canceled"}}
+	want := []fidov1.EnricherError{{Enricher: "waits", Message: "context canceled"}}
 	if !reflect.DeepEqual(got.Errors, want) {
 		t.Errorf("errors = %v, want %v", got.Errors, want)
 	}
@@ -166,7 +166,7 @@ func TestPipelineBoundsErrors(t *testing.T) {
 	long := strings.Repeat("é", MaxErrorMessage) // 2 bytes each
 	var enrichers []Enricher
 	for range MaxErrors + 4 {
-		enrichers = append(enrichers, stub{name: "bad", run: func(context.Context, *Input, *v1alpha1.Enrichment) error {
+		enrichers = append(enrichers, stub{name: "bad", run: func(context.Context, *Input, *fidov1.Enrichment) error {
 			return errors.New(long)
 		}})
 	}
@@ -198,17 +198,17 @@ func TestPipelineMissingPod(t *testing.T) {
 	earlier.CreationTimestamp = metav1.Now()
 	inc := podIncident("shop", "web-1")
 	inc.Spec.Subject.Node = "node-1"
-	inc.Spec.Indicators = []v1alpha1.Indicator{{Type: v1alpha1.IndicatorIP, Value: "185.220.101.47"}}
+	inc.Spec.Indicators = []fidov1.Indicator{{Type: fidov1.IndicatorIP, Value: "185.220.101.47"}}
 	matcher := &listMatcher{bad: map[string]bool{"185.220.101.47": true}}
 
 	got := New(newFakeReader(ns, node, earlier, inc), Options{Intel: matcher}).Run(context.Background(), inc)
 
-	want := v1alpha1.Enrichment{
-		Node:      &v1alpha1.NodeInfo{Name: "node-1"},
-		Namespace: &v1alpha1.NamespaceInfo{Name: "shop", Labels: map[string]string{"env": "prod"}},
-		History:   &v1alpha1.HistoryInfo{SubjectIncidents: 1, Window: metav1.Duration{Duration: DefaultHistoryWindow}},
-		Intel:     []v1alpha1.IntelHit{{Type: v1alpha1.IndicatorIP, Value: "185.220.101.47", Feed: "test", Confidence: 90}},
-		Errors:    []v1alpha1.EnricherError{{Enricher: "pod", Message: "pod shop/web-1 not found"}},
+	want := fidov1.Enrichment{
+		Node:      &fidov1.NodeInfo{Name: "node-1"},
+		Namespace: &fidov1.NamespaceInfo{Name: "shop", Labels: map[string]string{"env": "prod"}},
+		History:   &fidov1.HistoryInfo{SubjectIncidents: 1, Window: metav1.Duration{Duration: DefaultHistoryWindow}},
+		Intel:     []fidov1.IntelHit{{Type: fidov1.IndicatorIP, Value: "185.220.101.47", Feed: "test", Confidence: 90}},
+		Errors:    []fidov1.EnricherError{{Enricher: "pod", Message: "pod shop/web-1 not found"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("enrichment\n got %s\nwant %s", describe(got), describe(want))

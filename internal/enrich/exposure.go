@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // exposureEnricher finds the Services selecting the pod and the Ingresses
@@ -18,7 +18,7 @@ type exposureEnricher struct{ reader client.Reader }
 
 func (*exposureEnricher) Name() string { return "exposure" }
 
-func (e *exposureEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *exposureEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	if in.Pod == nil {
 		return nil
 	}
@@ -26,7 +26,7 @@ func (e *exposureEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.
 	if err := e.reader.List(ctx, svcs, client.InNamespace(in.Pod.Namespace)); err != nil {
 		return fmt.Errorf("listing Services in %s: %w", in.Pod.Namespace, err)
 	}
-	info := &v1alpha1.ExposureInfo{}
+	info := &fidov1.ExposureInfo{}
 	selecting := map[string]bool{}
 	for i := range svcs.Items {
 		svc := &svcs.Items[i]

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func service(ns, name string, typ corev1.ServiceType, selector map[string]string) *corev1.Service {
@@ -49,38 +49,38 @@ func TestExposureEnricher(t *testing.T) {
 	tests := []struct {
 		name string
 		objs []client.Object
-		want *v1alpha1.ExposureInfo
+		want *fidov1.ExposureInfo
 	}{
-		{"no services", nil, &v1alpha1.ExposureInfo{}},
+		{"no services", nil, &fidov1.ExposureInfo{}},
 		{"ClusterIP only", []client.Object{service("shop", "web", corev1.ServiceTypeClusterIP, web)},
-			&v1alpha1.ExposureInfo{Services: list("shop/web")}},
+			&fidov1.ExposureInfo{Services: list("shop/web")}},
 		{"NodePort", []client.Object{service("shop", "web-np", corev1.ServiceTypeNodePort, web)},
-			&v1alpha1.ExposureInfo{Services: list("shop/web-np"), NodePort: true}},
+			&fidov1.ExposureInfo{Services: list("shop/web-np"), NodePort: true}},
 		{"LoadBalancer implies node ports", []client.Object{service("shop", "web-lb", corev1.ServiceTypeLoadBalancer, web)},
-			&v1alpha1.ExposureInfo{Services: list("shop/web-lb"), PublicLoadBalancer: true, NodePort: true}},
+			&fidov1.ExposureInfo{Services: list("shop/web-lb"), PublicLoadBalancer: true, NodePort: true}},
 		{"LoadBalancer without node ports", []client.Object{lbNoNodePorts},
-			&v1alpha1.ExposureInfo{Services: list("shop/lb-direct"), PublicLoadBalancer: true}},
+			&fidov1.ExposureInfo{Services: list("shop/lb-direct"), PublicLoadBalancer: true}},
 		{"not selecting, empty selector, other namespace", []client.Object{
 			service("shop", "api", corev1.ServiceTypeLoadBalancer, map[string]string{"app": "api"}),
 			service("shop", "headless-manual", corev1.ServiceTypeNodePort, nil),
 			service("other", "web", corev1.ServiceTypeLoadBalancer, web),
 			service("shop", "narrower", corev1.ServiceTypeNodePort, map[string]string{"app": "web", "tier": "canary"}),
-		}, &v1alpha1.ExposureInfo{}},
+		}, &fidov1.ExposureInfo{}},
 		{"ingress path to a selecting service", []client.Object{
 			service("shop", "web", corev1.ServiceTypeClusterIP, web),
 			service("shop", "api", corev1.ServiceTypeClusterIP, map[string]string{"app": "api"}),
 			ingressWithPaths("shop", "public", "api", "web"),
 			ingressWithPaths("shop", "api-only", "api"),
 			ingressWithPaths("other", "elsewhere", "web"),
-		}, &v1alpha1.ExposureInfo{Services: list("shop/web"), Ingresses: list("shop/public"), Ingress: true}},
+		}, &fidov1.ExposureInfo{Services: list("shop/web"), Ingresses: list("shop/public"), Ingress: true}},
 		{"ingress default backend", []client.Object{service("shop", "web", corev1.ServiceTypeClusterIP, web), defaultBackend},
-			&v1alpha1.ExposureInfo{Services: list("shop/web"), Ingresses: list("shop/catch-all"), Ingress: true}},
-		{"ingress without selecting service", []client.Object{defaultBackend}, &v1alpha1.ExposureInfo{}},
+			&fidov1.ExposureInfo{Services: list("shop/web"), Ingresses: list("shop/catch-all"), Ingress: true}},
+		{"ingress without selecting service", []client.Object{defaultBackend}, &fidov1.ExposureInfo{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := &Input{Incident: podIncident("shop", "web-1"), Pod: simplePod("shop", "web-1", map[string]string{"app": "web", "pod-template-hash": "5d8f"})}
-			out := &v1alpha1.Enrichment{}
+			out := &fidov1.Enrichment{}
 			if err := (&exposureEnricher{reader: newFakeReader(tt.objs...)}).Enrich(context.Background(), in, out); err != nil {
 				t.Fatalf("Enrich: %v", err)
 			}
@@ -92,7 +92,7 @@ func TestExposureEnricher(t *testing.T) {
 }
 
 func TestExposureNeedsPod(t *testing.T) {
-	out := &v1alpha1.Enrichment{}
+	out := &fidov1.Enrichment{}
 	objs := []client.Object{service("shop", "web", corev1.ServiceTypeLoadBalancer, map[string]string{"app": "web"})}
 	if err := (&exposureEnricher{reader: newFakeReader(objs...)}).Enrich(context.Background(), &Input{Incident: podIncident("shop", "web-1")}, out); err != nil {
 		t.Fatalf("Enrich: %v", err)

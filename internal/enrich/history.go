@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // Field indexes on Incidents that the history enricher lists by.
@@ -22,10 +22,10 @@ const (
 // IndexFields registers the Incident field indexes the history enricher
 // needs; call it on the manager's field indexer before the cache starts.
 func IndexFields(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &v1alpha1.Incident{}, SubjectIndex, keyIndexer(SubjectKey)); err != nil {
+	if err := indexer.IndexField(ctx, &fidov1.Incident{}, SubjectIndex, keyIndexer(SubjectKey)); err != nil {
 		return fmt.Errorf("indexing Incidents by %s: %w", SubjectIndex, err)
 	}
-	if err := indexer.IndexField(ctx, &v1alpha1.Incident{}, WorkloadIndex, keyIndexer(WorkloadKey)); err != nil {
+	if err := indexer.IndexField(ctx, &fidov1.Incident{}, WorkloadIndex, keyIndexer(WorkloadKey)); err != nil {
 		return fmt.Errorf("indexing Incidents by %s: %w", WorkloadIndex, err)
 	}
 	return nil
@@ -38,9 +38,9 @@ func SubjectIndexFunc(obj client.Object) []string { return keyIndexer(SubjectKey
 func WorkloadIndexFunc(obj client.Object) []string { return keyIndexer(WorkloadKey)(obj) }
 
 // keyIndexer adapts a key function to client.IndexerFunc; an empty key is not indexed.
-func keyIndexer(key func(*v1alpha1.Incident) string) client.IndexerFunc {
+func keyIndexer(key func(*fidov1.Incident) string) client.IndexerFunc {
 	return func(obj client.Object) []string {
-		inc, ok := obj.(*v1alpha1.Incident)
+		inc, ok := obj.(*fidov1.Incident)
 		if !ok {
 			return nil
 		}
@@ -54,15 +54,15 @@ func keyIndexer(key func(*v1alpha1.Incident) string) client.IndexerFunc {
 // SubjectKey identifies an incident's subject as "Kind/namespace/identity":
 // the user for User subjects, the address for IP subjects, the node for
 // Node subjects, else the name. Empty when the subject has no identity.
-func SubjectKey(inc *v1alpha1.Incident) string {
+func SubjectKey(inc *fidov1.Incident) string {
 	s := inc.Spec.Subject
 	id := s.Name
 	switch s.Kind {
-	case v1alpha1.SubjectUser:
+	case fidov1.SubjectUser:
 		id = s.User
-	case v1alpha1.SubjectIP:
+	case fidov1.SubjectIP:
 		id = s.IP
-	case v1alpha1.SubjectNode:
+	case fidov1.SubjectNode:
 		if id == "" {
 			id = s.Node
 		}
@@ -75,7 +75,7 @@ func SubjectKey(inc *v1alpha1.Incident) string {
 
 // WorkloadKey identifies the workload recorded in an incident's enrichment
 // as "Kind/namespace/name"; empty when none is recorded.
-func WorkloadKey(inc *v1alpha1.Incident) string {
+func WorkloadKey(inc *fidov1.Incident) string {
 	if inc.Status.Enrichment == nil {
 		return ""
 	}
@@ -84,7 +84,7 @@ func WorkloadKey(inc *v1alpha1.Incident) string {
 
 // workloadKeyOf is the key of workload w found for inc; the workload lives
 // in the subject's namespace (the incident's when the subject has none).
-func workloadKeyOf(inc *v1alpha1.Incident, w *v1alpha1.WorkloadInfo) string {
+func workloadKeyOf(inc *fidov1.Incident, w *fidov1.WorkloadInfo) string {
 	if w == nil || w.Kind == "" || w.Name == "" {
 		return ""
 	}
@@ -104,7 +104,7 @@ type historyEnricher struct {
 
 func (*historyEnricher) Name() string { return "history" }
 
-func (e *historyEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *historyEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	inc := in.Incident
 	since := e.now().Add(-e.window)
 	subjects, err := e.countOthers(ctx, inc, SubjectIndex, SubjectKey(inc), since)
@@ -115,7 +115,7 @@ func (e *historyEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.E
 	if err != nil {
 		return err
 	}
-	out.History = &v1alpha1.HistoryInfo{
+	out.History = &fidov1.HistoryInfo{
 		SubjectIncidents:  subjects,
 		WorkloadIncidents: workloads,
 		Window:            metav1.Duration{Duration: e.window},
@@ -125,11 +125,11 @@ func (e *historyEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.E
 
 // countOthers counts incidents other than inc, in inc's namespace, whose
 // index field equals key and that were seen since the given time.
-func (e *historyEnricher) countOthers(ctx context.Context, inc *v1alpha1.Incident, index, key string, since time.Time) (int32, error) {
+func (e *historyEnricher) countOthers(ctx context.Context, inc *fidov1.Incident, index, key string, since time.Time) (int32, error) {
 	if key == "" {
 		return 0, nil
 	}
-	list := &v1alpha1.IncidentList{}
+	list := &fidov1.IncidentList{}
 	if err := e.reader.List(ctx, list, client.InNamespace(inc.Namespace), client.MatchingFields{index: key}); err != nil {
 		return 0, fmt.Errorf("listing Incidents in %s by %s: %w", inc.Namespace, index, err)
 	}
@@ -144,7 +144,7 @@ func (e *historyEnricher) countOthers(ctx context.Context, inc *v1alpha1.Inciden
 	return n, nil
 }
 
-func isSameIncident(a, b *v1alpha1.Incident) bool {
+func isSameIncident(a, b *fidov1.Incident) bool {
 	if a.UID != "" && b.UID != "" {
 		return a.UID == b.UID
 	}
@@ -152,7 +152,7 @@ func isSameIncident(a, b *v1alpha1.Incident) bool {
 }
 
 // lastActive is the later of an incident's creation and its last alert.
-func lastActive(inc *v1alpha1.Incident) time.Time {
+func lastActive(inc *fidov1.Incident) time.Time {
 	t := inc.CreationTimestamp.Time
 	if inc.Status.LastSeen != nil && inc.Status.LastSeen.After(t) {
 		t = inc.Status.LastSeen.Time

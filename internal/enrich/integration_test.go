@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // TestIntegrationEnrichment builds a small production namespace in a real
@@ -105,7 +105,7 @@ func TestIntegrationEnrichment(t *testing.T) {
 	)
 
 	// Earlier incidents: one about the same pod, one about a sibling pod of the same Deployment.
-	deployment := &v1alpha1.WorkloadInfo{Kind: "Deployment", Name: "web"}
+	deployment := &fidov1.WorkloadInfo{Kind: "Deployment", Name: "web"}
 	createIncident(ctx, t, c, "earlier-same-pod", pod.Name, deployment)
 	createIncident(ctx, t, c, "earlier-sibling", "web-5d8f-q9w8e", deployment)
 	inc := createIncident(ctx, t, c, "falco-shell", pod.Name, nil)
@@ -113,27 +113,27 @@ func TestIntegrationEnrichment(t *testing.T) {
 	reader := startCache(ctx, t, e.Config, e.Scheme)
 	got := New(reader, Options{Intel: &listMatcher{bad: map[string]bool{"185.220.101.47": true}}}).Run(ctx, inc)
 
-	want := v1alpha1.Enrichment{
-		Pod: &v1alpha1.PodInfo{
+	want := fidov1.Enrichment{
+		Pod: &fidov1.PodInfo{
 			Name: "web-5d8f-x7k2p", Node: "node-1", ServiceAccount: "web", Phase: "Running",
-			Containers: []v1alpha1.ContainerInfo{{Name: "web", Image: "nginx:1.27", ImageID: "docker.io/library/nginx@sha256:0123", RunAsRoot: true}},
+			Containers: []fidov1.ContainerInfo{{Name: "web", Image: "nginx:1.27", ImageID: "docker.io/library/nginx@sha256:0123", RunAsRoot: true}},
 			RunAsRoot:  true,
 			Labels:     rsLabels,
 		},
-		Workload:  &v1alpha1.WorkloadInfo{Kind: "Deployment", Name: "web", Replicas: ptrTo(int32(3))},
-		Node:      &v1alpha1.NodeInfo{Name: "node-1", Roles: list("worker"), Labels: map[string]string{"node-role.kubernetes.io/worker": ""}},
-		Namespace: &v1alpha1.NamespaceInfo{Name: "shop", Labels: map[string]string{"env": "prod", "kubernetes.io/metadata.name": "shop"}},
-		ServiceAccount: &v1alpha1.AccessInfo{
+		Workload:  &fidov1.WorkloadInfo{Kind: "Deployment", Name: "web", Replicas: ptrTo(int32(3))},
+		Node:      &fidov1.NodeInfo{Name: "node-1", Roles: list("worker"), Labels: map[string]string{"node-role.kubernetes.io/worker": ""}},
+		Namespace: &fidov1.NamespaceInfo{Name: "shop", Labels: map[string]string{"env": "prod", "kubernetes.io/metadata.name": "shop"}},
+		ServiceAccount: &fidov1.AccessInfo{
 			Subject:     "system:serviceaccount:shop:web",
 			Bindings:    list("RoleBinding/shop/web-debugger"),
 			ReadSecrets: true, ExecPods: true,
 		},
-		Exposure: &v1alpha1.ExposureInfo{
+		Exposure: &fidov1.ExposureInfo{
 			Services: list("shop/web-public"), Ingresses: list("shop/shop"),
 			PublicLoadBalancer: true, NodePort: true, Ingress: true,
 		},
-		History: &v1alpha1.HistoryInfo{SubjectIncidents: 1, WorkloadIncidents: 2, Window: metav1.Duration{Duration: DefaultHistoryWindow}},
-		Intel:   []v1alpha1.IntelHit{{Type: v1alpha1.IndicatorIP, Value: "185.220.101.47", Feed: "test", Confidence: 90}},
+		History: &fidov1.HistoryInfo{SubjectIncidents: 1, WorkloadIncidents: 2, Window: metav1.Duration{Duration: DefaultHistoryWindow}},
+		Intel:   []fidov1.IntelHit{{Type: fidov1.IndicatorIP, Value: "185.220.101.47", Feed: "test", Confidence: 90}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("enrichment\n got %s\nwant %s", describe(got), describe(want))
@@ -175,14 +175,14 @@ func ownerOf(owner client.Object, kind string) metav1.OwnerReference {
 
 // createIncident creates an incident about pod shop/<pod>, with the
 // workload as its recorded enrichment when given.
-func createIncident(ctx context.Context, t *testing.T, c client.Client, name, pod string, w *v1alpha1.WorkloadInfo) *v1alpha1.Incident {
+func createIncident(ctx context.Context, t *testing.T, c client.Client, name, pod string, w *fidov1.WorkloadInfo) *fidov1.Incident {
 	t.Helper()
 	inc := podIncident("shop", pod)
 	inc.Name, inc.UID = name, ""
-	inc.Spec.Indicators = []v1alpha1.Indicator{{Type: v1alpha1.IndicatorIP, Value: "185.220.101.47"}}
+	inc.Spec.Indicators = []fidov1.Indicator{{Type: fidov1.IndicatorIP, Value: "185.220.101.47"}}
 	create(ctx, t, c, inc)
 	if w != nil {
-		inc.Status.Enrichment = &v1alpha1.Enrichment{Workload: w}
+		inc.Status.Enrichment = &fidov1.Enrichment{Workload: w}
 		if err := c.Status().Update(ctx, inc); err != nil {
 			t.Fatalf("updating incident %s status: %v", name, err)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // intelEnricher looks the incident's indicators, the pod's images and the
@@ -13,7 +13,7 @@ type intelEnricher struct{ matcher IntelMatcher }
 
 func (*intelEnricher) Name() string { return "intel" }
 
-func (e *intelEnricher) Enrich(_ context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *intelEnricher) Enrich(_ context.Context, in *Input, out *fidov1.Enrichment) error {
 	if e.matcher == nil {
 		return nil
 	}
@@ -28,11 +28,11 @@ func (e *intelEnricher) Enrich(_ context.Context, in *Input, out *v1alpha1.Enric
 // Indicators gathers what to look up for an incident: its reported
 // indicators, the images (and image digests) of its pod's containers and
 // the subject's IP address, without duplicates, in that order.
-func Indicators(inc *v1alpha1.Incident, pod *v1alpha1.PodInfo) []v1alpha1.Indicator {
-	var list []v1alpha1.Indicator
-	seen := map[v1alpha1.Indicator]bool{}
-	add := func(t v1alpha1.IndicatorType, v string) {
-		ind := v1alpha1.Indicator{Type: t, Value: strings.TrimSpace(v)}
+func Indicators(inc *fidov1.Incident, pod *fidov1.PodInfo) []fidov1.Indicator {
+	var list []fidov1.Indicator
+	seen := map[fidov1.Indicator]bool{}
+	add := func(t fidov1.IndicatorType, v string) {
+		ind := fidov1.Indicator{Type: t, Value: strings.TrimSpace(v)}
 		if ind.Value == "" || seen[ind] {
 			return
 		}
@@ -44,11 +44,11 @@ func Indicators(inc *v1alpha1.Incident, pod *v1alpha1.PodInfo) []v1alpha1.Indica
 	}
 	if pod != nil {
 		for _, c := range pod.Containers {
-			add(v1alpha1.IndicatorImage, c.Image)
-			add(v1alpha1.IndicatorImage, imageDigestRef(c.ImageID))
+			add(fidov1.IndicatorImage, c.Image)
+			add(fidov1.IndicatorImage, imageDigestRef(c.ImageID))
 		}
 	}
-	add(v1alpha1.IndicatorIP, inc.Spec.Subject.IP)
+	add(fidov1.IndicatorIP, inc.Spec.Subject.IP)
 	return list
 }
 

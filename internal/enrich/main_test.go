@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/testenv"
 )
 
@@ -48,18 +48,18 @@ func newFakeReader(objs ...client.Object) client.Client {
 	return fake.NewClientBuilder().
 		WithScheme(testenv.Scheme()).
 		WithObjects(objs...).
-		WithIndex(&v1alpha1.Incident{}, SubjectIndex, SubjectIndexFunc).
-		WithIndex(&v1alpha1.Incident{}, WorkloadIndex, WorkloadIndexFunc).
+		WithIndex(&fidov1.Incident{}, SubjectIndex, SubjectIndexFunc).
+		WithIndex(&fidov1.Incident{}, WorkloadIndex, WorkloadIndexFunc).
 		Build()
 }
 
 // podIncident is an incident about pod ns/name.
-func podIncident(ns, name string) *v1alpha1.Incident {
-	return &v1alpha1.Incident{
+func podIncident(ns, name string) *fidov1.Incident {
+	return &fidov1.Incident{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "inc-" + name, UID: types.UID("uid-inc-" + name)},
-		Spec: v1alpha1.IncidentSpec{
+		Spec: fidov1.IncidentSpec{
 			Detector: "falco", Rule: "Terminal shell in container", Priority: "Critical",
-			Subject: v1alpha1.Subject{Kind: v1alpha1.SubjectPod, Namespace: ns, Name: name},
+			Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: ns, Name: name},
 		},
 	}
 }

@@ -8,7 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // namespaceEnricher reads the subject's namespace and its labels.
@@ -16,7 +16,7 @@ type namespaceEnricher struct{ reader client.Reader }
 
 func (*namespaceEnricher) Name() string { return "namespace" }
 
-func (e *namespaceEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *namespaceEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	name := in.Incident.Spec.Subject.Namespace
 	if name == "" {
 		return nil
@@ -28,6 +28,6 @@ func (e *namespaceEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1
 		}
 		return fmt.Errorf("getting namespace %s: %w", name, err)
 	}
-	out.Namespace = &v1alpha1.NamespaceInfo{Name: ns.Name, Labels: ns.Labels}
+	out.Namespace = &fidov1.NamespaceInfo{Name: ns.Name, Labels: ns.Labels}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // Node role labels.
@@ -24,7 +24,7 @@ type nodeEnricher struct{ reader client.Reader }
 
 func (*nodeEnricher) Name() string { return "node" }
 
-func (e *nodeEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *nodeEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	name := subjectNodeName(in)
 	if name == "" {
 		return nil
@@ -36,7 +36,7 @@ func (e *nodeEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enri
 		}
 		return fmt.Errorf("getting node %s: %w", name, err)
 	}
-	out.Node = &v1alpha1.NodeInfo{
+	out.Node = &fidov1.NodeInfo{
 		Name:          node.Name,
 		Roles:         nodeRoles(node.Labels),
 		Labels:        node.Labels,
@@ -51,7 +51,7 @@ func subjectNodeName(in *Input) string {
 		return in.Pod.Spec.NodeName
 	}
 	s := in.Incident.Spec.Subject
-	if s.Kind == v1alpha1.SubjectNode && s.Name != "" {
+	if s.Kind == fidov1.SubjectNode && s.Name != "" {
 		return s.Name
 	}
 	return s.Node

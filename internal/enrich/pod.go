@@ -8,7 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // PodNameField is the detector field (Falco's name for it) that names the
@@ -20,7 +20,7 @@ type podEnricher struct{ reader client.Reader }
 
 func (*podEnricher) Name() string { return "pod" }
 
-func (e *podEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *podEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	key, ok := subjectPodKey(in.Incident)
 	if !ok {
 		return nil
@@ -39,13 +39,13 @@ func (e *podEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enric
 
 // subjectPodKey names the subject's pod: a Pod subject, or a Workload
 // subject whose alert carried the pod name in PodNameField.
-func subjectPodKey(inc *v1alpha1.Incident) (client.ObjectKey, bool) {
+func subjectPodKey(inc *fidov1.Incident) (client.ObjectKey, bool) {
 	s := inc.Spec.Subject
 	name := ""
 	switch s.Kind {
-	case v1alpha1.SubjectPod:
+	case fidov1.SubjectPod:
 		name = s.Name
-	case v1alpha1.SubjectWorkload:
+	case fidov1.SubjectWorkload:
 		name = string(inc.Spec.Fields[PodNameField])
 	}
 	if name == "" || s.Namespace == "" {
@@ -55,8 +55,8 @@ func subjectPodKey(inc *v1alpha1.Incident) (client.ObjectKey, bool) {
 }
 
 // describePod summarises a pod's identity and privileges.
-func describePod(pod *corev1.Pod) *v1alpha1.PodInfo {
-	info := &v1alpha1.PodInfo{
+func describePod(pod *corev1.Pod) *fidov1.PodInfo {
+	info := &fidov1.PodInfo{
 		Name:           pod.Name,
 		Node:           pod.Spec.NodeName,
 		ServiceAccount: podServiceAccount(pod),
@@ -68,7 +68,7 @@ func describePod(pod *corev1.Pod) *v1alpha1.PodInfo {
 	}
 	imageIDs := containerImageIDs(pod)
 	for _, c := range allContainers(pod) {
-		ci := v1alpha1.ContainerInfo{
+		ci := fidov1.ContainerInfo{
 			Name:       c.Name,
 			Image:      c.Image,
 			ImageID:    imageIDs[c.Name],

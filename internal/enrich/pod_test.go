@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func TestMayRunAsRoot(t *testing.T) {
@@ -44,7 +44,7 @@ func TestPodEnricher(t *testing.T) {
 	tests := []struct {
 		name string
 		pod  *corev1.Pod
-		want *v1alpha1.PodInfo
+		want *fidov1.PodInfo
 	}{{
 		name: "restricted pod",
 		pod: &corev1.Pod{
@@ -58,10 +58,10 @@ func TestPodEnricher(t *testing.T) {
 				ContainerStatuses: []corev1.ContainerStatus{{Name: "web", ImageID: "docker.io/library/nginx@sha256:abc"}},
 			},
 		},
-		want: &v1alpha1.PodInfo{
+		want: &fidov1.PodInfo{
 			Name: "web-1", Node: "node-1", ServiceAccount: "web", Phase: "Running",
 			Labels:     map[string]string{"app": "web"},
-			Containers: []v1alpha1.ContainerInfo{{Name: "web", Image: "nginx:1.27", ImageID: "docker.io/library/nginx@sha256:abc"}},
+			Containers: []fidov1.ContainerInfo{{Name: "web", Image: "nginx:1.27", ImageID: "docker.io/library/nginx@sha256:abc"}},
 		},
 	}, {
 		name: "privileged host pod with default account",
@@ -80,10 +80,10 @@ func TestPodEnricher(t *testing.T) {
 				},
 			},
 		},
-		want: &v1alpha1.PodInfo{
+		want: &fidov1.PodInfo{
 			Name: "web-1", ServiceAccount: "default",
 			HostNetwork: true, HostPID: true, HostPath: true, Privileged: true, RunAsRoot: true,
-			Containers: []v1alpha1.ContainerInfo{
+			Containers: []fidov1.ContainerInfo{
 				{Name: "init", Image: "busybox"},
 				{Name: "app", Image: "app:1"},
 				{Name: "agent", Image: "agent:2", Privileged: true, RunAsRoot: true},
@@ -102,15 +102,15 @@ func TestPodEnricher(t *testing.T) {
 				}}},
 			},
 		},
-		want: &v1alpha1.PodInfo{
+		want: &fidov1.PodInfo{
 			Name: "web-1", ServiceAccount: "web", RunAsRoot: true,
-			Containers: []v1alpha1.ContainerInfo{{Name: "web", Image: "nginx"}, {Name: "debug", Image: "busybox", RunAsRoot: true}},
+			Containers: []fidov1.ContainerInfo{{Name: "web", Image: "nginx"}, {Name: "debug", Image: "busybox", RunAsRoot: true}},
 		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := &Input{Incident: podIncident("shop", "web-1")}
-			out := &v1alpha1.Enrichment{}
+			out := &fidov1.Enrichment{}
 			if err := (&podEnricher{reader: newFakeReader(tt.pod)}).Enrich(context.Background(), in, out); err != nil {
 				t.Fatalf("Enrich: %v", err)
 			}
@@ -127,13 +127,13 @@ func TestPodEnricher(t *testing.T) {
 func TestPodEnricherSubjects(t *testing.T) {
 	pod := simplePod("shop", "web-1", nil)
 	workload := podIncident("shop", "web")
-	workload.Spec.Subject.Kind = v1alpha1.SubjectWorkload
+	workload.Spec.Subject.Kind = fidov1.SubjectWorkload
 	workloadWithPod := workload.DeepCopy()
-	workloadWithPod.Spec.Fields = map[string]v1alpha1.FieldValue{PodNameField: "web-1"}
-	node := &v1alpha1.Incident{Spec: v1alpha1.IncidentSpec{Subject: v1alpha1.Subject{Kind: v1alpha1.SubjectNode, Name: "node-1"}}}
+	workloadWithPod.Spec.Fields = map[string]fidov1.FieldValue{PodNameField: "web-1"}
+	node := &fidov1.Incident{Spec: fidov1.IncidentSpec{Subject: fidov1.Subject{Kind: fidov1.SubjectNode, Name: "node-1"}}}
 	tests := []struct {
 		name    string
-		inc     *v1alpha1.Incident
+		inc     *fidov1.Incident
 		wantPod bool
 		wantErr string
 	}{
@@ -145,7 +145,7 @@ func TestPodEnricherSubjects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := &v1alpha1.Enrichment{}
+			out := &fidov1.Enrichment{}
 			err := (&podEnricher{reader: newFakeReader(pod)}).Enrich(context.Background(), &Input{Incident: tt.inc}, out)
 			if gotErr := errString(err); gotErr != tt.wantErr {
 				t.Fatalf("error = %q, want %q", gotErr, tt.wantErr)

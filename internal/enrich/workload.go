@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // maxOwnerDepth bounds the ownerReference walk (pod → ReplicaSet → Deployment is 2).
@@ -41,15 +41,15 @@ type workloadEnricher struct{ reader client.Reader }
 
 func (*workloadEnricher) Name() string { return "workload" }
 
-func (e *workloadEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.Enrichment) error {
+func (e *workloadEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrichment) error {
 	var (
-		w   *v1alpha1.WorkloadInfo
+		w   *fidov1.WorkloadInfo
 		err error
 	)
 	switch {
 	case in.Pod != nil:
 		w, err = e.walkOwners(ctx, in.Pod.Namespace, in.Pod)
-	case in.Incident.Spec.Subject.Kind == v1alpha1.SubjectWorkload:
+	case in.Incident.Spec.Subject.Kind == fidov1.SubjectWorkload:
 		w, err = e.lookupSubject(ctx, in.Incident.Spec.Subject)
 	}
 	if err != nil {
@@ -62,8 +62,8 @@ func (e *workloadEnricher) Enrich(ctx context.Context, in *Input, out *v1alpha1.
 // walkOwners follows controller references up from obj. It returns the
 // topmost controller it could read; when the pod's own controller is
 // missing, that controller's kind and name from the reference.
-func (e *workloadEnricher) walkOwners(ctx context.Context, ns string, obj client.Object) (*v1alpha1.WorkloadInfo, error) {
-	var found *v1alpha1.WorkloadInfo
+func (e *workloadEnricher) walkOwners(ctx context.Context, ns string, obj client.Object) (*fidov1.WorkloadInfo, error) {
+	var found *fidov1.WorkloadInfo
 	for range maxOwnerDepth {
 		ref := metav1.GetControllerOf(obj)
 		if ref == nil || !isWorkloadRef(ref) {
@@ -72,7 +72,7 @@ func (e *workloadEnricher) walkOwners(ctx context.Context, ns string, obj client
 		owner, err := e.read(ctx, ref.Kind, ns, ref.Name)
 		if apierrors.IsNotFound(err) {
 			if found == nil {
-				found = &v1alpha1.WorkloadInfo{Kind: ref.Kind, Name: ref.Name}
+				found = &fidov1.WorkloadInfo{Kind: ref.Kind, Name: ref.Name}
 			}
 			return found, nil
 		}
@@ -87,7 +87,7 @@ func (e *workloadEnricher) walkOwners(ctx context.Context, ns string, obj client
 
 // lookupSubject reads a Workload subject named "Kind/name" or just "name"
 // (then trying the common kinds in turn).
-func (e *workloadEnricher) lookupSubject(ctx context.Context, s v1alpha1.Subject) (*v1alpha1.WorkloadInfo, error) {
+func (e *workloadEnricher) lookupSubject(ctx context.Context, s fidov1.Subject) (*fidov1.WorkloadInfo, error) {
 	kinds, name := workloadLookupOrder, s.Name
 	if kind, n, ok := strings.Cut(s.Name, "/"); ok {
 		if _, known := workloadKinds[kind]; !known {
@@ -131,8 +131,8 @@ func isWorkloadRef(ref *metav1.OwnerReference) bool {
 }
 
 // describeWorkload reports a workload's kind, name and desired replicas.
-func describeWorkload(kind string, obj client.Object) *v1alpha1.WorkloadInfo {
-	return &v1alpha1.WorkloadInfo{Kind: kind, Name: obj.GetName(), Replicas: desiredReplicas(obj)}
+func describeWorkload(kind string, obj client.Object) *fidov1.WorkloadInfo {
+	return &fidov1.WorkloadInfo{Kind: kind, Name: obj.GetName(), Replicas: desiredReplicas(obj)}
 }
 
 // desiredReplicas is spec.replicas (1 when unset) for kinds that scale by

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func TestWorkloadEnricherOwnerChains(t *testing.T) {
@@ -36,22 +36,22 @@ func TestWorkloadEnricherOwnerChains(t *testing.T) {
 		name string
 		pod  *corev1.Pod
 		objs []client.Object
-		want *v1alpha1.WorkloadInfo
+		want *fidov1.WorkloadInfo
 	}{
 		{"Deployment via ReplicaSet", ownedPod(controllerRef("apps/v1", "ReplicaSet", "web-5d8f")), all,
-			&v1alpha1.WorkloadInfo{Kind: "Deployment", Name: "web", Replicas: ptrTo(int32(3))}},
+			&fidov1.WorkloadInfo{Kind: "Deployment", Name: "web", Replicas: ptrTo(int32(3))}},
 		{"CronJob via Job", ownedPod(controllerRef("batch/v1", "Job", "backup-2900")), all,
-			&v1alpha1.WorkloadInfo{Kind: "CronJob", Name: "backup"}},
+			&fidov1.WorkloadInfo{Kind: "CronJob", Name: "backup"}},
 		{"StatefulSet with default replicas", ownedPod(controllerRef("apps/v1", "StatefulSet", "db")), all,
-			&v1alpha1.WorkloadInfo{Kind: "StatefulSet", Name: "db", Replicas: ptrTo(int32(1))}},
+			&fidov1.WorkloadInfo{Kind: "StatefulSet", Name: "db", Replicas: ptrTo(int32(1))}},
 		{"DaemonSet has no replica count", ownedPod(controllerRef("apps/v1", "DaemonSet", "agent")), all,
-			&v1alpha1.WorkloadInfo{Kind: "DaemonSet", Name: "agent"}},
+			&fidov1.WorkloadInfo{Kind: "DaemonSet", Name: "agent"}},
 		{"ReplicaSet without owner", ownedPod(controllerRef("apps/v1", "ReplicaSet", "bare")), all,
-			&v1alpha1.WorkloadInfo{Kind: "ReplicaSet", Name: "bare", Replicas: ptrTo(int32(1))}},
+			&fidov1.WorkloadInfo{Kind: "ReplicaSet", Name: "bare", Replicas: ptrTo(int32(1))}},
 		{"Deployment gone stops at the ReplicaSet", ownedPod(controllerRef("apps/v1", "ReplicaSet", "web-5d8f")), []client.Object{rs},
-			&v1alpha1.WorkloadInfo{Kind: "ReplicaSet", Name: "web-5d8f", Replicas: ptrTo(int32(3))}},
+			&fidov1.WorkloadInfo{Kind: "ReplicaSet", Name: "web-5d8f", Replicas: ptrTo(int32(3))}},
 		{"ReplicaSet gone keeps the reference", ownedPod(controllerRef("apps/v1", "ReplicaSet", "web-5d8f")), nil,
-			&v1alpha1.WorkloadInfo{Kind: "ReplicaSet", Name: "web-5d8f"}},
+			&fidov1.WorkloadInfo{Kind: "ReplicaSet", Name: "web-5d8f"}},
 		{"bare pod", ownedPod(), all, nil},
 		{"non-controller owner ignored", ownedPod(metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-5d8f"}), all, nil},
 		{"unknown controller kind", ownedPod(controllerRef("argoproj.io/v1alpha1", "Rollout", "web")), all, nil},
@@ -60,7 +60,7 @@ func TestWorkloadEnricherOwnerChains(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := &Input{Incident: podIncident("shop", "web-1"), Pod: tt.pod}
-			out := &v1alpha1.Enrichment{}
+			out := &fidov1.Enrichment{}
 			if err := (&workloadEnricher{reader: newFakeReader(tt.objs...)}).Enrich(context.Background(), in, out); err != nil {
 				t.Fatalf("Enrich: %v", err)
 			}
@@ -80,20 +80,20 @@ func TestWorkloadEnricherWorkloadSubject(t *testing.T) {
 	tests := []struct {
 		name    string
 		subject string
-		want    *v1alpha1.WorkloadInfo
+		want    *fidov1.WorkloadInfo
 		wantErr string
 	}{
-		{"plain name prefers Deployment", "web", &v1alpha1.WorkloadInfo{Kind: "Deployment", Name: "web", Replicas: ptrTo(int32(1))}, ""},
-		{"kind given", "StatefulSet/web", &v1alpha1.WorkloadInfo{Kind: "StatefulSet", Name: "web", Replicas: ptrTo(int32(1))}, ""},
-		{"found as Job", "backup", &v1alpha1.WorkloadInfo{Kind: "Job", Name: "backup"}, ""},
+		{"plain name prefers Deployment", "web", &fidov1.WorkloadInfo{Kind: "Deployment", Name: "web", Replicas: ptrTo(int32(1))}, ""},
+		{"kind given", "StatefulSet/web", &fidov1.WorkloadInfo{Kind: "StatefulSet", Name: "web", Replicas: ptrTo(int32(1))}, ""},
+		{"found as Job", "backup", &fidov1.WorkloadInfo{Kind: "Job", Name: "backup"}, ""},
 		{"missing", "gone", nil, "workload shop/gone not found"},
 		{"unknown kind", "Rollout/web", nil, `unknown workload kind "Rollout"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inc := podIncident("shop", tt.subject)
-			inc.Spec.Subject.Kind = v1alpha1.SubjectWorkload
-			out := &v1alpha1.Enrichment{}
+			inc.Spec.Subject.Kind = fidov1.SubjectWorkload
+			out := &fidov1.Enrichment{}
 			err := (&workloadEnricher{reader: newFakeReader(objs...)}).Enrich(context.Background(), &Input{Incident: inc}, out)
 			if got := errString(err); got != tt.wantErr {
 				t.Fatalf("error = %q, want %q", got, tt.wantErr)

@@ -111,7 +111,10 @@ func parseAMAlert(al *amAlert, now time.Time) (*Alert, error) {
 		Ref:         refFrom("alertmanager", fp, status, al.StartsAt, endsIfResolved(status, al.EndsAt)),
 		ReceivedAt:  now,
 	}
-	return a, a.validate()
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // endsIfResolved keeps endsAt in a resolved alert's ref only (a firing

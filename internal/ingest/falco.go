@@ -105,7 +105,10 @@ func parseFalcoEvent(raw json.RawMessage, now time.Time) (*Alert, error) {
 	default:
 		a.Ref = randomRef()
 	}
-	return a, a.validate()
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // falcoFields renders output_fields as text, dropping "<NA>" values.

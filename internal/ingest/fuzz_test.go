@@ -9,6 +9,7 @@ import (
 // fuzzParser checks that a parser never panics and that whatever it
 // accepts is within the Incident CRD's bounds.
 func fuzzParser(f *testing.F, parse func([]byte, time.Time) ([]*Alert, error), seeds ...[]byte) {
+	f.Helper()
 	for _, s := range seeds {
 		f.Add(s)
 	}

@@ -155,7 +155,10 @@ func parseGenericEvent(raw json.RawMessage, now time.Time) (*Alert, error) {
 	default:
 		a.Ref = randomRef()
 	}
-	return a, a.validate()
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // genericSubject validates the subject, inferring the kind when it is left out.

@@ -179,7 +179,7 @@ func parseIndicator(t fidov1.IndicatorType, v string) (fidov1.Indicator, error) 
 	if v == "" || len(v) > MaxIndicatorValue {
 		return fidov1.Indicator{}, fmt.Errorf("%s indicator value must have 1 to %d bytes", t, MaxIndicatorValue)
 	}
-	ok := true
+	var ok bool
 	switch t {
 	case fidov1.IndicatorIP:
 		v, ok = parseIP(v)

@@ -21,6 +21,7 @@ import (
 // uniqueFalco is a Falco event with its own rule (so tests do not share
 // incidents) and time (so it counts as a distinct occurrence).
 func uniqueFalco(t testing.TB, rule string, n int) []byte {
+	t.Helper()
 	return falcoEventJSON(t, map[string]any{
 		"rule": rule,
 		"time": time.Date(2024, 6, 10, 12, 0, 0, n, time.UTC).Format(time.RFC3339Nano),

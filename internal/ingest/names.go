@@ -58,12 +58,12 @@ func SubjectHash(s fidov1.Subject) string {
 }
 
 // Slug lowercases s and keeps only a-z and 0-9, joining runs of anything
-// else with a single '-', cut to max bytes without a trailing '-'.
-func Slug(s string, max int) string {
+// else with a single '-', cut to limit bytes without a trailing '-'.
+func Slug(s string, limit int) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(s) {
-		if b.Len() >= max {
+		if b.Len() >= limit {
 			break
 		}
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {

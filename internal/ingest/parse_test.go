@@ -38,6 +38,7 @@ func jsonOf(t testing.TB, v any) []byte {
 
 // falcoEventJSON builds a minimal Falco event with the given overrides.
 func falcoEventJSON(t testing.TB, override map[string]any) []byte {
+	t.Helper()
 	ev := map[string]any{
 		"output": "shell", "priority": "Critical", "rule": "Terminal shell in container",
 		"time": "2024-06-10T12:00:00Z", "source": "syscall", "hostname": "worker-1",
@@ -95,6 +96,7 @@ func TestParseFalco(t *testing.T) {
 		check   func(t *testing.T, got []*Alert)
 	}{
 		{name: "http_output terminal shell", body: fixture(t, "falco_shell.json"), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			a := got[0]
 			want := fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "shop", Name: "web-1", Container: "web", Node: "worker-1", User: "root"}
 			if a.Subject != want {
@@ -114,6 +116,7 @@ func TestParseFalco(t *testing.T) {
 			}
 		}},
 		{name: "falcosidekick outbound connection", body: fixture(t, "falcosidekick_outbound.json"), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			a := got[0]
 			for _, in := range []fidov1.Indicator{
 				{Type: fidov1.IndicatorIP, Value: "185.220.101.47"},
@@ -133,6 +136,7 @@ func TestParseFalco(t *testing.T) {
 			}
 		}},
 		{name: "k8s audit exec targets the pod", body: fixture(t, "falco_audit.json"), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			a := got[0]
 			if a.Subject.Kind != fidov1.SubjectPod || a.Subject.Namespace != "shop" || a.Subject.Name != "web-1" || a.Subject.User != "system:serviceaccount:ci:deployer" {
 				t.Errorf("subject = %+v", a.Subject)
@@ -142,6 +146,7 @@ func TestParseFalco(t *testing.T) {
 			}
 		}},
 		{name: "node level event without kubernetes fields", body: falcoEventJSON(t, map[string]any{"output_fields": map[string]any{"proc.name": "sshd", "k8s.ns.name": "<NA>", "k8s.pod.name": "<NA>"}}), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			if s := got[0].Subject; s.Kind != fidov1.SubjectNode || s.Name != "worker-1" {
 				t.Errorf("subject = %+v", s)
 			}
@@ -150,26 +155,31 @@ func TestParseFalco(t *testing.T) {
 			}
 		}},
 		{name: "user only", body: falcoEventJSON(t, map[string]any{"hostname": nil, "output_fields": map[string]any{"user.name": "mallory"}}), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			if s := got[0].Subject; s.Kind != fidov1.SubjectUser || s.User != "mallory" {
 				t.Errorf("subject = %+v", s)
 			}
 		}},
 		{name: "ip only", body: falcoEventJSON(t, map[string]any{"hostname": nil, "output_fields": map[string]any{"fd.lip": "10.1.2.3"}}), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			if s := got[0].Subject; s.Kind != fidov1.SubjectIP || s.IP != "10.1.2.3" {
 				t.Errorf("subject = %+v", s)
 			}
 		}},
 		{name: "newline-delimited batch", body: append(append(fixture(t, "falco_shell.json"), '\n'), fixture(t, "falco_audit.json")...), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			if len(got) != 2 || got[1].Rule != "Attach/Exec Pod" {
 				t.Errorf("got %d alerts", len(got))
 			}
 		}},
 		{name: "array batch", body: []byte("[" + string(fixture(t, "falco_shell.json")) + "," + string(fixture(t, "falco_audit.json")) + "]"), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			if len(got) != 2 {
 				t.Errorf("got %d alerts", len(got))
 			}
 		}},
 		{name: "priority is case-insensitive", body: falcoEventJSON(t, map[string]any{"priority": "eMeRgEnCy"}), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			if got[0].Priority != fidov1.PriorityEmergency {
 				t.Errorf("priority = %s", got[0].Priority)
 			}
@@ -179,6 +189,7 @@ func TestParseFalco(t *testing.T) {
 			"hostname":      "Worker-1",
 			"output_fields": map[string]any{"k8s.ns.name": "../kube-system", "k8s.pod.name": "web-1", "weird key\n$(rm -rf /)": "v"},
 		}), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			a := got[0]
 			if s := a.Subject; s.Kind != fidov1.SubjectNode || s.Name != "worker-1" {
 				t.Errorf("an invalid namespace must not make a pod subject: %+v", s)
@@ -194,6 +205,7 @@ func TestParseFalco(t *testing.T) {
 			}
 		}},
 		{name: "too many and too long fields are bounded", body: falcoEventJSON(t, map[string]any{"output_fields": manyFields}), check: func(t *testing.T, got []*Alert) {
+			t.Helper()
 			a := got[0]
 			if len(a.Fields) != MaxFields {
 				t.Errorf("kept %d fields", len(a.Fields))
@@ -331,6 +343,7 @@ func TestParseGeneric(t *testing.T) {
 		check   func(t *testing.T, a *Alert)
 	}{
 		{name: "documented example", body: fixture(t, "generic_pod.json"), check: func(t *testing.T, a *Alert) {
+			t.Helper()
 			if a.Detector != "image-scanner" || a.Priority != fidov1.PriorityCritical || a.Subject.Name != "web-1" || a.Subject.Container != "web" {
 				t.Errorf("alert = %+v", a)
 			}
@@ -342,21 +355,25 @@ func TestParseGeneric(t *testing.T) {
 			}
 		}},
 		{name: "kind inferred from node", body: event(map[string]any{"subject": map[string]any{"node": "worker-3"}}), check: func(t *testing.T, a *Alert) {
+			t.Helper()
 			if a.Subject.Kind != fidov1.SubjectNode || a.Subject.Name != "worker-3" {
 				t.Errorf("subject = %+v", a.Subject)
 			}
 		}},
 		{name: "ip subject and cidr indicator", body: event(map[string]any{"subject": map[string]any{"kind": "IP", "ip": "::ffff:192.0.2.1"}, "indicators": []any{map[string]any{"type": "CIDR", "value": "10.1.2.3/8"}}}), check: func(t *testing.T, a *Alert) {
+			t.Helper()
 			if a.Subject.IP != "192.0.2.1" || !hasIndicator(a, fidov1.IndicatorCIDR, "10.0.0.0/8") {
 				t.Errorf("subject %+v indicators %v", a.Subject, a.Indicators)
 			}
 		}},
 		{name: "unicode summary kept", body: event(map[string]any{"summary": "Ошибка 🚨\nzweite Zeile\x07"}), check: func(t *testing.T, a *Alert) {
+			t.Helper()
 			if a.Summary != "Ошибка 🚨\nzweite Zeile" {
 				t.Errorf("summary = %q", a.Summary)
 			}
 		}},
 		{name: "huge summary cut", body: event(map[string]any{"summary": strings.Repeat("é", 10000)}), check: func(t *testing.T, a *Alert) {
+			t.Helper()
 			if len(a.Summary) > MaxSummary || !strings.HasSuffix(a.Summary, "é") {
 				t.Errorf("summary has %d bytes", len(a.Summary))
 			}

@@ -342,8 +342,8 @@ type ttlEntry struct {
 	expires time.Time
 }
 
-func newTTLCache(ttl time.Duration, max int) *ttlCache {
-	return &ttlCache{ttl: ttl, max: max, m: map[string]ttlEntry{}}
+func newTTLCache(ttl time.Duration, limit int) *ttlCache {
+	return &ttlCache{ttl: ttl, max: limit, m: map[string]ttlEntry{}}
 }
 
 func (c *ttlCache) get(k string) (value, ok bool) {

@@ -62,17 +62,18 @@ func TestPersistDedup(t *testing.T) {
 		none     bool // no incident to check
 	}
 	alert := func(at time.Time, ref string) func(t *testing.T) *Alert {
-		return func(t *testing.T) *Alert { return shellAlert(t, at, ref) }
+		return func(t *testing.T) *Alert { t.Helper(); return shellAlert(t, at, ref) }
 	}
 	late := func(observed, received time.Time, ref string) func(t *testing.T) *Alert {
 		return func(t *testing.T) *Alert {
+			t.Helper()
 			a := shellAlert(t, received, ref)
 			a.ObservedAt = &observed
 			return a
 		}
 	}
 	resolved := func(at time.Time, ref string) func(t *testing.T) *Alert {
-		return func(t *testing.T) *Alert { a := shellAlert(t, at, ref); a.Resolved = true; return a }
+		return func(t *testing.T) *Alert { t.Helper(); a := shellAlert(t, at, ref); a.Resolved = true; return a }
 	}
 	cases := []struct {
 		name       string

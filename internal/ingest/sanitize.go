@@ -40,8 +40,8 @@ var notAvailable = map[string]bool{"": true, "<na>": true, "n/a": true, "null": 
 func present(s string) bool { return !notAvailable[strings.ToLower(strings.TrimSpace(s))] }
 
 // cleanLine makes s valid UTF-8 on one line: control characters become
-// spaces, surrounding space is trimmed and the result is cut to max bytes.
-func cleanLine(s string, max int) string {
+// spaces, surrounding space is trimmed and the result is cut to limit bytes.
+func cleanLine(s string, limit int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
@@ -49,12 +49,12 @@ func cleanLine(s string, max int) string {
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(text.Truncate(strings.TrimSpace(s), max))
+	return strings.TrimSpace(text.Truncate(strings.TrimSpace(s), limit))
 }
 
 // cleanText keeps newlines and tabs (summaries are multi-line) but drops
-// other control characters, and cuts s to max bytes.
-func cleanText(s string, max int) string {
+// other control characters, and cuts s to limit bytes.
+func cleanText(s string, limit int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if r == '\n' || r == '\t' {
@@ -65,7 +65,7 @@ func cleanText(s string, max int) string {
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(text.Truncate(strings.TrimSpace(s), max))
+	return strings.TrimSpace(text.Truncate(strings.TrimSpace(s), limit))
 }
 
 // dnsLabel returns s lowercased when it is a valid DNS-1123 label (a

@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // mixedFeed returns n plain-list lines: 35% IPv4, 5% IPv6, 5% CIDR, 25%
@@ -65,7 +65,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		before := heapInUse()
 		ix := NewIndex()
 		b.StartTimer()
-		set, report, err := Parse(v1alpha1.FormatPlainList, bytes.NewReader(data), ParseOptions{})
+		set, report, err := Parse(fidov1.FormatPlainList, bytes.NewReader(data), ParseOptions{})
 		if err != nil || report.Invalid != 0 {
 			b.Fatalf("parse: %v, %d invalid %v", err, report.Invalid, report.Samples)
 		}
@@ -85,30 +85,30 @@ func BenchmarkLoad1M(b *testing.B) {
 // holding the 1M-entry feed and three small feeds.
 func BenchmarkLookup(b *testing.B) {
 	ix := NewIndex()
-	set, _, err := Parse(v1alpha1.FormatPlainList, bytes.NewReader(mixedFeed(1_000_000)), ParseOptions{})
+	set, _, err := Parse(fidov1.FormatPlainList, bytes.NewReader(mixedFeed(1_000_000)), ParseOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ix.Replace(FeedMeta{Name: "big"}, set)
 	small := "10.0.0.0/8\n2001:db8::/32\nevil.example\nhttp://evil.example/x\n" + digest + "\nd41d8cd98f00b204e9800998ecf8427e\nghcr.io/evil/miner\nsha256:" + digest + "\n"
 	for i := range 3 {
-		s, _, _ := Parse(v1alpha1.FormatPlainList, bytes.NewReader([]byte(small)), ParseOptions{})
+		s, _, _ := Parse(fidov1.FormatPlainList, bytes.NewReader([]byte(small)), ParseOptions{})
 		ix.Replace(FeedMeta{Name: fmt.Sprintf("small-%d", i)}, s)
 	}
 	queries := []struct {
 		name  string
-		typ   v1alpha1.IndicatorType
+		typ   fidov1.IndicatorType
 		value string
 	}{
-		{"IPv4-hit", v1alpha1.IndicatorIP, "10.1.2.3"},
-		{"IPv4-miss", v1alpha1.IndicatorIP, "192.0.2.1"},
-		{"IPv6-hit", v1alpha1.IndicatorIP, "2001:db8::1"},
-		{"Domain-hit", v1alpha1.IndicatorDomain, "a.b.c.evil.example"},
-		{"Domain-miss", v1alpha1.IndicatorDomain, "a.b.c.good.example"},
-		{"URL-hit", v1alpha1.IndicatorURL, "http://evil.example/x"},
-		{"SHA256-hit", v1alpha1.IndicatorSHA256, digest},
-		{"MD5-miss", v1alpha1.IndicatorMD5, "00000000000000000000000000000000"},
-		{"Image-digest-hit", v1alpha1.IndicatorImage, "ghcr.io/evil/miner@sha256:" + digest},
+		{"IPv4-hit", fidov1.IndicatorIP, "10.1.2.3"},
+		{"IPv4-miss", fidov1.IndicatorIP, "192.0.2.1"},
+		{"IPv6-hit", fidov1.IndicatorIP, "2001:db8::1"},
+		{"Domain-hit", fidov1.IndicatorDomain, "a.b.c.evil.example"},
+		{"Domain-miss", fidov1.IndicatorDomain, "a.b.c.good.example"},
+		{"URL-hit", fidov1.IndicatorURL, "http://evil.example/x"},
+		{"SHA256-hit", fidov1.IndicatorSHA256, digest},
+		{"MD5-miss", fidov1.IndicatorMD5, "00000000000000000000000000000000"},
+		{"Image-digest-hit", fidov1.IndicatorImage, "ghcr.io/evil/miner@sha256:" + digest},
 	}
 	for _, q := range queries {
 		b.Run(q.name, func(b *testing.B) {
@@ -121,15 +121,15 @@ func BenchmarkLookup(b *testing.B) {
 
 // BenchmarkMatch measures the enricher's call with a typical incident.
 func BenchmarkMatch(b *testing.B) {
-	set, _, _ := Parse(v1alpha1.FormatPlainList, bytes.NewReader(mixedFeed(100_000)), ParseOptions{})
+	set, _, _ := Parse(fidov1.FormatPlainList, bytes.NewReader(mixedFeed(100_000)), ParseOptions{})
 	ix := NewIndex()
 	ix.Replace(FeedMeta{Name: "big"}, set)
-	small, _ := mustParse(b, v1alpha1.FormatPlainList, "10.0.0.0/8\nevil.example\n", ParseOptions{})
+	small, _ := mustParse(b, fidov1.FormatPlainList, "10.0.0.0/8\nevil.example\n", ParseOptions{})
 	ix.Replace(FeedMeta{Name: "small"}, small)
-	indicators := []v1alpha1.Indicator{
-		{Type: v1alpha1.IndicatorIP, Value: "10.1.2.3"},
-		{Type: v1alpha1.IndicatorDomain, Value: "c2.evil.example"},
-		{Type: v1alpha1.IndicatorSHA256, Value: digest},
+	indicators := []fidov1.Indicator{
+		{Type: fidov1.IndicatorIP, Value: "10.1.2.3"},
+		{Type: fidov1.IndicatorDomain, Value: "c2.evil.example"},
+		{Type: fidov1.IndicatorSHA256, Value: digest},
 	}
 	for b.Loop() {
 		_ = ix.Match(indicators)

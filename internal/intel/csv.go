@@ -7,27 +7,27 @@ import (
 	"io"
 	"strings"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
 // typeAliases maps a CSV type cell, lowercased and stripped of '-', '_',
 // ' ' and '.', to an indicator type. The aliases cover MISP, OTX and the
 // abuse.ch exports.
-var typeAliases = aliasTable(map[v1alpha1.IndicatorType][]string{
-	v1alpha1.IndicatorIP:     {"ip", "ipv4", "ipv6", "ipdst", "ipsrc", "dstip", "srcip", "ipaddress", "ipv4addr", "ipv6addr", "address"},
-	v1alpha1.IndicatorCIDR:   {"cidr", "netblock", "subnet", "iprange", "network"},
-	v1alpha1.IndicatorDomain: {"domain", "domainname", "hostname", "host", "fqdn"},
-	v1alpha1.IndicatorURL:    {"url", "uri", "link"},
-	v1alpha1.IndicatorMD5:    {"md5", "filehashmd5", "md5hash"},
-	v1alpha1.IndicatorSHA1:   {"sha1", "filehashsha1", "sha1hash"},
-	v1alpha1.IndicatorSHA256: {"sha256", "filehashsha256", "sha256hash"},
-	v1alpha1.IndicatorImage:  {"image", "containerimage", "dockerimage", "imagedigest"},
+var typeAliases = aliasTable(map[fidov1.IndicatorType][]string{
+	fidov1.IndicatorIP:     {"ip", "ipv4", "ipv6", "ipdst", "ipsrc", "dstip", "srcip", "ipaddress", "ipv4addr", "ipv6addr", "address"},
+	fidov1.IndicatorCIDR:   {"cidr", "netblock", "subnet", "iprange", "network"},
+	fidov1.IndicatorDomain: {"domain", "domainname", "hostname", "host", "fqdn"},
+	fidov1.IndicatorURL:    {"url", "uri", "link"},
+	fidov1.IndicatorMD5:    {"md5", "filehashmd5", "md5hash"},
+	fidov1.IndicatorSHA1:   {"sha1", "filehashsha1", "sha1hash"},
+	fidov1.IndicatorSHA256: {"sha256", "filehashsha256", "sha256hash"},
+	fidov1.IndicatorImage:  {"image", "containerimage", "dockerimage", "imagedigest"},
 })
 
 // aliasTable inverts a type → aliases table.
-func aliasTable(byType map[v1alpha1.IndicatorType][]string) map[string]v1alpha1.IndicatorType {
-	out := map[string]v1alpha1.IndicatorType{}
+func aliasTable(byType map[fidov1.IndicatorType][]string) map[string]fidov1.IndicatorType {
+	out := map[string]fidov1.IndicatorType{}
 	for typ, aliases := range byType {
 		for _, alias := range aliases {
 			out[alias] = typ
@@ -37,7 +37,7 @@ func aliasTable(byType map[v1alpha1.IndicatorType][]string) map[string]v1alpha1.
 }
 
 // typeFromAlias resolves a type cell; an empty cell means detect.
-func typeFromAlias(cell string) (v1alpha1.IndicatorType, error) {
+func typeFromAlias(cell string) (fidov1.IndicatorType, error) {
 	key := strings.Map(func(r rune) rune {
 		if r == '-' || r == '_' || r == ' ' || r == '.' {
 			return -1
@@ -61,7 +61,7 @@ type csvColumns struct {
 }
 
 // columnsFrom validates the CSV mapping.
-func columnsFrom(f *v1alpha1.CSVFormat) (csvColumns, error) {
+func columnsFrom(f *fidov1.CSVFormat) (csvColumns, error) {
 	cols := csvColumns{typ: -1}
 	if f == nil {
 		return cols, nil

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // Limits on per-entry attributes taken from feed content.
@@ -60,7 +60,7 @@ func newFeedSet() *FeedSet {
 
 // addValue parses value as an indicator of type typ (detected when empty)
 // and adds it with the feed's own confidence and tags.
-func (s *FeedSet) addValue(typ v1alpha1.IndicatorType, value string) error {
+func (s *FeedSet) addValue(typ fidov1.IndicatorType, value string) error {
 	ind, err := parseIndicator(typ, value)
 	if err != nil {
 		return err
@@ -106,21 +106,21 @@ func cleanTags(tags []string) []string {
 func (s *FeedSet) add(ind indicator, attr uint32) {
 	s.fingerprint += indicatorHash(ind, s.attrs[attr])
 	switch ind.typ {
-	case v1alpha1.IndicatorIP:
+	case fidov1.IndicatorIP:
 		s.addAddr(ind.addr, attr)
-	case v1alpha1.IndicatorCIDR:
+	case fidov1.IndicatorCIDR:
 		s.addPrefix(ind.prefix, attr)
-	case v1alpha1.IndicatorDomain:
+	case fidov1.IndicatorDomain:
 		s.domains = putString(s.domains, ind.name, attr)
-	case v1alpha1.IndicatorURL:
+	case fidov1.IndicatorURL:
 		s.urls = putString(s.urls, ind.name, attr)
-	case v1alpha1.IndicatorMD5:
+	case fidov1.IndicatorMD5:
 		s.md5 = putKey(s.md5, [16]byte(ind.hash[:16]), attr)
-	case v1alpha1.IndicatorSHA1:
+	case fidov1.IndicatorSHA1:
 		s.sha1 = putKey(s.sha1, [20]byte(ind.hash[:20]), attr)
-	case v1alpha1.IndicatorSHA256:
+	case fidov1.IndicatorSHA256:
 		s.sha256 = putKey(s.sha256, ind.hash, attr)
-	case v1alpha1.IndicatorImage:
+	case fidov1.IndicatorImage:
 		s.addImage(ind, attr)
 	}
 }
@@ -189,19 +189,19 @@ func (s *FeedSet) Counts() map[string]int64 {
 	for _, m := range s.cidr4 {
 		cidrs += len(m)
 	}
-	for _, m := range s.cidr6 {
+	for _, m := range &s.cidr6 {
 		cidrs += len(m)
 	}
 	counts := map[string]int64{}
-	for typ, n := range map[v1alpha1.IndicatorType]int{
-		v1alpha1.IndicatorIP:     len(s.ip4) + len(s.ip6),
-		v1alpha1.IndicatorCIDR:   cidrs,
-		v1alpha1.IndicatorDomain: len(s.domains),
-		v1alpha1.IndicatorURL:    len(s.urls),
-		v1alpha1.IndicatorMD5:    len(s.md5),
-		v1alpha1.IndicatorSHA1:   len(s.sha1),
-		v1alpha1.IndicatorSHA256: len(s.sha256),
-		v1alpha1.IndicatorImage:  len(s.imageRefs) + len(s.imageRepos) + len(s.imageDigests),
+	for typ, n := range map[fidov1.IndicatorType]int{
+		fidov1.IndicatorIP:     len(s.ip4) + len(s.ip6),
+		fidov1.IndicatorCIDR:   cidrs,
+		fidov1.IndicatorDomain: len(s.domains),
+		fidov1.IndicatorURL:    len(s.urls),
+		fidov1.IndicatorMD5:    len(s.md5),
+		fidov1.IndicatorSHA1:   len(s.sha1),
+		fidov1.IndicatorSHA256: len(s.sha256),
+		fidov1.IndicatorImage:  len(s.imageRefs) + len(s.imageRepos) + len(s.imageDigests),
 	} {
 		if n > 0 {
 			counts[string(typ)] = int64(n)

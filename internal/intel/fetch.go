@@ -162,7 +162,7 @@ func (e *bodyReadError) Unwrap() error { return e.err }
 
 // newRequest builds the GET with secret headers and validators.
 func (f *Fetcher) newRequest(ctx context.Context, req FetchRequest, target *url.URL) (*http.Request, error) {
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), http.NoBody)
 	if err != nil {
 		return nil, errors.New("cannot build the request")
 	}
@@ -404,8 +404,8 @@ func maxBytesOf(req FetchRequest) int64 {
 
 // validator returns an ETag or Last-Modified value when it is printable
 // ASCII and short enough to store, else "".
-func validator(v string, max int) string {
-	if len(v) > max {
+func validator(v string, limit int) string {
+	if len(v) > limit {
 		return ""
 	}
 	for i := 0; i < len(v); i++ {

@@ -60,16 +60,16 @@ func TestFetchRefusals(t *testing.T) {
 		http.Redirect(w, r, "/loop", http.StatusFound)
 	})
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(strings.Repeat("1.1.1.1\n", 1000)))
+		_, _ = w.Write([]byte(strings.Repeat("1.1.1.1\n", 1000)))
 	})
 	mux.HandleFunc("/big-chunked", func(w http.ResponseWriter, r *http.Request) {
 		for range 100 {
-			w.Write([]byte(strings.Repeat("1.1.1.1\n", 100)))
+			_, _ = w.Write([]byte(strings.Repeat("1.1.1.1\n", 100)))
 			w.(http.Flusher).Flush()
 		}
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("1.1.1.1\n"))
+		_, _ = w.Write([]byte("1.1.1.1\n"))
 		w.(http.Flusher).Flush()
 		select {
 		case <-r.Context().Done():

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // fuzzParse runs one parser on hostile input and checks the invariants
 // every parser keeps: no panic, bounded samples, a consistent set.
-func fuzzParse(t *testing.T, format v1alpha1.FeedFormat, data []byte, opts ParseOptions) {
+func fuzzParse(t *testing.T, format fidov1.FeedFormat, data []byte, opts ParseOptions) {
+	t.Helper()
 	set, report, err := Parse(format, bytes.NewReader(data), opts)
 	if err != nil {
 		if set != nil {
@@ -37,7 +38,7 @@ func FuzzParsePlain(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte("0.0.0.0 evil.example\n::1 x\n# c\n; c\nhttp://a/#b ; c\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzParse(t, v1alpha1.FormatPlainList, data, ParseOptions{MaxEntryBytes: 256})
+		fuzzParse(t, fidov1.FormatPlainList, data, ParseOptions{MaxEntryBytes: 256})
 	})
 }
 
@@ -45,11 +46,11 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add([]byte("value,type\n185.220.101.47,ip-dst\n\"evil.example\",hostname\n# c\n"), true)
 	f.Add([]byte("\"a\"\"b\",\"\n,,,\n\"unterminated"), false)
 	f.Fuzz(func(t *testing.T, data []byte, typed bool) {
-		format := &v1alpha1.CSVFormat{HasHeader: typed}
+		format := &fidov1.CSVFormat{HasHeader: typed}
 		if typed {
 			format.TypeColumn = ptr(int32(1))
 		}
-		fuzzParse(t, v1alpha1.FormatCSV, data, ParseOptions{CSV: format, MaxEntryBytes: 256})
+		fuzzParse(t, fidov1.FormatCSV, data, ParseOptions{CSV: format, MaxEntryBytes: 256})
 	})
 }
 
@@ -58,7 +59,7 @@ func FuzzParseSTIX(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{"type":"bundle","objects":[{"type":"indicator","pattern_type":"stix","pattern":"[url:value = 'http://x/']","confidence":101}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzParse(t, v1alpha1.FormatSTIX21, data, ParseOptions{})
+		fuzzParse(t, fidov1.FormatSTIX21, data, ParseOptions{})
 	})
 }
 
@@ -117,7 +118,7 @@ func FuzzAddThenLookup(f *testing.F) {
 // canonicalFor renders an indicator so it parses back to itself.
 func canonicalFor(ind indicator) string {
 	s := canonical(ind)
-	if ind.typ == v1alpha1.IndicatorImage && ind.image.repo == "" {
+	if ind.typ == fidov1.IndicatorImage && ind.image.repo == "" {
 		return strings.TrimPrefix(s, "@")
 	}
 	return s

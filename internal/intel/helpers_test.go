@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // hexOf encodes bytes as lower-case hex.
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
 
 // mustParse parses content or fails the test.
-func mustParse(t testing.TB, format v1alpha1.FeedFormat, content string, opts ParseOptions) (*FeedSet, Report) {
+func mustParse(t testing.TB, format fidov1.FeedFormat, content string, opts ParseOptions) (*FeedSet, Report) {
 	t.Helper()
 	set, report, err := Parse(format, strings.NewReader(content), opts)
 	if err != nil {
@@ -25,12 +25,12 @@ func mustParse(t testing.TB, format v1alpha1.FeedFormat, content string, opts Pa
 // indexWith returns an index holding one feed named name.
 func indexWith(name string, set *FeedSet) *Index {
 	ix := NewIndex()
-	ix.Replace(FeedMeta{Name: name, Confidence: 50, Severity: v1alpha1.SeverityMedium}, set)
+	ix.Replace(FeedMeta{Name: name, Confidence: 50, Severity: fidov1.SeverityMedium}, set)
 	return ix
 }
 
 // matchedEntries returns the Matched values of a lookup, sorted.
-func matchedEntries(ix *Index, typ v1alpha1.IndicatorType, value string) []string {
+func matchedEntries(ix *Index, typ fidov1.IndicatorType, value string) []string {
 	var out []string
 	for _, h := range ix.Lookup(typ, value) {
 		out = append(out, h.Feed+"="+h.Matched)

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -23,7 +23,7 @@ type FeedMeta struct {
 	// Confidence of the feed's indicators, 0-100, unless an entry carries its own.
 	Confidence int32
 	// Severity of a hit on the feed.
-	Severity v1alpha1.Severity
+	Severity fidov1.Severity
 	// Tags attached to every hit.
 	Tags []string
 }
@@ -37,7 +37,7 @@ type Hit struct {
 	// Confidence of the entry, 0-100.
 	Confidence int32
 	// Severity the feed gives its indicators.
-	Severity v1alpha1.Severity
+	Severity fidov1.Severity
 	// Tags of the feed and the entry.
 	Tags []string
 }
@@ -184,12 +184,12 @@ func (ix *Index) Feeds() []string {
 // Lookup returns every feed's hit for one value of the given type (at most
 // the most specific entry per feed and kind of match). A value that cannot
 // be parsed as its type has no hits.
-func (ix *Index) Lookup(typ v1alpha1.IndicatorType, value string) []Hit {
+func (ix *Index) Lookup(typ fidov1.IndicatorType, value string) []Hit {
 	return lookupIn(ix.current.Load().feeds, typ, value)
 }
 
 // lookupIn looks a value up in one snapshot's feeds.
-func lookupIn(feeds []loadedFeed, typ v1alpha1.IndicatorType, value string) []Hit {
+func lookupIn(feeds []loadedFeed, typ fidov1.IndicatorType, value string) []Hit {
 	var probes [2]probe
 	n := parseQuery(typ, value, &probes)
 	var hits []Hit
@@ -214,16 +214,16 @@ type probe struct {
 // parseQuery parses a value reported by a detector into probes and returns
 // how many it filled: none for an unparsable value, two for a URL (which is
 // also looked up by its host). A Domain that is an IP is looked up as an IP.
-func parseQuery(typ v1alpha1.IndicatorType, value string, probes *[2]probe) int {
-	if typ == v1alpha1.IndicatorDomain && mayBeAddress(value) && looksLikeAddress(value) {
-		typ = v1alpha1.IndicatorIP
+func parseQuery(typ fidov1.IndicatorType, value string, probes *[2]probe) int {
+	if typ == fidov1.IndicatorDomain && mayBeAddress(value) && looksLikeAddress(value) {
+		typ = fidov1.IndicatorIP
 	}
 	ind, err := parseIndicator(typ, value)
 	if err != nil {
 		return 0
 	}
 	probes[0] = newProbe(ind)
-	if ind.typ == v1alpha1.IndicatorURL {
+	if ind.typ == fidov1.IndicatorURL {
 		if host, ok := hostIndicator(urlHost(ind.name)); ok {
 			probes[1] = newProbe(host)
 			return 2
@@ -236,11 +236,11 @@ func parseQuery(typ v1alpha1.IndicatorType, value string, probes *[2]probe) int 
 func hostIndicator(host string) (indicator, bool) {
 	if mayBeAddress(host) {
 		if addr, err := parseIP(host); err == nil {
-			return indicator{typ: v1alpha1.IndicatorIP, addr: addr}, true
+			return indicator{typ: fidov1.IndicatorIP, addr: addr}, true
 		}
 	}
 	if name, ok := normaliseDomain(host); ok && strings.Contains(name, ".") {
-		return indicator{typ: v1alpha1.IndicatorDomain, name: name}, true
+		return indicator{typ: fidov1.IndicatorDomain, name: name}, true
 	}
 	return indicator{}, false
 }
@@ -253,7 +253,7 @@ func mayBeAddress(s string) bool {
 // newProbe prepares the lookup keys of one parsed value.
 func newProbe(ind indicator) probe {
 	p := probe{ind: ind}
-	if ind.typ == v1alpha1.IndicatorImage && ind.image.repo != "" {
+	if ind.typ == fidov1.IndicatorImage && ind.image.repo != "" {
 		tag := ind.image.tag
 		if tag == "" && !ind.image.hasDigest {
 			tag = "latest"
@@ -269,9 +269,9 @@ func newProbe(ind indicator) probe {
 func (p *probe) exact() string {
 	if p.exactText == "" {
 		switch p.ind.typ {
-		case v1alpha1.IndicatorIP:
+		case fidov1.IndicatorIP:
 			p.exactText = p.ind.addr.String()
-		case v1alpha1.IndicatorImage:
+		case fidov1.IndicatorImage:
 			b := make([]byte, len("sha256:")+hex.EncodedLen(len(p.ind.hash)))
 			copy(b, "sha256:")
 			hex.Encode(b[len("sha256:"):], p.ind.hash[:])
@@ -295,30 +295,30 @@ func (p *probe) prefixString(prefix netip.Prefix) string {
 func (f loadedFeed) lookup(p *probe, hits []Hit, feeds int) []Hit {
 	s := f.set
 	switch p.ind.typ {
-	case v1alpha1.IndicatorIP:
+	case fidov1.IndicatorIP:
 		if attr, ok := s.lookupAddr(p.ind.addr); ok {
 			return f.appendHit(hits, feeds, p.exact(), attr)
 		}
 		if prefix, attr, ok := s.longestPrefix(p.ind.addr, p.ind.addr.BitLen()); ok {
 			return f.appendHit(hits, feeds, p.prefixString(prefix), attr)
 		}
-	case v1alpha1.IndicatorCIDR:
+	case fidov1.IndicatorCIDR:
 		if prefix, attr, ok := s.longestPrefix(p.ind.prefix.Addr(), p.ind.prefix.Bits()); ok {
 			return f.appendHit(hits, feeds, p.prefixString(prefix), attr)
 		}
-	case v1alpha1.IndicatorDomain:
+	case fidov1.IndicatorDomain:
 		if name, attr, ok := s.lookupDomain(p.ind.name); ok {
 			return f.appendHit(hits, feeds, name, attr)
 		}
-	case v1alpha1.IndicatorURL:
+	case fidov1.IndicatorURL:
 		if attr, ok := s.urls[p.ind.name]; ok {
 			return f.appendHit(hits, feeds, p.ind.name, attr)
 		}
-	case v1alpha1.IndicatorMD5, v1alpha1.IndicatorSHA1, v1alpha1.IndicatorSHA256:
+	case fidov1.IndicatorMD5, fidov1.IndicatorSHA1, fidov1.IndicatorSHA256:
 		if attr, ok := s.lookupHash(p.ind); ok {
 			return f.appendHit(hits, feeds, p.exact(), attr)
 		}
-	case v1alpha1.IndicatorImage:
+	case fidov1.IndicatorImage:
 		return f.lookupImage(p, hits, feeds)
 	}
 	return hits
@@ -439,11 +439,11 @@ func (s *FeedSet) lookupHash(ind indicator) (uint32, bool) {
 	var attr uint32
 	var ok bool
 	switch ind.typ {
-	case v1alpha1.IndicatorMD5:
+	case fidov1.IndicatorMD5:
 		attr, ok = s.md5[[16]byte(ind.hash[:16])]
-	case v1alpha1.IndicatorSHA1:
+	case fidov1.IndicatorSHA1:
 		attr, ok = s.sha1[[20]byte(ind.hash[:20])]
-	case v1alpha1.IndicatorSHA256:
+	case fidov1.IndicatorSHA256:
 		attr, ok = s.sha256[ind.hash]
 	}
 	return attr, ok
@@ -452,10 +452,10 @@ func (s *FeedSet) lookupHash(ind indicator) (uint32, bool) {
 // Match looks up every indicator of an incident in one consistent view of
 // the index and returns the hits, deduplicated, most confident first (then
 // by feed, type, value and matched entry), at most MaxHits.
-func (ix *Index) Match(indicators []v1alpha1.Indicator) []v1alpha1.IntelHit {
+func (ix *Index) Match(indicators []fidov1.Indicator) []fidov1.IntelHit {
 	feeds := ix.current.Load().feeds
 	seen := map[[4]string]bool{}
-	var out []v1alpha1.IntelHit
+	var out []fidov1.IntelHit
 	for _, ind := range indicators {
 		for _, h := range lookupIn(feeds, ind.Type, ind.Value) {
 			key := [4]string{string(ind.Type), ind.Value, h.Feed, h.Matched}
@@ -463,7 +463,7 @@ func (ix *Index) Match(indicators []v1alpha1.Indicator) []v1alpha1.IntelHit {
 				continue
 			}
 			seen[key] = true
-			out = append(out, v1alpha1.IntelHit{
+			out = append(out, fidov1.IntelHit{
 				Type: ind.Type, Value: text.Ellipsis(ind.Value, 2000), Matched: text.Ellipsis(h.Matched, 2000),
 				Feed: h.Feed, Confidence: h.Confidence, Severity: h.Severity, Tags: slices.Clone(h.Tags),
 			})
@@ -478,7 +478,7 @@ func (ix *Index) Match(indicators []v1alpha1.Indicator) []v1alpha1.IntelHit {
 
 // compareHits orders hits most confident first, then by feed, type, value
 // and matched entry.
-func compareHits(a, b v1alpha1.IntelHit) int {
+func compareHits(a, b fidov1.IntelHit) int {
 	return cmp.Or(
 		cmp.Compare(b.Confidence, a.Confidence),
 		cmp.Compare(a.Feed, b.Feed),

@@ -7,13 +7,13 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
 // indicator is one parsed and normalised feed entry or query value.
 type indicator struct {
-	typ    v1alpha1.IndicatorType
+	typ    fidov1.IndicatorType
 	addr   netip.Addr   // IP
 	prefix netip.Prefix // CIDR, masked
 	name   string       // domain, URL, image repository (with tag when set)
@@ -33,7 +33,7 @@ var errUnrecognised = errors.New("not a recognisable indicator")
 
 // parseIndicator parses raw as an indicator of type typ, or detects the
 // type when typ is empty.
-func parseIndicator(typ v1alpha1.IndicatorType, raw string) (indicator, error) {
+func parseIndicator(typ fidov1.IndicatorType, raw string) (indicator, error) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return indicator{}, errors.New("empty value")
@@ -41,15 +41,15 @@ func parseIndicator(typ v1alpha1.IndicatorType, raw string) (indicator, error) {
 	switch typ {
 	case "":
 		return detectIndicator(raw)
-	case v1alpha1.IndicatorIP, v1alpha1.IndicatorCIDR:
+	case fidov1.IndicatorIP, fidov1.IndicatorCIDR:
 		return parseAddress(raw)
-	case v1alpha1.IndicatorDomain:
+	case fidov1.IndicatorDomain:
 		return parseDomainIndicator(raw)
-	case v1alpha1.IndicatorURL:
+	case fidov1.IndicatorURL:
 		return parseURLIndicator(raw, true)
-	case v1alpha1.IndicatorMD5, v1alpha1.IndicatorSHA1, v1alpha1.IndicatorSHA256:
+	case fidov1.IndicatorMD5, fidov1.IndicatorSHA1, fidov1.IndicatorSHA256:
 		return parseHash(typ, raw)
-	case v1alpha1.IndicatorImage:
+	case fidov1.IndicatorImage:
 		return parseImage(raw)
 	}
 	return indicator{}, fmt.Errorf("unsupported indicator type %q", text.Ellipsis(string(typ), 32))
@@ -91,13 +91,13 @@ func parseAddress(raw string) (indicator, error) {
 		if err != nil {
 			return indicator{}, err
 		}
-		return indicator{typ: v1alpha1.IndicatorIP, addr: addr}, nil
+		return indicator{typ: fidov1.IndicatorIP, addr: addr}, nil
 	}
 	p, err := netip.ParsePrefix(raw)
 	if err != nil {
 		return indicator{}, errors.New("not a valid IP address or CIDR")
 	}
-	return indicator{typ: v1alpha1.IndicatorCIDR, prefix: normalisePrefix(p)}, nil
+	return indicator{typ: fidov1.IndicatorCIDR, prefix: normalisePrefix(p)}, nil
 }
 
 // parseIP parses one address into its canonical form.
@@ -130,7 +130,7 @@ func parseDomainIndicator(raw string) (indicator, error) {
 	if !strings.Contains(name, ".") {
 		return indicator{}, errors.New("a domain needs at least two labels")
 	}
-	return indicator{typ: v1alpha1.IndicatorDomain, name: name}, nil
+	return indicator{typ: fidov1.IndicatorDomain, name: name}, nil
 }
 
 // normaliseDomain lowercases name, drops one trailing dot and checks it is a
@@ -196,7 +196,7 @@ func parseURLIndicator(raw string, assumeHTTP bool) (indicator, error) {
 	if err != nil {
 		return indicator{}, err
 	}
-	return indicator{typ: v1alpha1.IndicatorURL, name: norm}, nil
+	return indicator{typ: fidov1.IndicatorURL, name: norm}, nil
 }
 
 // normaliseURL lowercases scheme and host, drops a default port, the
@@ -352,14 +352,14 @@ func urlHost(norm string) string {
 }
 
 // hashType returns the hash type of a hex string of n characters.
-func hashType(n int) v1alpha1.IndicatorType {
+func hashType(n int) fidov1.IndicatorType {
 	switch n {
 	case 32:
-		return v1alpha1.IndicatorMD5
+		return fidov1.IndicatorMD5
 	case 40:
-		return v1alpha1.IndicatorSHA1
+		return fidov1.IndicatorSHA1
 	case 64:
-		return v1alpha1.IndicatorSHA256
+		return fidov1.IndicatorSHA256
 	}
 	return ""
 }
@@ -379,7 +379,7 @@ func isHex(s string) bool {
 }
 
 // parseHash decodes a hex hash of the given type, in either case.
-func parseHash(typ v1alpha1.IndicatorType, raw string) (indicator, error) {
+func parseHash(typ fidov1.IndicatorType, raw string) (indicator, error) {
 	if hashType(len(raw)) != typ || !isHex(raw) {
 		return indicator{}, fmt.Errorf("not a valid %s hash", typ)
 	}
@@ -391,13 +391,13 @@ func parseHash(typ v1alpha1.IndicatorType, raw string) (indicator, error) {
 }
 
 // hashLen is the length in bytes of a hash type.
-func hashLen(typ v1alpha1.IndicatorType) int {
+func hashLen(typ fidov1.IndicatorType) int {
 	switch typ {
-	case v1alpha1.IndicatorMD5:
+	case fidov1.IndicatorMD5:
 		return 16
-	case v1alpha1.IndicatorSHA1:
+	case fidov1.IndicatorSHA1:
 		return 20
-	case v1alpha1.IndicatorSHA256:
+	case fidov1.IndicatorSHA256:
 		return 32
 	}
 	return 0
@@ -407,7 +407,7 @@ func hashLen(typ v1alpha1.IndicatorType) int {
 // or a bare sha256:hex digest. Docker Hub names are expanded
 // (nginx → docker.io/library/nginx).
 func parseImage(raw string) (indicator, error) {
-	ind := indicator{typ: v1alpha1.IndicatorImage}
+	ind := indicator{typ: fidov1.IndicatorImage}
 	name := raw
 	if at := strings.IndexByte(raw, '@'); at >= 0 {
 		name = raw[:at]

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -26,9 +26,9 @@ const (
 // ParseOptions says how to read a feed.
 type ParseOptions struct {
 	// IndicatorType forces the type of every entry; empty detects it.
-	IndicatorType v1alpha1.IndicatorType
+	IndicatorType fidov1.IndicatorType
 	// CSV maps the columns of a CSV feed; nil reads the value from column 0.
-	CSV *v1alpha1.CSVFormat
+	CSV *fidov1.CSVFormat
 	// MaxEntryBytes bounds one line or entry; 0 means DefaultMaxEntryBytes.
 	MaxEntryBytes int
 	// Now is the time STIX valid_until is compared with; zero means time.Now().
@@ -83,13 +83,13 @@ func (r *Report) invalid(opts ParseOptions, unit string, n int, value string, re
 // parsed are counted in the Report; only an unreadable stream or a
 // malformed document (a STIX bundle that is not JSON, say) is an error. The
 // caller bounds the total size of r.
-func Parse(format v1alpha1.FeedFormat, r io.Reader, opts ParseOptions) (*FeedSet, Report, error) {
+func Parse(format fidov1.FeedFormat, r io.Reader, opts ParseOptions) (*FeedSet, Report, error) {
 	switch format {
-	case v1alpha1.FormatPlainList, "":
+	case fidov1.FormatPlainList, "":
 		return parsePlain(r, opts)
-	case v1alpha1.FormatCSV:
+	case fidov1.FormatCSV:
 		return parseCSV(r, opts)
-	case v1alpha1.FormatSTIX21:
+	case fidov1.FormatSTIX21:
 		return parseSTIX(r, opts)
 	}
 	return nil, Report{}, fmt.Errorf("unsupported feed format %q", text.Ellipsis(string(format), 32))
@@ -132,7 +132,7 @@ func parsePlain(r io.Reader, opts ParseOptions) (*FeedSet, Report, error) {
 	lr := &lineReader{r: bufio.NewReaderSize(r, opts.maxEntry()+2)}
 	for {
 		line, tooLong, err := lr.next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return set.finish(), report, nil
 		}
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func TestParsePlainBlocklist(t *testing.T) {
@@ -14,7 +14,7 @@ func TestParsePlainBlocklist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, report := mustParse(t, v1alpha1.FormatPlainList, string(content), ParseOptions{})
+	set, report := mustParse(t, fidov1.FormatPlainList, string(content), ParseOptions{})
 	wantCounts := map[string]int64{"IP": 5, "CIDR": 2, "Domain": 2, "URL": 2, "MD5": 1, "Image": 2}
 	assertCounts(t, set, wantCounts)
 	if report.Invalid != 2 {
@@ -26,14 +26,14 @@ func TestParsePlainBlocklist(t *testing.T) {
 	}
 	ix := indexWith("feodo", set)
 	for _, q := range []struct {
-		typ   v1alpha1.IndicatorType
+		typ   fidov1.IndicatorType
 		value string
 		want  string
 	}{
-		{v1alpha1.IndicatorIP, "203.0.113.9", "feodo=203.0.113.9"},
-		{v1alpha1.IndicatorDomain, "x.malware.evil.example", "feodo=malware.evil.example"},
-		{v1alpha1.IndicatorURL, "http://198.51.100.7/bins/mozi.m", "feodo=http://198.51.100.7/bins/mozi.m"},
-		{v1alpha1.IndicatorURL, "https://cdn.evil.example/a;b=1", "feodo=https://cdn.evil.example/a;b=1"},
+		{fidov1.IndicatorIP, "203.0.113.9", "feodo=203.0.113.9"},
+		{fidov1.IndicatorDomain, "x.malware.evil.example", "feodo=malware.evil.example"},
+		{fidov1.IndicatorURL, "http://198.51.100.7/bins/mozi.m", "feodo=http://198.51.100.7/bins/mozi.m"},
+		{fidov1.IndicatorURL, "https://cdn.evil.example/a;b=1", "feodo=https://cdn.evil.example/a;b=1"},
 	} {
 		if got := strings.Join(matchedEntries(ix, q.typ, q.value), ","); got != q.want {
 			t.Errorf("Lookup(%s %s) = %q, want %q", q.typ, q.value, got, q.want)
@@ -53,7 +53,7 @@ func TestParsePlainForcedTypeAndBounds(t *testing.T) {
 		{
 			name:       "forced domain refuses IPs",
 			content:    "evil.example\n1.2.3.4\n",
-			opts:       ParseOptions{IndicatorType: v1alpha1.IndicatorDomain},
+			opts:       ParseOptions{IndicatorType: fidov1.IndicatorDomain},
 			wantCounts: map[string]int64{"Domain": 1}, wantInvalid: 1,
 			wantSample: `line 2: "1.2.3.4": not a valid domain name`,
 		},
@@ -79,7 +79,7 @@ func TestParsePlainForcedTypeAndBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, report := mustParse(t, v1alpha1.FormatPlainList, tt.content, tt.opts)
+			set, report := mustParse(t, fidov1.FormatPlainList, tt.content, tt.opts)
 			assertCounts(t, set, tt.wantCounts)
 			if report.Invalid != tt.wantInvalid {
 				t.Errorf("invalid = %d, want %d", report.Invalid, tt.wantInvalid)
@@ -92,7 +92,7 @@ func TestParsePlainForcedTypeAndBounds(t *testing.T) {
 }
 
 func TestReportKeepsOnlyFirstSamples(t *testing.T) {
-	_, report := mustParse(t, v1alpha1.FormatPlainList, strings.Repeat("junk\n", 20), ParseOptions{})
+	_, report := mustParse(t, fidov1.FormatPlainList, strings.Repeat("junk\n", 20), ParseOptions{})
 	if report.Invalid != 20 || len(report.Samples) != MaxSamples {
 		t.Fatalf("invalid = %d, samples = %d; want 20 and %d", report.Invalid, len(report.Samples), MaxSamples)
 	}
@@ -124,21 +124,21 @@ ghcr.io/evil/miner:1.0,container-image,
 	tests := []struct {
 		name        string
 		content     string
-		format      v1alpha1.CSVFormat
+		format      fidov1.CSVFormat
 		wantCounts  map[string]int64
 		wantInvalid int64
 		wantSamples []string
 	}{
 		{
 			name: "urlhaus export, detected types", content: urlhaus,
-			format:      v1alpha1.CSVFormat{ValueColumn: 2},
+			format:      fidov1.CSVFormat{ValueColumn: 2},
 			wantCounts:  map[string]int64{"URL": 2},
 			wantInvalid: 2,
 			wantSamples: []string{`line 8: "not a url": not a recognisable indicator`, "line 9: row has no column 2"},
 		},
 		{
 			name: "misp export with type column and header", content: misp,
-			format:      v1alpha1.CSVFormat{ValueColumn: 0, TypeColumn: ptr(int32(1)), HasHeader: true},
+			format:      fidov1.CSVFormat{ValueColumn: 0, TypeColumn: ptr(int32(1)), HasHeader: true},
 			wantCounts:  map[string]int64{"IP": 1, "Domain": 1, "MD5": 1, "CIDR": 1, "Image": 1},
 			wantInvalid: 1,
 			wantSamples: []string{`line 5: "a@b.example": unsupported indicator type "email-src"`},
@@ -146,7 +146,7 @@ ghcr.io/evil/miner:1.0,container-image,
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, report := mustParse(t, v1alpha1.FormatCSV, tt.content, ParseOptions{CSV: &tt.format})
+			set, report := mustParse(t, fidov1.FormatCSV, tt.content, ParseOptions{CSV: &tt.format})
 			assertCounts(t, set, tt.wantCounts)
 			if report.Invalid != tt.wantInvalid || strings.Join(report.Samples, "|") != strings.Join(tt.wantSamples, "|") {
 				t.Errorf("report = %d %q, want %d %q", report.Invalid, report.Samples, tt.wantInvalid, tt.wantSamples)
@@ -156,7 +156,7 @@ ghcr.io/evil/miner:1.0,container-image,
 }
 
 func TestParseCSVRejectsBadMapping(t *testing.T) {
-	_, _, err := Parse(v1alpha1.FormatCSV, strings.NewReader("a,b\n"), ParseOptions{CSV: &v1alpha1.CSVFormat{ValueColumn: -1}})
+	_, _, err := Parse(fidov1.FormatCSV, strings.NewReader("a,b\n"), ParseOptions{CSV: &fidov1.CSVFormat{ValueColumn: -1}})
 	if err == nil || !strings.Contains(err.Error(), "valueColumn") {
 		t.Fatalf("err = %v, want a valueColumn error", err)
 	}
@@ -174,7 +174,7 @@ func TestParseSTIXBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	set, report := mustParse(t, v1alpha1.FormatSTIX21, string(content), ParseOptions{Now: now})
+	set, report := mustParse(t, fidov1.FormatSTIX21, string(content), ParseOptions{Now: now})
 	assertCounts(t, set, map[string]int64{"IP": 2, "CIDR": 1, "Domain": 2, "URL": 1, "SHA256": 1, "MD5": 1, "SHA1": 1})
 	if report.Skipped != 2 {
 		t.Errorf("skipped = %d, want 2 (revoked and expired)", report.Skipped)
@@ -189,21 +189,21 @@ func TestParseSTIXBundle(t *testing.T) {
 		t.Errorf("report = %d\n%s\nwant\n%s", report.Invalid, strings.Join(report.Samples, "\n"), strings.Join(wantSamples, "\n"))
 	}
 	ix := indexWith("stix", set)
-	hits := ix.Lookup(v1alpha1.IndicatorIP, "198.51.100.1")
+	hits := ix.Lookup(fidov1.IndicatorIP, "198.51.100.1")
 	if len(hits) != 1 || hits[0].Confidence != 85 || strings.Join(hits[0].Tags, ",") != "c2,malicious-activity" {
 		t.Errorf("hits = %+v, want one with confidence 85 and the indicator's labels", hits)
 	}
-	if hits := ix.Lookup(v1alpha1.IndicatorDomain, "revoked.example"); len(hits) != 0 {
+	if hits := ix.Lookup(fidov1.IndicatorDomain, "revoked.example"); len(hits) != 0 {
 		t.Errorf("revoked indicator matched: %+v", hits)
 	}
-	if hits := ix.Lookup(v1alpha1.IndicatorDomain, "expired.example"); len(hits) != 0 {
+	if hits := ix.Lookup(fidov1.IndicatorDomain, "expired.example"); len(hits) != 0 {
 		t.Errorf("expired indicator matched: %+v", hits)
 	}
 }
 
 func TestParseSTIXRejectsNonBundles(t *testing.T) {
 	for _, content := range []string{``, `[]`, `{"type":"indicator"}`, `{"type":"bundle","objects":{}}`, `{"type":"bundle","objects":[{"type":"indicator"`, `{"type":"bundle"} trailing`} {
-		if _, _, err := Parse(v1alpha1.FormatSTIX21, strings.NewReader(content), ParseOptions{}); err == nil {
+		if _, _, err := Parse(fidov1.FormatSTIX21, strings.NewReader(content), ParseOptions{}); err == nil {
 			t.Errorf("Parse(%q) succeeded, want an error", content)
 		}
 	}

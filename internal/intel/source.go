@@ -14,7 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -79,10 +79,10 @@ type Loader struct {
 }
 
 // MetaFor returns the index metadata of a feed.
-func MetaFor(feed *v1alpha1.ThreatFeed) FeedMeta {
+func MetaFor(feed *fidov1.ThreatFeed) FeedMeta {
 	severity := feed.Spec.Severity
 	if severity == "" {
-		severity = v1alpha1.SeverityMedium
+		severity = fidov1.SeverityMedium
 	}
 	return FeedMeta{Name: feed.Name, Confidence: min(max(feed.Spec.Confidence, 0), 100), Severity: severity, Tags: cleanTags(feed.Spec.Tags)}
 }
@@ -90,7 +90,7 @@ func MetaFor(feed *v1alpha1.ThreatFeed) FeedMeta {
 // Load reads and parses the feed. For a URL feed, non-empty validators make
 // the GET conditional. Errors are *SpecError, *SourceError or transient,
 // and never contain secrets.
-func (l *Loader) Load(ctx context.Context, feed *v1alpha1.ThreatFeed, cond Validators) (LoadResult, error) {
+func (l *Loader) Load(ctx context.Context, feed *fidov1.ThreatFeed, cond Validators) (LoadResult, error) {
 	if err := ValidateSpec(&feed.Spec); err != nil {
 		return LoadResult{}, &SpecError{Err: err}
 	}
@@ -117,7 +117,7 @@ func (l *Loader) Load(ctx context.Context, feed *v1alpha1.ThreatFeed, cond Valid
 }
 
 // parseOptions derives the parse options of a feed.
-func (l *Loader) parseOptions(feed *v1alpha1.ThreatFeed) ParseOptions {
+func (l *Loader) parseOptions(feed *fidov1.ThreatFeed) ParseOptions {
 	opts := ParseOptions{IndicatorType: feed.Spec.IndicatorType, CSV: feed.Spec.CSV}
 	if l.Now != nil {
 		opts.Now = l.Now()
@@ -127,7 +127,7 @@ func (l *Loader) parseOptions(feed *v1alpha1.ThreatFeed) ParseOptions {
 
 // ValidateSpec checks what the CRD schema cannot guarantee or what an
 // older schema may have let through.
-func ValidateSpec(spec *v1alpha1.ThreatFeedSpec) error {
+func ValidateSpec(spec *fidov1.ThreatFeedSpec) error {
 	sources := 0
 	for _, set := range []bool{len(spec.Inline) > 0, spec.ConfigMapRef != nil, spec.SecretRef != nil, spec.URL != ""} {
 		if set {
@@ -141,7 +141,7 @@ func ValidateSpec(spec *v1alpha1.ThreatFeedSpec) error {
 		return fmt.Errorf("maxBytes must be between %d and %d", minMaxBytes, maxMaxBytes)
 	case spec.Timeout != nil && spec.Timeout.Duration < 0:
 		return errors.New("timeout must not be negative")
-	case spec.CSV != nil && spec.Format != v1alpha1.FormatCSV:
+	case spec.CSV != nil && spec.Format != fidov1.FormatCSV:
 		return errors.New("csv may only be set when format is CSV")
 	case (spec.HeadersSecretRef != nil || spec.CAConfigMapRef != nil) && spec.URL == "":
 		return errors.New("headersSecretRef and caConfigMapRef need url")
@@ -164,25 +164,25 @@ func ValidateSpec(spec *v1alpha1.ThreatFeedSpec) error {
 }
 
 // validFormat reports whether a feed format is known (empty is PlainList).
-func validFormat(f v1alpha1.FeedFormat) bool {
+func validFormat(f fidov1.FeedFormat) bool {
 	switch f {
-	case "", v1alpha1.FormatPlainList, v1alpha1.FormatCSV, v1alpha1.FormatSTIX21:
+	case "", fidov1.FormatPlainList, fidov1.FormatCSV, fidov1.FormatSTIX21:
 		return true
 	}
 	return false
 }
 
 // isNonHashType reports whether t is a known indicator type other than a hash.
-func isNonHashType(t v1alpha1.IndicatorType) bool {
+func isNonHashType(t fidov1.IndicatorType) bool {
 	switch t {
-	case v1alpha1.IndicatorIP, v1alpha1.IndicatorCIDR, v1alpha1.IndicatorDomain, v1alpha1.IndicatorURL, v1alpha1.IndicatorImage:
+	case fidov1.IndicatorIP, fidov1.IndicatorCIDR, fidov1.IndicatorDomain, fidov1.IndicatorURL, fidov1.IndicatorImage:
 		return true
 	}
 	return false
 }
 
 // maxBytes is the effective size bound of a feed.
-func maxBytes(spec *v1alpha1.ThreatFeedSpec) int64 {
+func maxBytes(spec *fidov1.ThreatFeedSpec) int64 {
 	if spec.MaxBytes == 0 {
 		return DefaultMaxBytes
 	}
@@ -190,7 +190,7 @@ func maxBytes(spec *v1alpha1.ThreatFeedSpec) int64 {
 }
 
 // parseBytes parses in-memory content; a malformed document is a SourceError.
-func parseBytes(format v1alpha1.FeedFormat, data []byte, opts ParseOptions) (LoadResult, error) {
+func parseBytes(format fidov1.FeedFormat, data []byte, opts ParseOptions) (LoadResult, error) {
 	set, report, err := Parse(format, bytes.NewReader(data), opts)
 	if err != nil {
 		return LoadResult{}, &SourceError{Err: fmt.Errorf("parsing the feed: %w", err)}
@@ -199,7 +199,7 @@ func parseBytes(format v1alpha1.FeedFormat, data []byte, opts ParseOptions) (Loa
 }
 
 // loadURL fetches and parses a URL feed.
-func (l *Loader) loadURL(ctx context.Context, spec *v1alpha1.ThreatFeedSpec, cond Validators, opts ParseOptions) (LoadResult, error) {
+func (l *Loader) loadURL(ctx context.Context, spec *fidov1.ThreatFeedSpec, cond Validators, opts ParseOptions) (LoadResult, error) {
 	req := FetchRequest{URL: spec.URL, MaxBytes: maxBytes(spec), ETag: cond.ETag, LastModified: cond.LastModified}
 	if spec.Timeout != nil {
 		req.Timeout = spec.Timeout.Duration
@@ -243,7 +243,7 @@ func (l *Loader) fetcher() *Fetcher {
 }
 
 // readConfigMap returns one key of a ConfigMap (data or binaryData).
-func (l *Loader) readConfigMap(ctx context.Context, ref v1alpha1.ObjectKeyRef, limit int64) ([]byte, error) {
+func (l *Loader) readConfigMap(ctx context.Context, ref fidov1.ObjectKeyRef, limit int64) ([]byte, error) {
 	var cm corev1.ConfigMap
 	if err := l.get(ctx, "configmap", ref.Namespace, ref.Name, &cm); err != nil {
 		return nil, err
@@ -259,7 +259,7 @@ func (l *Loader) readConfigMap(ctx context.Context, ref v1alpha1.ObjectKeyRef, l
 }
 
 // readSecret returns one key of a Secret.
-func (l *Loader) readSecret(ctx context.Context, ref v1alpha1.ObjectKeyRef, limit int64) ([]byte, error) {
+func (l *Loader) readSecret(ctx context.Context, ref fidov1.ObjectKeyRef, limit int64) ([]byte, error) {
 	var secret corev1.Secret
 	if err := l.get(ctx, "secret", ref.Namespace, ref.Name, &secret); err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (l *Loader) readSecret(ctx context.Context, ref v1alpha1.ObjectKeyRef, limi
 
 // readHeaders turns a Secret's keys into HTTP headers; names are checked,
 // values never shown.
-func (l *Loader) readHeaders(ctx context.Context, ref v1alpha1.ObjectRef) (http.Header, error) {
+func (l *Loader) readHeaders(ctx context.Context, ref fidov1.ObjectRef) (http.Header, error) {
 	var secret corev1.Secret
 	if err := l.get(ctx, "secret", ref.Namespace, ref.Name, &secret); err != nil {
 		return nil, err

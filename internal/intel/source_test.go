@@ -15,7 +15,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func TestLoaderSources(t *testing.T) {
@@ -42,43 +42,43 @@ func TestLoaderSources(t *testing.T) {
 			Data: map[string][]byte{"Bad Header": []byte("x")}},
 	).Build()
 	loader := &Loader{Reader: reader}
-	ref := func(name, key string) *v1alpha1.ObjectKeyRef {
-		return &v1alpha1.ObjectKeyRef{Namespace: "intel", Name: name, Key: key}
+	ref := func(name, key string) *fidov1.ObjectKeyRef {
+		return &fidov1.ObjectKeyRef{Namespace: "intel", Name: name, Key: key}
 	}
 
 	tests := []struct {
 		name        string
-		spec        v1alpha1.ThreatFeedSpec
+		spec        fidov1.ThreatFeedSpec
 		wantCounts  map[string]int64
 		wantSamples string
 		wantETag    string
 		wantErr     string
 		wantClass   string // "spec", "source" or "" for transient
 	}{
-		{name: "inline", spec: v1alpha1.ThreatFeedSpec{Inline: []string{"1.1.1.1", "evil.example", "junk"}},
+		{name: "inline", spec: fidov1.ThreatFeedSpec{Inline: []string{"1.1.1.1", "evil.example", "junk"}},
 			wantCounts: map[string]int64{"IP": 1, "Domain": 1}, wantSamples: `line 3: "junk": not a recognisable indicator`},
-		{name: "configmap data", spec: v1alpha1.ThreatFeedSpec{ConfigMapRef: ref("lists", "ips.txt")},
+		{name: "configmap data", spec: fidov1.ThreatFeedSpec{ConfigMapRef: ref("lists", "ips.txt")},
 			wantCounts: map[string]int64{"IP": 2}},
-		{name: "configmap binaryData as CSV", spec: v1alpha1.ThreatFeedSpec{ConfigMapRef: ref("lists", "hashes.csv"), Format: v1alpha1.FormatCSV, CSV: &v1alpha1.CSVFormat{HasHeader: true}},
+		{name: "configmap binaryData as CSV", spec: fidov1.ThreatFeedSpec{ConfigMapRef: ref("lists", "hashes.csv"), Format: fidov1.FormatCSV, CSV: &fidov1.CSVFormat{HasHeader: true}},
 			wantCounts: map[string]int64{"MD5": 1}},
-		{name: "secret samples are redacted", spec: v1alpha1.ThreatFeedSpec{SecretRef: ref("private", "feed")},
+		{name: "secret samples are redacted", spec: fidov1.ThreatFeedSpec{SecretRef: ref("private", "feed")},
 			wantCounts: map[string]int64{"Domain": 1}, wantSamples: "line 2: not a recognisable indicator"},
-		{name: "url with header secret", spec: v1alpha1.ThreatFeedSpec{URL: srv.URL, HeadersSecretRef: &v1alpha1.ObjectRef{Namespace: "intel", Name: "headers"}},
+		{name: "url with header secret", spec: fidov1.ThreatFeedSpec{URL: srv.URL, HeadersSecretRef: &fidov1.ObjectRef{Namespace: "intel", Name: "headers"}},
 			wantCounts: map[string]int64{"IP": 1, "Domain": 1}, wantETag: `"abc"`},
-		{name: "missing configmap", spec: v1alpha1.ThreatFeedSpec{ConfigMapRef: ref("nope", "k")}, wantErr: "configmap intel/nope not found", wantClass: "source"},
-		{name: "missing key", spec: v1alpha1.ThreatFeedSpec{ConfigMapRef: ref("lists", "nope")}, wantErr: `has no key "nope"`, wantClass: "source"},
-		{name: "configmap over maxBytes", spec: v1alpha1.ThreatFeedSpec{ConfigMapRef: ref("lists", "big"), MaxBytes: 1024}, wantErr: "larger than maxBytes", wantClass: "source"},
-		{name: "bad header names", spec: v1alpha1.ThreatFeedSpec{URL: srv.URL, HeadersSecretRef: &v1alpha1.ObjectRef{Namespace: "intel", Name: "bad-headers"}}, wantErr: "not a valid header name", wantClass: "source"},
-		{name: "malformed STIX", spec: v1alpha1.ThreatFeedSpec{Inline: []string{"{"}, Format: v1alpha1.FormatSTIX21}, wantErr: "parsing the feed", wantClass: "source"},
-		{name: "two sources", spec: v1alpha1.ThreatFeedSpec{Inline: []string{"x"}, URL: srv.URL}, wantErr: "exactly one", wantClass: "spec"},
-		{name: "csv options on a plain feed", spec: v1alpha1.ThreatFeedSpec{Inline: []string{"x"}, CSV: &v1alpha1.CSVFormat{}}, wantErr: "csv may only", wantClass: "spec"},
-		{name: "ftp url", spec: v1alpha1.ThreatFeedSpec{URL: "ftp://feeds.example/x"}, wantErr: "not allowed", wantClass: "spec"},
-		{name: "tiny maxBytes", spec: v1alpha1.ThreatFeedSpec{Inline: []string{"x"}, MaxBytes: 10}, wantErr: "maxBytes", wantClass: "spec"},
-		{name: "unknown indicator type", spec: v1alpha1.ThreatFeedSpec{Inline: []string{"x"}, IndicatorType: "Email"}, wantErr: "indicatorType", wantClass: "spec"},
+		{name: "missing configmap", spec: fidov1.ThreatFeedSpec{ConfigMapRef: ref("nope", "k")}, wantErr: "configmap intel/nope not found", wantClass: "source"},
+		{name: "missing key", spec: fidov1.ThreatFeedSpec{ConfigMapRef: ref("lists", "nope")}, wantErr: `has no key "nope"`, wantClass: "source"},
+		{name: "configmap over maxBytes", spec: fidov1.ThreatFeedSpec{ConfigMapRef: ref("lists", "big"), MaxBytes: 1024}, wantErr: "larger than maxBytes", wantClass: "source"},
+		{name: "bad header names", spec: fidov1.ThreatFeedSpec{URL: srv.URL, HeadersSecretRef: &fidov1.ObjectRef{Namespace: "intel", Name: "bad-headers"}}, wantErr: "not a valid header name", wantClass: "source"},
+		{name: "malformed STIX", spec: fidov1.ThreatFeedSpec{Inline: []string{"{"}, Format: fidov1.FormatSTIX21}, wantErr: "parsing the feed", wantClass: "source"},
+		{name: "two sources", spec: fidov1.ThreatFeedSpec{Inline: []string{"x"}, URL: srv.URL}, wantErr: "exactly one", wantClass: "spec"},
+		{name: "csv options on a plain feed", spec: fidov1.ThreatFeedSpec{Inline: []string{"x"}, CSV: &fidov1.CSVFormat{}}, wantErr: "csv may only", wantClass: "spec"},
+		{name: "ftp url", spec: fidov1.ThreatFeedSpec{URL: "ftp://feeds.example/x"}, wantErr: "not allowed", wantClass: "spec"},
+		{name: "tiny maxBytes", spec: fidov1.ThreatFeedSpec{Inline: []string{"x"}, MaxBytes: 10}, wantErr: "maxBytes", wantClass: "spec"},
+		{name: "unknown indicator type", spec: fidov1.ThreatFeedSpec{Inline: []string{"x"}, IndicatorType: "Email"}, wantErr: "indicatorType", wantClass: "spec"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			feed := &v1alpha1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: "f"}, Spec: tt.spec}
+			feed := &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: "f"}, Spec: tt.spec}
 			res, err := loader.Load(context.Background(), feed, Validators{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -107,9 +107,9 @@ func TestLoaderSources(t *testing.T) {
 }
 
 func TestMetaFor(t *testing.T) {
-	feed := &v1alpha1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: "tor"}, Spec: v1alpha1.ThreatFeedSpec{Confidence: 150, Tags: []string{"tor", "tor", " "}}}
+	feed := &fidov1.ThreatFeed{ObjectMeta: metav1.ObjectMeta{Name: "tor"}, Spec: fidov1.ThreatFeedSpec{Confidence: 150, Tags: []string{"tor", "tor", " "}}}
 	got := MetaFor(feed)
-	if got.Name != "tor" || got.Confidence != 100 || got.Severity != v1alpha1.SeverityMedium || strings.Join(got.Tags, ",") != "tor" {
+	if got.Name != "tor" || got.Confidence != 100 || got.Severity != fidov1.SeverityMedium || strings.Join(got.Tags, ",") != "tor" {
 		t.Errorf("MetaFor = %+v", got)
 	}
 }

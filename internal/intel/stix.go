@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -150,7 +150,7 @@ func addComparisons(set *FeedSet, comparisons []stixComparison, attr uint32, opt
 			err = errEntryTooLong
 			continue
 		}
-		if opts.IndicatorType != "" && opts.IndicatorType != typ && !(typ == v1alpha1.IndicatorIP && opts.IndicatorType == v1alpha1.IndicatorCIDR) {
+		if opts.IndicatorType != "" && opts.IndicatorType != typ && !(typ == fidov1.IndicatorIP && opts.IndicatorType == fidov1.IndicatorCIDR) {
 			continue
 		}
 		ind, perr := parseIndicator(typ, c.value)

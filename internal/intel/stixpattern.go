@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -30,26 +30,26 @@ type stixComparison struct {
 
 // indicatorType maps the comparison's object path to an indicator type, or
 // "" when FIDO does not index that observable.
-func (c stixComparison) indicatorType() v1alpha1.IndicatorType {
+func (c stixComparison) indicatorType() fidov1.IndicatorType {
 	path := strings.Join(c.path, ".")
 	switch c.objectType + ":" + path {
 	case "ipv4-addr:value", "ipv6-addr:value":
-		return v1alpha1.IndicatorIP
+		return fidov1.IndicatorIP
 	case "domain-name:value":
-		return v1alpha1.IndicatorDomain
+		return fidov1.IndicatorDomain
 	case "url:value":
-		return v1alpha1.IndicatorURL
+		return fidov1.IndicatorURL
 	}
 	if c.objectType != "file" || len(c.path) != 2 || c.path[0] != "hashes" {
 		return ""
 	}
 	switch strings.ToUpper(strings.ReplaceAll(c.path[1], "-", "")) {
 	case "MD5":
-		return v1alpha1.IndicatorMD5
+		return fidov1.IndicatorMD5
 	case "SHA1":
-		return v1alpha1.IndicatorSHA1
+		return fidov1.IndicatorSHA1
 	case "SHA256":
-		return v1alpha1.IndicatorSHA256
+		return fidov1.IndicatorSHA256
 	}
 	return ""
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/google/cel-go/cel"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -27,7 +27,7 @@ const (
 	// MaxErrorMessage bounds the length of a CompileError's message, so
 	// that it fits a Ready condition.
 	MaxErrorMessage = 4096
-	// maxRuleErrorMessage bounds one rule's message (v1alpha1.RuleError.Message).
+	// maxRuleErrorMessage bounds one rule's message (fidov1.RuleError.Message).
 	maxRuleErrorMessage = 1024
 )
 
@@ -40,16 +40,16 @@ type Policy struct {
 	key        string
 	generation int64
 	dryRun     bool
-	points     v1alpha1.PriorityPoints
+	points     fidov1.PriorityPoints
 	rules      []compiledRule
 	// tiers sorted by minScore, highest first.
-	tiers []v1alpha1.Tier
+	tiers []fidov1.Tier
 }
 
 // compiledRule is one rule and its CEL program.
 type compiledRule struct {
 	name     string
-	category v1alpha1.RuleCategory
+	category fidov1.RuleCategory
 	points   int32
 	program  cel.Program
 }
@@ -101,7 +101,7 @@ func (e *CompileError) Error() string {
 // *CompileError, names every broken rule with CEL's message. Compile does
 // not keep a reference to the policy; cache the result by namespace/name and
 // generation.
-func Compile(policy *v1alpha1.ScoringPolicy) (*Policy, error) {
+func Compile(policy *fidov1.ScoringPolicy) (*Policy, error) {
 	if policy == nil {
 		return nil, errors.New("compiling a scoring policy: policy is nil")
 	}
@@ -114,7 +114,7 @@ func Compile(policy *v1alpha1.ScoringPolicy) (*Policy, error) {
 	compiled := &Policy{
 		key:        policy.Namespace + "/" + policy.Name,
 		generation: policy.Generation,
-		dryRun:     spec.Mode == v1alpha1.ModeDryRun,
+		dryRun:     spec.Mode == fidov1.ModeDryRun,
 		points:     spec.PriorityPoints,
 		rules:      make([]compiledRule, 0, len(spec.Rules)),
 		tiers:      sortedTiers(spec.Tiers),
@@ -219,13 +219,13 @@ func issuesMessage(iss *cel.Issues) string {
 
 // checkPolicy finds the policy-level mistakes the CRD would have rejected,
 // and the ones it cannot: rules and tiers must be usable by this engine.
-func checkPolicy(spec *v1alpha1.ScoringPolicySpec) []Problem {
+func checkPolicy(spec *fidov1.ScoringPolicySpec) []Problem {
 	var problems []Problem
 	add := func(rule, format string, args ...any) {
 		problems = append(problems, Problem{Rule: rule, Message: fmt.Sprintf(format, args...)})
 	}
 	switch spec.Mode {
-	case "", v1alpha1.ModeEnforce, v1alpha1.ModeDryRun:
+	case "", fidov1.ModeEnforce, fidov1.ModeDryRun:
 	default:
 		add("", "mode %q is not Enforce or DryRun", spec.Mode)
 	}
@@ -260,7 +260,7 @@ func checkPolicy(spec *v1alpha1.ScoringPolicySpec) []Problem {
 }
 
 // checkTiers requires 1 to MaxTiers tiers with unique names and minScores in 0..100.
-func checkTiers(tiers []v1alpha1.Tier) []Problem {
+func checkTiers(tiers []fidov1.Tier) []Problem {
 	var problems []Problem
 	add := func(format string, args ...any) {
 		problems = append(problems, Problem{Message: fmt.Sprintf(format, args...)})
@@ -286,7 +286,7 @@ func checkTiers(tiers []v1alpha1.Tier) []Problem {
 }
 
 // checkSelector validates the parts of a selector that Matches interprets.
-func checkSelector(sel *v1alpha1.PolicySelector) error {
+func checkSelector(sel *fidov1.PolicySelector) error {
 	if sel.MinPriority != "" && sel.MinPriority.Rank() < 0 {
 		return fmt.Errorf("minPriority %q is not a known priority", sel.MinPriority)
 	}
@@ -298,9 +298,9 @@ func checkSelector(sel *v1alpha1.PolicySelector) error {
 	return nil
 }
 
-func validCategory(c v1alpha1.RuleCategory) bool {
+func validCategory(c fidov1.RuleCategory) bool {
 	switch c {
-	case v1alpha1.CategoryThreat, v1alpha1.CategoryAsset, v1alpha1.CategoryUser:
+	case fidov1.CategoryThreat, fidov1.CategoryAsset, fidov1.CategoryUser:
 		return true
 	}
 	return false
@@ -315,8 +315,8 @@ func ruleLabel(name string, index int) string {
 }
 
 // sortedTiers copies the tiers, highest minScore first.
-func sortedTiers(tiers []v1alpha1.Tier) []v1alpha1.Tier {
-	out := make([]v1alpha1.Tier, len(tiers))
+func sortedTiers(tiers []fidov1.Tier) []fidov1.Tier {
+	out := make([]fidov1.Tier, len(tiers))
 	for i := range tiers {
 		tiers[i].DeepCopyInto(&out[i])
 	}

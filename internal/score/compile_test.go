@@ -7,7 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 func TestCompileRuleErrors(t *testing.T) {
@@ -76,7 +76,7 @@ func TestCompileListsEveryBrokenRule(t *testing.T) {
 }
 
 func TestCompileErrorIsBounded(t *testing.T) {
-	var rules []v1alpha1.ScoringRule
+	var rules []fidov1.ScoringRule
 	for i := 0; i < MaxRules; i++ {
 		rules = append(rules, rule(strings.Repeat("x", 50)+string(rune('a'+i%26))+string(rune('a'+i/26)), threat, 1,
 			strings.Repeat("enrichment.pod.nosuchfield && ", 100)+"true"))
@@ -96,39 +96,39 @@ func TestCompileErrorIsBounded(t *testing.T) {
 func TestCompilePolicyProblems(t *testing.T) {
 	cases := []struct {
 		name   string
-		mutate func(*v1alpha1.ScoringPolicySpec)
+		mutate func(*fidov1.ScoringPolicySpec)
 		want   string
 	}{
-		{name: "duplicate rule", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "duplicate rule", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Rules = append(s.Rules, rule("a", threat, 1, "true"), rule("a", asset, 1, "true"))
 		}, want: `rule "a": name is used by another rule`},
-		{name: "reserved rule name", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "reserved rule name", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Rules = append(s.Rules, rule("priority", threat, 1, "true"))
 		}, want: "reserved"},
-		{name: "nameless rule", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "nameless rule", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Rules = append(s.Rules, rule("", threat, 1, "true"))
 		}, want: `rule "#1": name must be`},
-		{name: "bad category", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "bad category", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Rules = append(s.Rules, rule("a", "network", 1, "true"))
 		}, want: `category "network"`},
-		{name: "points too high", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "points too high", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Rules = append(s.Rules, rule("a", threat, 101, "true"))
 		}, want: "points 101 outside"},
-		{name: "points too low", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "points too low", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Rules = append(s.Rules, rule("a", threat, -101, "true"))
 		}, want: "points -101 outside"},
-		{name: "too many rules", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "too many rules", mutate: func(s *fidov1.ScoringPolicySpec) {
 			for i := 0; i <= MaxRules; i++ {
 				s.Rules = append(s.Rules, rule("r"+strings.Repeat("x", i), threat, 1, "true"))
 			}
 		}, want: "65 rules, more than 64"},
-		{name: "no tiers", mutate: func(s *v1alpha1.ScoringPolicySpec) { s.Tiers = nil }, want: "1 to 10 tiers"},
-		{name: "duplicate minScore", mutate: func(s *v1alpha1.ScoringPolicySpec) { s.Tiers[1].MinScore = 80 }, want: "minScore 80 is used twice"},
-		{name: "duplicate tier name", mutate: func(s *v1alpha1.ScoringPolicySpec) { s.Tiers[1].Name = "contain" }, want: `tier name "contain"`},
-		{name: "minScore out of range", mutate: func(s *v1alpha1.ScoringPolicySpec) { s.Tiers[0].MinScore = 101 }, want: "outside 0..100"},
-		{name: "bad mode", mutate: func(s *v1alpha1.ScoringPolicySpec) { s.Mode = "Audit" }, want: `mode "Audit"`},
-		{name: "bad minPriority", mutate: func(s *v1alpha1.ScoringPolicySpec) { s.Selector.MinPriority = "Urgent" }, want: `minPriority "Urgent"`},
-		{name: "bad namespaceSelector", mutate: func(s *v1alpha1.ScoringPolicySpec) {
+		{name: "no tiers", mutate: func(s *fidov1.ScoringPolicySpec) { s.Tiers = nil }, want: "1 to 10 tiers"},
+		{name: "duplicate minScore", mutate: func(s *fidov1.ScoringPolicySpec) { s.Tiers[1].MinScore = 80 }, want: "minScore 80 is used twice"},
+		{name: "duplicate tier name", mutate: func(s *fidov1.ScoringPolicySpec) { s.Tiers[1].Name = "contain" }, want: `tier name "contain"`},
+		{name: "minScore out of range", mutate: func(s *fidov1.ScoringPolicySpec) { s.Tiers[0].MinScore = 101 }, want: "outside 0..100"},
+		{name: "bad mode", mutate: func(s *fidov1.ScoringPolicySpec) { s.Mode = "Audit" }, want: `mode "Audit"`},
+		{name: "bad minPriority", mutate: func(s *fidov1.ScoringPolicySpec) { s.Selector.MinPriority = "Urgent" }, want: `minPriority "Urgent"`},
+		{name: "bad namespaceSelector", mutate: func(s *fidov1.ScoringPolicySpec) {
 			s.Selector.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "env", Operator: "Near"}}}
 		}, want: "namespaceSelector"},
 	}
@@ -146,8 +146,8 @@ func TestCompilePolicyProblems(t *testing.T) {
 
 func TestCompileValid(t *testing.T) {
 	p := realisticPolicy()
-	p.Spec.Selector = v1alpha1.PolicySelector{
-		Detectors: []string{"falco"}, MinPriority: v1alpha1.PriorityNotice,
+	p.Spec.Selector = fidov1.PolicySelector{
+		Detectors: []string{"falco"}, MinPriority: fidov1.PriorityNotice,
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}},
 	}
 	compiled := mustCompile(t, p)
@@ -155,7 +155,7 @@ func TestCompileValid(t *testing.T) {
 		t.Errorf("key %q generation %d", compiled.Key(), compiled.Generation())
 	}
 	// The compiled policy must not depend on the object afterwards.
-	p.Spec.Tiers[0].Actions[0].Type = v1alpha1.ActionDeletePod
+	p.Spec.Tiers[0].Actions[0].Type = fidov1.ActionDeletePod
 	p.Spec.Rules[0].Points = 0
 	got := compiled.Evaluate(enrichedIncident())
 	if got.Score.PlannedActions[0] != "IsolatePod" {
@@ -192,7 +192,7 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
-		for _, inc := range []*v1alpha1.Incident{enriched, bare} {
+		for _, inc := range []*fidov1.Incident{enriched, bare} {
 			res := p.Evaluate(inc)
 			if res.Score.Total < 0 || res.Score.Total > 100 {
 				t.Fatalf("total %d", res.Score.Total)

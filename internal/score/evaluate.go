@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -14,12 +14,12 @@ const maxScore = 100
 // Result is the outcome of scoring one incident with one policy.
 type Result struct {
 	// Score is ready to be written to the incident's status.score.
-	Score v1alpha1.Score
+	Score fidov1.Score
 	// Tier is the tier the total reached, nil when no tier's minScore was
 	// reached. It is the incident's own copy.
-	Tier *v1alpha1.Tier
+	Tier *fidov1.Tier
 	// Severity is the tier's severity, "" without a tier.
-	Severity v1alpha1.Severity
+	Severity fidov1.Severity
 }
 
 // Evaluate scores an incident. It never fails: a rule that cannot be
@@ -27,35 +27,35 @@ type Result struct {
 // and a rule that needs a map key the incident lacks does not apply (see
 // Variables). Evaluate does no I/O and does not modify the incident; a nil
 // incident is scored as an empty one.
-func (p *Policy) Evaluate(inc *v1alpha1.Incident) Result {
+func (p *Policy) Evaluate(inc *fidov1.Incident) Result {
 	if inc == nil {
-		inc = &v1alpha1.Incident{}
+		inc = &fidov1.Incident{}
 	}
 	in := newInput(inc)
 	var sums [3]int32 // threat, asset, user
-	score := v1alpha1.Score{
+	score := fidov1.Score{
 		Policy:           p.key,
 		PolicyGeneration: p.generation,
 		DryRun:           p.dryRun,
 	}
 	if base := p.points.For(inc.Spec.Priority); base != 0 {
-		sums[categoryIndex(v1alpha1.CategoryThreat)] += base
-		score.Contributions = append(score.Contributions, v1alpha1.Contribution{
-			Rule: PriorityRuleName, Category: v1alpha1.CategoryThreat, Points: base,
+		sums[categoryIndex(fidov1.CategoryThreat)] += base
+		score.Contributions = append(score.Contributions, fidov1.Contribution{
+			Rule: PriorityRuleName, Category: fidov1.CategoryThreat, Points: base,
 		})
 	}
 	for i := range p.rules {
 		r := &p.rules[i]
 		matched, errMsg := r.matches(in)
 		if errMsg != "" {
-			score.Errors = append(score.Errors, v1alpha1.RuleError{Rule: r.name, Message: errMsg})
+			score.Errors = append(score.Errors, fidov1.RuleError{Rule: r.name, Message: errMsg})
 			continue
 		}
 		if !matched {
 			continue
 		}
 		sums[categoryIndex(r.category)] += r.points
-		score.Contributions = append(score.Contributions, v1alpha1.Contribution{
+		score.Contributions = append(score.Contributions, fidov1.Contribution{
 			Rule: r.name, Category: r.category, Points: r.points,
 		})
 	}
@@ -65,7 +65,7 @@ func (p *Policy) Evaluate(inc *v1alpha1.Incident) Result {
 }
 
 // withTier picks the tier for the total and plans its actions.
-func (p *Policy) withTier(score v1alpha1.Score) Result {
+func (p *Policy) withTier(score fidov1.Score) Result {
 	tier := p.tierFor(score.Total)
 	if tier == nil {
 		return Result{Score: score}
@@ -78,7 +78,7 @@ func (p *Policy) withTier(score v1alpha1.Score) Result {
 }
 
 // tierFor returns the tier with the highest minScore that total reaches.
-func (p *Policy) tierFor(total int32) *v1alpha1.Tier {
+func (p *Policy) tierFor(total int32) *fidov1.Tier {
 	for i := range p.tiers {
 		if p.tiers[i].MinScore <= total {
 			return &p.tiers[i]
@@ -113,11 +113,11 @@ func isMissingKey(err error) bool {
 
 // categoryIndex maps a category to its slot in the sums; Compile only
 // accepts the three categories.
-func categoryIndex(c v1alpha1.RuleCategory) int {
+func categoryIndex(c fidov1.RuleCategory) int {
 	switch c {
-	case v1alpha1.CategoryAsset:
+	case fidov1.CategoryAsset:
 		return 1
-	case v1alpha1.CategoryUser:
+	case fidov1.CategoryUser:
 		return 2
 	}
 	return 0

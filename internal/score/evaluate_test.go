@@ -8,58 +8,58 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 const (
-	threat = v1alpha1.CategoryThreat
-	asset  = v1alpha1.CategoryAsset
-	user   = v1alpha1.CategoryUser
+	threat = fidov1.CategoryThreat
+	asset  = fidov1.CategoryAsset
+	user   = fidov1.CategoryUser
 )
 
 func TestEvaluateSubScores(t *testing.T) {
 	cases := []struct {
 		name                       string
 		base                       int32 // priorityPoints.Critical
-		rules                      []v1alpha1.ScoringRule
+		rules                      []fidov1.ScoringRule
 		threat, asset, user, total int32
 	}{
 		{name: "no rules, no base"},
 		{name: "base counts as threat", base: 40, threat: 40, total: 40},
 		{
 			name:   "one rule per category",
-			rules:  []v1alpha1.ScoringRule{rule("t", threat, 10, "true"), rule("a", asset, 20, "true"), rule("u", user, 30, "true")},
+			rules:  []fidov1.ScoringRule{rule("t", threat, 10, "true"), rule("a", asset, 20, "true"), rule("u", user, 30, "true")},
 			threat: 10, asset: 20, user: 30, total: 60,
 		},
 		{
 			name:  "false rules add nothing",
-			rules: []v1alpha1.ScoringRule{rule("t", threat, 10, "false"), rule("a", asset, 20, "1 > 2")},
+			rules: []fidov1.ScoringRule{rule("t", threat, 10, "false"), rule("a", asset, 20, "1 > 2")},
 		},
 		{
 			name:   "sub-score clamped at 100",
 			base:   60,
-			rules:  []v1alpha1.ScoringRule{rule("t1", threat, 30, "true"), rule("t2", threat, 30, "true")},
+			rules:  []fidov1.ScoringRule{rule("t1", threat, 30, "true"), rule("t2", threat, 30, "true")},
 			threat: 100, total: 100,
 		},
 		{
 			name:   "total clamped at 100",
-			rules:  []v1alpha1.ScoringRule{rule("t", threat, 50, "true"), rule("a", asset, 40, "true"), rule("u", user, 30, "true")},
+			rules:  []fidov1.ScoringRule{rule("t", threat, 50, "true"), rule("a", asset, 40, "true"), rule("u", user, 30, "true")},
 			threat: 50, asset: 40, user: 30, total: 100,
 		},
 		{
 			name:   "negative points lower a sub-score",
 			base:   40,
-			rules:  []v1alpha1.ScoringRule{rule("t", threat, -15, "true")},
+			rules:  []fidov1.ScoringRule{rule("t", threat, -15, "true")},
 			threat: 25, total: 25,
 		},
 		{
 			name:  "sub-score clamped at 0",
-			rules: []v1alpha1.ScoringRule{rule("a", asset, -50, "true"), rule("u", user, 30, "true")},
+			rules: []fidov1.ScoringRule{rule("a", asset, -50, "true"), rule("u", user, 30, "true")},
 			user:  30, total: 30,
 		},
 		{
 			name:   "clamping happens per sub-score before the total",
-			rules:  []v1alpha1.ScoringRule{rule("t", threat, 100, "true"), rule("t2", threat, 100, "true"), rule("a", asset, -100, "true")},
+			rules:  []fidov1.ScoringRule{rule("t", threat, 100, "true"), rule("t2", threat, 100, "true"), rule("a", asset, -100, "true")},
 			threat: 100, total: 100,
 		},
 	}
@@ -88,10 +88,10 @@ func TestEvaluateExplains(t *testing.T) {
 	)
 	p.Spec.PriorityPoints.Critical = 40
 	got := mustCompile(t, p).Evaluate(enrichedIncident())
-	want := v1alpha1.Score{
+	want := fidov1.Score{
 		Total: 100, Threat: 80, Asset: 20, User: 30,
 		Policy: "fido-system/default", PolicyGeneration: 7, Tier: "contain",
-		Contributions: []v1alpha1.Contribution{
+		Contributions: []fidov1.Contribution{
 			{Rule: "priority", Category: threat, Points: 40},
 			{Rule: "production", Category: asset, Points: 20},
 			{Rule: "cluster-admin", Category: user, Points: 30},
@@ -102,7 +102,7 @@ func TestEvaluateExplains(t *testing.T) {
 	if !reflect.DeepEqual(got.Score, want) {
 		t.Errorf("score\n got %+v\nwant %+v", got.Score, want)
 	}
-	if got.Severity != v1alpha1.SeverityCritical || got.Tier == nil || got.Tier.Name != "contain" || !got.Tier.Actions[1].RequireApproval {
+	if got.Severity != fidov1.SeverityCritical || got.Tier == nil || got.Tier.Name != "contain" || !got.Tier.Actions[1].RequireApproval {
 		t.Errorf("severity %q tier %+v, want Critical and the contain tier", got.Severity, got.Tier)
 	}
 }
@@ -110,26 +110,26 @@ func TestEvaluateExplains(t *testing.T) {
 func TestEvaluateTiers(t *testing.T) {
 	cases := []struct {
 		points   int32
-		tiers    []v1alpha1.Tier
+		tiers    []fidov1.Tier
 		tier     string
-		severity v1alpha1.Severity
+		severity fidov1.Severity
 		actions  []string
 	}{
-		{points: 0, tier: "record", severity: v1alpha1.SeverityLow},
-		{points: 49, tier: "record", severity: v1alpha1.SeverityLow},
-		{points: 50, tier: "investigate", severity: v1alpha1.SeverityHigh, actions: []string{"Notify"}},
-		{points: 79, tier: "investigate", severity: v1alpha1.SeverityHigh, actions: []string{"Notify"}},
-		{points: 80, tier: "contain", severity: v1alpha1.SeverityCritical, actions: []string{"IsolatePod", "DisableServiceAccount", "Notify"}},
-		{points: 100, tier: "contain", severity: v1alpha1.SeverityCritical, actions: []string{"IsolatePod", "DisableServiceAccount", "Notify"}},
+		{points: 0, tier: "record", severity: fidov1.SeverityLow},
+		{points: 49, tier: "record", severity: fidov1.SeverityLow},
+		{points: 50, tier: "investigate", severity: fidov1.SeverityHigh, actions: []string{"Notify"}},
+		{points: 79, tier: "investigate", severity: fidov1.SeverityHigh, actions: []string{"Notify"}},
+		{points: 80, tier: "contain", severity: fidov1.SeverityCritical, actions: []string{"IsolatePod", "DisableServiceAccount", "Notify"}},
+		{points: 100, tier: "contain", severity: fidov1.SeverityCritical, actions: []string{"IsolatePod", "DisableServiceAccount", "Notify"}},
 		{
 			points: 10,
-			tiers:  []v1alpha1.Tier{{Name: "high", MinScore: 60, Severity: v1alpha1.SeverityHigh}, {Name: "medium", MinScore: 30, Severity: v1alpha1.SeverityMedium}},
+			tiers:  []fidov1.Tier{{Name: "high", MinScore: 60, Severity: fidov1.SeverityHigh}, {Name: "medium", MinScore: 30, Severity: fidov1.SeverityMedium}},
 		},
 		{
 			points:   30,
-			tiers:    []v1alpha1.Tier{{Name: "medium", MinScore: 30, Severity: v1alpha1.SeverityMedium}, {Name: "high", MinScore: 60, Severity: v1alpha1.SeverityHigh}},
+			tiers:    []fidov1.Tier{{Name: "medium", MinScore: 30, Severity: fidov1.SeverityMedium}, {Name: "high", MinScore: 60, Severity: fidov1.SeverityHigh}},
 			tier:     "medium",
-			severity: v1alpha1.SeverityMedium,
+			severity: fidov1.SeverityMedium,
 		},
 	}
 	for _, tc := range cases {
@@ -155,20 +155,20 @@ func TestEvaluateTiers(t *testing.T) {
 func TestEvaluateTierIsACopy(t *testing.T) {
 	p := mustCompile(t, newPolicy(rule("t", threat, 90, "true")))
 	first := p.Evaluate(bareIncident())
-	first.Tier.Actions[0].Type = v1alpha1.ActionDeletePod
+	first.Tier.Actions[0].Type = fidov1.ActionDeletePod
 	second := p.Evaluate(bareIncident())
-	if second.Tier.Actions[0].Type != v1alpha1.ActionIsolatePod {
+	if second.Tier.Actions[0].Type != fidov1.ActionIsolatePod {
 		t.Errorf("changing one result's tier changed the policy: %s", second.Tier.Actions[0].Type)
 	}
 }
 
 func TestEvaluateDryRun(t *testing.T) {
-	for _, mode := range []v1alpha1.PolicyMode{v1alpha1.ModeEnforce, v1alpha1.ModeDryRun, ""} {
+	for _, mode := range []fidov1.PolicyMode{fidov1.ModeEnforce, fidov1.ModeDryRun, ""} {
 		t.Run(string(mode), func(t *testing.T) {
 			p := newPolicy(rule("t", threat, 90, "true"))
 			p.Spec.Mode = mode
 			got := mustCompile(t, p).Evaluate(bareIncident()).Score
-			if got.DryRun != (mode == v1alpha1.ModeDryRun) {
+			if got.DryRun != (mode == fidov1.ModeDryRun) {
 				t.Errorf("DryRun = %v for mode %q", got.DryRun, mode)
 			}
 			if len(got.PlannedActions) != 3 {
@@ -181,7 +181,7 @@ func TestEvaluateDryRun(t *testing.T) {
 func TestEvaluateRuntimeErrors(t *testing.T) {
 	cases := []struct {
 		name, expr string
-		inc        *v1alpha1.Incident
+		inc        *fidov1.Incident
 		matched    bool
 		errPart    string // "" = no error expected
 	}{

@@ -8,7 +8,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // The run-time types of the declared objects.
@@ -62,7 +62,7 @@ func (in *input) Parent() interpreter.Activation { return nil }
 // incidentView is the incident variable: the spec plus its lists and map in
 // the shapes CEL reads directly.
 type incidentView struct {
-	spec       *v1alpha1.IncidentSpec
+	spec       *fidov1.IncidentSpec
 	indicators ref.Val
 	fields     map[string]string
 }
@@ -71,17 +71,17 @@ type incidentView struct {
 // for every part the enrichers did not provide.
 type enrichmentView struct {
 	pod            *podView
-	workload       *v1alpha1.WorkloadInfo
-	node           *v1alpha1.NodeInfo
-	serviceAccount *v1alpha1.AccessInfo
-	exposure       *v1alpha1.ExposureInfo
-	namespace      *v1alpha1.NamespaceInfo
+	workload       *fidov1.WorkloadInfo
+	node           *fidov1.NodeInfo
+	serviceAccount *fidov1.AccessInfo
+	exposure       *fidov1.ExposureInfo
+	namespace      *fidov1.NamespaceInfo
 	errors         ref.Val
 }
 
 // podView is the pod with its derived image list.
 type podView struct {
-	pod        *v1alpha1.PodInfo
+	pod        *fidov1.PodInfo
 	images     []string
 	containers ref.Val
 }
@@ -91,18 +91,18 @@ var (
 	noStrings     = []string{}
 	noLabels      = map[string]string{}
 	noObjects     = types.NewRefValList(types.DefaultTypeAdapter, []ref.Val{})
-	emptyPod      = &podView{pod: &v1alpha1.PodInfo{}, images: noStrings, containers: noObjects}
-	emptyHistory  = newObject(historyType, &v1alpha1.HistoryInfo{})
-	emptyEnr      = &v1alpha1.Enrichment{}
-	zeroWorkload  = &v1alpha1.WorkloadInfo{}
-	zeroNode      = &v1alpha1.NodeInfo{}
-	zeroAccess    = &v1alpha1.AccessInfo{}
-	zeroExposure  = &v1alpha1.ExposureInfo{}
-	zeroNamespace = &v1alpha1.NamespaceInfo{}
+	emptyPod      = &podView{pod: &fidov1.PodInfo{}, images: noStrings, containers: noObjects}
+	emptyHistory  = newObject(historyType, &fidov1.HistoryInfo{})
+	emptyEnr      = &fidov1.Enrichment{}
+	zeroWorkload  = &fidov1.WorkloadInfo{}
+	zeroNode      = &fidov1.NodeInfo{}
+	zeroAccess    = &fidov1.AccessInfo{}
+	zeroExposure  = &fidov1.ExposureInfo{}
+	zeroNamespace = &fidov1.NamespaceInfo{}
 )
 
 // newInput builds the activation for one incident.
-func newInput(inc *v1alpha1.Incident) *input {
+func newInput(inc *fidov1.Incident) *input {
 	enr := inc.Status.Enrichment
 	if enr == nil {
 		enr = emptyEnr
@@ -119,7 +119,7 @@ func newInput(inc *v1alpha1.Incident) *input {
 	return in
 }
 
-func newIncidentView(spec *v1alpha1.IncidentSpec) *incidentView {
+func newIncidentView(spec *fidov1.IncidentSpec) *incidentView {
 	v := &incidentView{spec: spec, indicators: objectList(indicatorType, spec.Indicators), fields: noLabels}
 	if len(spec.Fields) > 0 {
 		v.fields = make(map[string]string, len(spec.Fields))
@@ -130,7 +130,7 @@ func newIncidentView(spec *v1alpha1.IncidentSpec) *incidentView {
 	return v
 }
 
-func newEnrichmentView(enr *v1alpha1.Enrichment) *enrichmentView {
+func newEnrichmentView(enr *fidov1.Enrichment) *enrichmentView {
 	return &enrichmentView{
 		pod:            newPodView(enr.Pod),
 		workload:       orShared(enr.Workload, zeroWorkload),
@@ -142,7 +142,7 @@ func newEnrichmentView(enr *v1alpha1.Enrichment) *enrichmentView {
 	}
 }
 
-func newPodView(pod *v1alpha1.PodInfo) *podView {
+func newPodView(pod *fidov1.PodInfo) *podView {
 	if pod == nil {
 		return emptyPod
 	}
@@ -177,7 +177,7 @@ func objectList[T any](typ *types.Type, items []T) ref.Val {
 	return types.NewRefValList(types.DefaultTypeAdapter, vals)
 }
 
-func replicas(w *v1alpha1.WorkloadInfo) int64 {
+func replicas(w *fidov1.WorkloadInfo) int64 {
 	if w.Replicas == nil {
 		return 0
 	}

@@ -8,7 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // TestSamplePoliciesCompile keeps the shipped samples honest: every
@@ -24,7 +24,7 @@ func TestSamplePoliciesCompile(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, doc := range strings.Split(string(raw), "\n---\n") {
-			var p v1alpha1.ScoringPolicy
+			var p fidov1.ScoringPolicy
 			if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}

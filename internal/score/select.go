@@ -6,7 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // Select returns the policy that scores the incident, or nil when none
@@ -16,8 +16,8 @@ import (
 //
 // Select does not know whether a policy compiles; pass only the policies
 // that should be able to win (for example those that are Ready).
-func Select(policies []*v1alpha1.ScoringPolicy, inc *v1alpha1.Incident, namespaceLabels map[string]string, operatorNamespace string) *v1alpha1.ScoringPolicy {
-	var best *v1alpha1.ScoringPolicy
+func Select(policies []*fidov1.ScoringPolicy, inc *fidov1.Incident, namespaceLabels map[string]string, operatorNamespace string) *fidov1.ScoringPolicy {
+	var best *fidov1.ScoringPolicy
 	for _, p := range policies {
 		if !Matches(p, inc, namespaceLabels, operatorNamespace) {
 			continue
@@ -30,7 +30,7 @@ func Select(policies []*v1alpha1.ScoringPolicy, inc *v1alpha1.Incident, namespac
 }
 
 // outranks reports whether policy a beats policy b for the same incident.
-func outranks(a, b *v1alpha1.ScoringPolicy) bool {
+func outranks(a, b *fidov1.ScoringPolicy) bool {
 	if a.Spec.Priority != b.Spec.Priority {
 		return a.Spec.Priority > b.Spec.Priority
 	}
@@ -46,7 +46,7 @@ func outranks(a, b *v1alpha1.ScoringPolicy) bool {
 // A policy being deleted, or with a selector that cannot be interpreted (an
 // invalid namespaceSelector or an unknown minPriority, which Compile reports),
 // matches nothing.
-func Matches(policy *v1alpha1.ScoringPolicy, inc *v1alpha1.Incident, namespaceLabels map[string]string, operatorNamespace string) bool {
+func Matches(policy *fidov1.ScoringPolicy, inc *fidov1.Incident, namespaceLabels map[string]string, operatorNamespace string) bool {
 	if policy == nil || inc == nil || policy.DeletionTimestamp != nil {
 		return false
 	}
@@ -67,7 +67,7 @@ func inList(list []string, value string) bool {
 
 // priorityAtLeast is true when there is no minimum or the incident's
 // priority ranks at or above it.
-func priorityAtLeast(p, minimum v1alpha1.Priority) bool {
+func priorityAtLeast(p, minimum fidov1.Priority) bool {
 	if minimum == "" {
 		return true
 	}

@@ -8,14 +8,14 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/traits"
 
-	"github.com/fido-operator/fido/api/v1alpha1"
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
 // evalOne scores inc with a policy holding the single rule expr and reports
 // whether the rule matched and the rule errors.
-func evalOne(t *testing.T, expr string, inc *v1alpha1.Incident) (bool, []v1alpha1.RuleError) {
+func evalOne(t *testing.T, expr string, inc *fidov1.Incident) (bool, []fidov1.RuleError) {
 	t.Helper()
-	p := mustCompile(t, newPolicy(rule("r", v1alpha1.CategoryThreat, 10, expr)))
+	p := mustCompile(t, newPolicy(rule("r", fidov1.CategoryThreat, 10, expr)))
 	res := p.Evaluate(inc)
 	for _, c := range res.Score.Contributions {
 		if c.Rule == "r" {
@@ -118,7 +118,7 @@ func TestInputHasEveryDeclaredField(t *testing.T) {
 	for _, d := range schema {
 		decls[d.name] = d
 	}
-	for name, inc := range map[string]*v1alpha1.Incident{"enriched": enrichedIncident(), "bare": bareIncident()} {
+	for name, inc := range map[string]*fidov1.Incident{"enriched": enrichedIncident(), "bare": bareIncident()} {
 		in := newInput(inc)
 		for _, v := range variables {
 			value, ok := in.ResolveName(v.name)

@@ -80,7 +80,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	defer env.Stop()
+	defer func() { _ = env.Stop() }()
 	cfg.QPS, cfg.Burst = 1000, 2000
 	b := &bench{cfg: cfg}
 	if err := b.setUp(env); err != nil {
@@ -236,6 +236,12 @@ func (b *bench) createPods(prefix string, n int) error {
 // runIdle posts one alert at a time and waits for each containment.
 func (b *bench) runIdle(n int) []time.Duration {
 	var out []time.Duration
+	var traces []func()
+	defer func() {
+		for _, trace := range traces {
+			trace()
+		}
+	}()
 	for i := 0; i < n; i++ {
 		ns := fmt.Sprintf("idle-%04d", i)
 		start := time.Now()
@@ -244,10 +250,10 @@ func (b *bench) runIdle(n int) []time.Duration {
 		}
 		postDone := time.Since(start)
 		if os.Getenv("BENCH_TRACE") != "" {
-			defer func(ns string, start time.Time, postDone time.Duration) {
+			traces = append(traces, func() {
 				at, _ := b.seen.wait(ns, time.Second)
 				fmt.Printf("trace %s: POST %s, NetworkPolicy %s\n", ns, postDone.Round(time.Millisecond), at.Sub(start).Round(time.Millisecond))
-			}(ns, start, postDone)
+			})
 		}
 		if at, ok := b.seen.wait(ns, 30*time.Second); ok {
 			out = append(out, at.Sub(start))

@@ -166,7 +166,7 @@ func TestContainApproveAndRevert(t *testing.T) {
 	eventually(t, 20*time.Second, func() error {
 		out, err := kubectl("-n", ns, "get", "events", "--field-selector", "involvedObject.name="+inc, "-o", "jsonpath={.items[*].reason}")
 		if err != nil || !strings.Contains(out, "Contained") || !strings.Contains(out, "AwaitingApproval") {
-			return fmt.Errorf("events of the incident: %q %v", out, err)
+			return fmt.Errorf("events of the incident: %q %w", out, err)
 		}
 		return nil
 	})
@@ -243,6 +243,7 @@ func TestCrashDuringBurst(t *testing.T) {
 // postBurst posts one Critical alert per pod in [from, to) with 8 senders
 // and returns the pods whose alert got a 202.
 func postBurst(t *testing.T, op *operator, ns string, from, to int, after func(i int)) map[string]bool {
+	t.Helper()
 	accepted := map[string]bool{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -302,6 +303,7 @@ type actionList struct {
 }
 
 func checkExactlyOnce(t *testing.T, ns string, accepted map[string]bool) error {
+	t.Helper()
 	var incs incidentList
 	var acts actionList
 	if err := getJSON(ns, "incidents", &incs); err != nil {

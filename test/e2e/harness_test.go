@@ -64,13 +64,13 @@ func run(m *testing.M) (int, error) {
 	root = filepath.Join(wd, "..", "..")
 	kubectlBin = filepath.Join(assets, "kubectl")
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "fido"), root).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building bin/fido: %v\n%s", err, out)
+		return 0, fmt.Errorf("building bin/fido: %w\n%s", err, out)
 	}
 	env := &envtest.Environment{}
 	if _, err := env.Start(); err != nil {
 		return 0, err
 	}
-	defer env.Stop()
+	defer func() { _ = env.Stop() }()
 	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return 0, err
@@ -147,7 +147,7 @@ func kubectl(args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String(), nil
 }
