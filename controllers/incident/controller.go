@@ -76,6 +76,10 @@ type Reconciler struct {
 	IntelSynced func(context.Context) bool
 	// IntelWait bounds that hold (default 60s).
 	IntelWait time.Duration
+	// RespondingStatusDelay bounds how long an assessment waits to be
+	// written with its actions' outcome (0: RespondingStatusDelay; negative:
+	// write at once).
+	RespondingStatusDelay time.Duration
 	// Clock is the time source; nil is the wall clock.
 	Clock clock.PassiveClock
 
@@ -107,13 +111,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	inc.InitStatus()
 
 	var err error
+	var hold time.Duration
 	switch {
 	case inc.Spec.Resolution != "":
 		err = r.close(ctx, inc)
 	case index.IsOpen(inc):
-		err = r.assess(ctx, inc)
+		hold, err = r.assess(ctx, inc)
 	default:
 		err = r.mirrorActions(ctx, inc)
+	}
+	if err == nil && hold > 0 {
+		// The actions are running: their outcome, due any moment, is
+		// written together with the assessment, one write instead of two.
+		return ctrl.Result{RequeueAfter: hold}, nil
 	}
 	if err == nil {
 		inc.Status.ObservedGeneration = inc.Generation
@@ -149,8 +159,17 @@ func (r *Reconciler) waitingForIntel(ctx context.Context) bool {
 // (the ingest server counted another alert) is assessed again.
 const conflictRetry = 20 * time.Millisecond
 
-// assess enriches, scores and plans an incident that has not been responded to.
-func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
+// RespondingStatusDelay is how long an incident's assessment (enrichment,
+// score, planned actions) may wait unwritten while its actions run, so
+// that it is written with their outcome in one status write. The actions
+// themselves are visible at once; an incident whose actions take longer
+// shows Responding after this delay.
+const RespondingStatusDelay = 10 * time.Second
+
+// assess enriches, scores and plans an incident that has not been
+// responded to. It returns how long the status write may be held back
+// (see RespondingStatusDelay); zero means write now.
+func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Duration, error) {
 	start := time.Now()
 	enrichment := r.Enricher.Run(ctx, inc)
 	inc.Status.Enrichment = &enrichment
@@ -160,38 +179,54 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) error {
 	policy, compiled, err := r.selectPolicy(ctx, inc)
 	if err != nil || compiled == nil {
 		inc.Status.Phase = fidov1.IncidentScoring
-		return err
+		return 0, err
 	}
 	result := compiled.Evaluate(inc)
 	scoreSeconds.Observe(time.Since(start).Seconds())
 	inc.Status.Score = &result.Score
 	inc.Status.Severity = result.Severity
 
-	existing, err := r.ownedActions(ctx, inc)
+	owned, err := r.listOwned(ctx, inc)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if len(existing) > 0 {
-		// An earlier pass created actions but lost its status write: the
-		// incident was responded to; never plan twice.
-		inc.Status.Actions = existing
-		inc.Status.Phase = phaseFromActions(existing)
-		return nil
+	if len(owned) > 0 {
+		// An earlier pass created actions and held back (or lost) its
+		// status write: the incident was responded to; never plan twice.
+		inc.Status.Actions = statusesOf(owned)
+		inc.Status.Phase = phaseFromActions(inc.Status.Actions)
+		return r.holdFor(inc, earliestCreation(owned)), nil
 	}
 	if result.Tier == nil || len(result.Tier.Actions) == 0 || policy.Spec.Mode == fidov1.ModeDryRun {
 		inc.Status.Phase = fidov1.IncidentNotified
-		return nil
+		return 0, nil
 	}
 	actions, skipped := planActions(inc, policy, result.Tier, planner{operatorNamespace: r.OperatorNamespace, revertible: r.Revertible})
 	for _, msg := range skipped {
 		inc.Status.AddTimeline(r.now(), "ActionNotPlanned", msg)
 	}
 	if err := r.createActions(ctx, inc, actions); err != nil {
-		return err
+		return 0, err
 	}
 	inc.Status.Actions = actionStatuses(actions)
 	inc.Status.Phase = phaseFromActions(inc.Status.Actions)
-	return nil
+	if len(skipped) > 0 {
+		return 0, nil // the timeline says what was not planned: show it now
+	}
+	return r.holdFor(inc, r.now().Time), nil
+}
+
+// holdFor is how long the status write of an incident whose actions were
+// created at planned may still wait for their outcome.
+func (r *Reconciler) holdFor(inc *fidov1.Incident, planned time.Time) time.Duration {
+	if inc.Status.Phase != fidov1.IncidentResponding || r.RespondingStatusDelay < 0 {
+		return 0
+	}
+	delay := r.RespondingStatusDelay
+	if delay == 0 {
+		delay = RespondingStatusDelay
+	}
+	return max(0, delay-r.now().Sub(planned))
 }
 
 // selectPolicy finds the winning policy and its compiled form; it returns
@@ -351,6 +386,22 @@ func (r *Reconciler) ownedActions(ctx context.Context, inc *fidov1.Incident) ([]
 	if err != nil {
 		return nil, err
 	}
+	return statusesOf(list), nil
+}
+
+// earliestCreation is when the first of the actions was created.
+func earliestCreation(list []fidov1.ResponseAction) time.Time {
+	first := list[0].CreationTimestamp.Time
+	for i := range list[1:] {
+		if t := list[i+1].CreationTimestamp.Time; t.Before(first) {
+			first = t
+		}
+	}
+	return first
+}
+
+// statusesOf is the incident's view of the actions, sorted by name.
+func statusesOf(list []fidov1.ResponseAction) []fidov1.ActionStatus {
 	out := make([]fidov1.ActionStatus, 0, len(list))
 	for _, a := range list {
 		phase := a.Status.Phase
@@ -363,7 +414,7 @@ func (r *Reconciler) ownedActions(ctx context.Context, inc *fidov1.Incident) ([]
 	if len(out) > 32 {
 		out = out[:32]
 	}
-	return out, nil
+	return out
 }
 
 // writeStatus writes the status once, if it changed, with optimistic

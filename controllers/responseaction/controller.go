@@ -380,6 +380,9 @@ func (r *Reconciler) dryRun(ctx context.Context, a *fidov1.ResponseAction) outco
 // the planned changes (as Would*), so that a crash between side effect and
 // record still leaves the true "before" values. A stale object (someone
 // else claimed it) is not claimed. The plan returned is the one to execute.
+// A replayable plan (IsolatePod without detaching) is claimed in memory
+// only: planned again after a crash it records the same changes, so the
+// outcome write that follows is the only one.
 func (r *Reconciler) claim(ctx context.Context, a *fidov1.ResponseAction, base **fidov1.ResponseAction) (*enforce.Prepared, outcome, bool) {
 	prepared, err := r.engine.Prepare(ctx, a)
 	if err != nil {
@@ -398,6 +401,9 @@ func (r *Reconciler) claim(ctx context.Context, a *fidov1.ResponseAction, base *
 	a.Status.Changes = prepared.Claimed()
 	a.Status.Message = fmt.Sprintf("applying (attempt %d)", a.Status.Attempts)
 	setCondition(a, fidov1.ConditionApplied, false, fidov1.ReasonProgressing, "applying")
+	if prepared.Replayable() {
+		return prepared, outcome{}, true
+	}
 	status.Apply(&a.Status.Conditions, a.Generation, summary(a))
 	if err := r.client.Status().Update(ctx, a); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
@@ -489,6 +495,11 @@ func (r *Reconciler) wantsRevert(a *fidov1.ResponseAction) bool {
 func (r *Reconciler) reconcileRevert(ctx context.Context, a *fidov1.ResponseAction) outcome {
 	switch a.Status.Phase {
 	case "", fidov1.ActionPending, fidov1.ActionAwaitingApproval:
+		if changes := r.unrecorded(ctx, a); len(changes) > 0 {
+			if _, err := r.engine.Revert(ctx, a, changes); err != nil && enforce.Classify(err) == enforce.ClassTransient {
+				return outcome{result: ctrl.Result{RequeueAfter: r.backoff(1)}}
+			}
+		}
 		r.skip(a, fidov1.ReasonCancelled, "cancelled: revert was requested before the action ran")
 		return outcome{}
 	}
@@ -527,7 +538,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, a *fidov1.ResponseActi
 		return outcome{}
 	}
 	if a.Status.Phase != fidov1.ActionReverted && r.engine.Revertible(a.Spec.Type) {
-		if changes := revertInput(a); len(changes) > 0 {
+		changes := revertInput(a)
+		if len(changes) == 0 {
+			changes = r.unrecorded(ctx, a)
+		}
+		if len(changes) > 0 {
 			res, err := r.engine.Revert(ctx, a, changes)
 			switch {
 			case err != nil && enforce.Classify(err) == enforce.ClassTransient:
@@ -542,6 +557,25 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, a *fidov1.ResponseActi
 		}
 	}
 	return outcome{err: r.removeFinalizer(ctx, a)}
+}
+
+// unrecorded is what a replayable action may have changed without a
+// record: its claim is written together with its outcome, so a crash in
+// between leaves side effects only planning again can name. Revert treats
+// them as changes that may have been made and leaves alone what is not
+// the action's.
+func (r *Reconciler) unrecorded(ctx context.Context, a *fidov1.ResponseAction) []fidov1.Change {
+	if len(a.Status.Changes) > 0 || a.Spec.DryRun || r.opts.DryRun {
+		return nil
+	}
+	if a.Status.Phase != "" && a.Status.Phase != fidov1.ActionPending {
+		return nil
+	}
+	prepared, err := r.engine.Prepare(ctx, a)
+	if err != nil || !prepared.Replayable() {
+		return nil
+	}
+	return prepared.Claimed()
 }
 
 // ensureFinalizer adds the revert finalizer before an action that can be

@@ -691,13 +691,19 @@ func countingReconciler(t *testing.T, opts Options) (*Reconciler, *counter) {
 	return r, counter
 }
 
-// reconcileCounted waits until the reconciler's cache has the action and
-// its namespace, then reconciles it once and returns the requests it made.
+// reconcileCounted waits until the reconciler's cache has the action, its
+// namespace and its target pod, then reconciles it once and returns the
+// requests it made.
 func reconcileCounted(t *testing.T, r *Reconciler, c *counter, a *fidov1.ResponseAction) []string {
 	t.Helper()
 	testenv.Eventually(t, wait, func() error {
 		if err := r.client.Get(ctx, client.ObjectKey{Name: a.Namespace}, &corev1.Namespace{}); err != nil {
 			return err
+		}
+		if t := a.Spec.Target; t.Kind == fidov1.TargetPod {
+			if err := r.client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, &corev1.Pod{}); err != nil {
+				return err
+			}
 		}
 		return r.client.Get(ctx, client.ObjectKeyFromObject(a), &fidov1.ResponseAction{})
 	})
@@ -710,11 +716,13 @@ func reconcileCounted(t *testing.T, r *Reconciler, c *counter, a *fidov1.Respons
 }
 
 // TestResponseActionIsolatePodRoundTrips pins the API round trips of one
-// IsolatePod reconcile on a fresh action. Reads: the pod and the
-// namespace's NetworkPolicies, once, straight from the API server (the
-// namespace's protected label comes from the cache). Writes: the claim,
-// the NetworkPolicy, the pod's label, the final status; plus the finalizer
-// for a manual action, which the Incident controller sets in advance.
+// IsolatePod reconcile on a fresh action. Reads: the namespace's
+// NetworkPolicies, once, from the API server (the pod and the namespace's
+// protected label come from the cache). Writes: the
+// NetworkPolicy, the pod's label and the outcome; plus the finalizer for a
+// manual action, which the Incident controller sets in advance. The plan
+// is replayable, so no claim is written first; detaching the pod from its
+// owner removes labels whose values only a claim can keep, so it is.
 func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 	rec := &recorder{}
 	opts := options()
@@ -725,17 +733,22 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 	tests := []struct {
 		name     string
 		incident bool
+		detach   bool
 		want     []string
 		events   []string
 	}{
-		{"incident", true, []string{
-			"GET pods", "LIST networkpolicies",
+		{"incident", true, false, []string{
+			"LIST networkpolicies",
+			"POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+		}, nil},
+		{"manual", false, false, []string{
+			"LIST networkpolicies",
+			"PATCH responseactions", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+		}, []string{"Normal Succeeded"}},
+		{"detach", true, true, []string{
+			"LIST networkpolicies",
 			"PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
 		}, nil},
-		{"manual", false, []string{
-			"GET pods", "LIST networkpolicies",
-			"PATCH responseactions", "PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
-		}, []string{"Normal Succeeded"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -743,6 +756,9 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 			a := action(ns, "isolate-"+tt.name, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-" + tt.name})
 			if tt.incident {
 				a = incidentAction(a)
+			}
+			if tt.detach {
+				a.Spec.IsolatePod = &fidov1.IsolatePodParams{DetachFromOwner: true}
 			}
 			create(t, a)
 			rec.take()
@@ -796,12 +812,77 @@ func TestResponseActionRedriveReplans(t *testing.T) {
 		return nil
 	})
 	got := reconcileCounted(t, r, counter, a)
-	want := []string{"GET pods", "LIST networkpolicies", "PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status"}
+	want := []string{"LIST networkpolicies", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status"}
 	if !slices.Equal(got, want) {
 		t.Errorf("requests\n got %q\nwant %q", got, want)
 	}
 	done := waitPhase(t, ns, a.Name, fidov1.ActionSucceeded)
 	if done.Status.Attempts != 2 || len(done.Status.Changes) != 2 || countReal(done.Status.Changes) != 2 {
 		t.Errorf("attempts %d changes %+v", done.Status.Attempts, done.Status.Changes)
+	}
+}
+
+// TestResponseActionUnrecordedIsolationIsUndone: a replayable IsolatePod
+// writes no claim, so a crash between its side effects and its outcome
+// write leaves an action with no record of them. Deleting or reverting
+// such an action still removes the quarantine label and the policy.
+func TestResponseActionUnrecordedIsolationIsUndone(t *testing.T) {
+	r, _ := countingReconciler(t, options())
+	ns := env.NewNamespace(t, nil)
+	for _, how := range []string{"delete", "revert"} {
+		t.Run(how, func(t *testing.T) {
+			podName := "web-" + how
+			pod(t, ns, podName, map[string]string{"app": "web"})
+			a := incidentAction(action(ns, "isolate-"+how, fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: podName}))
+			create(t, a)
+			// The side effects of a reconcile that crashed before its write.
+			prepared, err := r.engine.Prepare(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := prepared.Execute(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if l := podLabels(t, ns, podName); l[fidov1.LabelQuarantine] != a.Name || len(policies(t, ns)) == 0 {
+				t.Fatalf("setup: labels %v, policies %d", l, len(policies(t, ns)))
+			}
+			if how == "delete" {
+				if err := env.Client.Delete(ctx, a); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				patchSpec(t, a, func(a *fidov1.ResponseAction) { a.Spec.Revert = true })
+			}
+			testenv.Eventually(t, wait, func() error { // the reconciler reads its cache
+				cached := &fidov1.ResponseAction{}
+				if err := r.client.Get(ctx, client.ObjectKeyFromObject(a), cached); err != nil {
+					return err
+				}
+				if cached.DeletionTimestamp.IsZero() && !cached.Spec.Revert {
+					return fmt.Errorf("cache has not seen the %s yet", how)
+				}
+				return nil
+			})
+			testenv.Eventually(t, wait, func() error {
+				_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(a)})
+				if err != nil {
+					return err
+				}
+				if l := podLabels(t, ns, podName); l[fidov1.LabelQuarantine] != "" {
+					return fmt.Errorf("pod still labelled %v", l)
+				}
+				for _, np := range policies(t, ns) {
+					if np.Name == enforce.NetworkPolicyName(a) {
+						return fmt.Errorf("policy %s still there", np.Name)
+					}
+				}
+				return nil
+			})
+			if how == "delete" {
+				waitGone(t, a)
+			} else {
+				waitPhase(t, ns, a.Name, fidov1.ActionSkipped)
+			}
+		})
 	}
 }

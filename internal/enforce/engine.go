@@ -22,6 +22,11 @@ type Plan struct {
 	// Exec makes the changes that are not done yet. It is idempotent; nil
 	// when there is nothing to do.
 	Exec func(ctx context.Context) error
+	// Replayable says that planning again after a crash in the middle of
+	// Exec yields the same records: every "before" value is derived from
+	// the action itself, never read from what Exec changes. Such a plan
+	// needs no claim written before its side effects.
+	Replayable bool
 }
 
 // Driver carries out one action type.
@@ -167,6 +172,9 @@ func (p *Prepared) Would() []fidov1.Change { return pendingWould(p.plan.Changes)
 // records followed by the pending changes as Would*, so a crash between the
 // side effect and its record still leaves the true "before" values.
 func (p *Prepared) Claimed() []fidov1.Change { return append([]fidov1.Change(nil), p.claimed...) }
+
+// Replayable reports whether the plan can run without a claim write; see Plan.Replayable.
+func (p *Prepared) Replayable() bool { return p.plan.Replayable }
 
 // Note is the plan's remark for status.message.
 func (p *Prepared) Note() string { return p.plan.Note }

@@ -64,17 +64,22 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 	if err != nil {
 		return nil, err
 	}
-	t := action.Spec.Target
-	pod := &corev1.Pod{}
-	if err := d.r.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, pod); err != nil {
-		return nil, targetError(t, err)
+	pod, err := d.targetPod(ctx, action.Spec.Target)
+	if err != nil {
+		return nil, err
 	}
 	if pod.Spec.HostNetwork {
 		return nil, Terminalf("pod %s/%s uses the host network: a NetworkPolicy cannot isolate it; cordon its node or stop its workload instead", pod.Namespace, pod.Name)
 	}
 	value := QuarantineValue(action)
-	if cur := pod.Labels[fidov1.LabelQuarantine]; cur != "" && cur != value {
-		return nil, Skipf("pod %s/%s is already isolated by action %q", pod.Namespace, pod.Name, cur)
+	notIsolatedByOthers := func(obj client.Object) error {
+		if cur := obj.GetLabels()[fidov1.LabelQuarantine]; cur != "" && cur != value {
+			return Skipf("pod %s/%s is already isolated by action %q", obj.GetNamespace(), obj.GetName(), cur)
+		}
+		return nil
+	}
+	if err := notIsolatedByOthers(pod); err != nil {
+		return nil, err
 	}
 	policy := quarantinePolicy(action, pod.Namespace, params.AllowDNS, cidrs)
 	// One list of the namespace's policies answers both whether this
@@ -101,14 +106,34 @@ func (d *isolateDriver) Plan(ctx context.Context, action *fidov1.ResponseAction)
 	changes[1].Done = false
 	changes[1].Change.Before = "null"
 	note = joinNotes(note, otherPolicies(policies.Items, pod, edits))
-	return &Plan{Changes: changes, Note: note, Exec: func(ctx context.Context) error {
+	// Without detaching, the only edits are the deterministic quarantine
+	// label (before: absent) and the action-owned NetworkPolicy.
+	return &Plan{Changes: changes, Note: note, Replayable: !params.DetachFromOwner, Exec: func(ctx context.Context) error {
 		if err := d.createPolicy(ctx, policy); err != nil {
 			return err
 		}
 		// The pod as planned: an optimistically locked patch needs no
 		// second read unless the pod changed since.
-		return patchMetaFrom(ctx, d.c, d.r, "Pod", pod, edits)
+		return patchMetaFrom(ctx, d.c, d.r, "Pod", pod, edits, notIsolatedByOthers)
 	}}, nil
+}
+
+// targetPod reads the pod from the informer cache, which is safe to be
+// stale: its host network setting never changes, and the labels are
+// patched with an optimistic lock on the version read, so a newer pod
+// makes the patch re-read it from the API server and check it again. A pod
+// the cache does not know yet is read from the API server.
+func (d *isolateDriver) targetPod(ctx context.Context, t fidov1.Target) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	key := client.ObjectKey{Namespace: t.Namespace, Name: t.Name}
+	err := d.c.Get(ctx, key, pod)
+	if apierrors.IsNotFound(err) {
+		err = d.r.Get(ctx, key, pod)
+	}
+	if err != nil {
+		return nil, targetError(t, err)
+	}
+	return pod, nil
 }
 
 // QuarantinePolicy is the NetworkPolicy an IsolatePod action writes for

@@ -293,3 +293,31 @@ func TestIsolatePodForeignPolicyAfterPlanning(t *testing.T) {
 		t.Errorf("pod labelled despite the refusal: %v", got)
 	}
 }
+
+// TestIsolatePodStalePlanNeverOverwritesAnotherIsolation: the plan reads
+// the pod from a cache that may be stale. When another action isolated
+// the pod after that read, the optimistically locked patch conflicts, the
+// pod is read afresh and checked again, and the action is skipped instead
+// of taking the quarantine label over.
+func TestIsolatePodStalePlanNeverOverwritesAnotherIsolation(t *testing.T) {
+	f := newIsolateFixture(t)
+	e := newEngine(nil, Options{})
+	prepared, err := e.Prepare(ctx, isolateAction(f.ns, fidov1.IsolatePodParams{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := f.web1.DeepCopy()
+	mustGet(t, pod)
+	pod.Labels[fidov1.LabelQuarantine] = "earlier-action"
+	if err := env.Client.Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = prepared.Execute(ctx)
+	if Classify(err) != ClassSkip {
+		t.Fatalf("error %v, want a skip", err)
+	}
+	if got := podLabels(t, f.ns, "web-1")[fidov1.LabelQuarantine]; got != "earlier-action" {
+		t.Errorf("quarantine label %q, want the earlier action's", got)
+	}
+}

@@ -48,7 +48,7 @@ func (d *labelDriver) Plan(ctx context.Context, action *fidov1.ResponseAction) (
 	plan := &Plan{Changes: changes}
 	if len(todo) > 0 {
 		plan.Exec = func(ctx context.Context) error {
-			return patchMetaFrom(ctx, d.c, d.r, string(t.Kind), obj, todo)
+			return patchMetaFrom(ctx, d.c, d.r, string(t.Kind), obj, todo, nil)
 		}
 	}
 	return plan, nil

@@ -110,8 +110,10 @@ func setMeta(obj client.Object, edits []metaEdit) bool {
 }
 
 // patchMeta applies edits to the object named by kind/namespace/name with
-// an optimistically locked merge patch, retrying on conflicts.
-func patchMeta(ctx context.Context, c client.Client, r client.Reader, kind, namespace, name string, edits []metaEdit) error {
+// an optimistically locked merge patch, retrying on conflicts. check, when
+// set, vets every fresh read before the edits (a plan's precondition that
+// a newer object may no longer meet).
+func patchMeta(ctx context.Context, c client.Client, r client.Reader, kind, namespace, name string, edits []metaEdit, check func(client.Object) error) error {
 	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		obj, err := newObject(kind)
 		if err != nil {
@@ -119,6 +121,11 @@ func patchMeta(ctx context.Context, c client.Client, r client.Reader, kind, name
 		}
 		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj); err != nil {
 			return fmt.Errorf("reading %s %s: %w", kind, name, err)
+		}
+		if check != nil {
+			if err := check(obj); err != nil {
+				return err
+			}
 		}
 		base := obj.DeepCopyObject().(client.Object)
 		if !setMeta(obj, edits) {
@@ -136,7 +143,7 @@ func patchMeta(ctx context.Context, c client.Client, r client.Reader, kind, name
 // another read while the object is unchanged. On a conflict, or when read
 // already carries every edit (the object may have changed since), it falls
 // back to patchMeta, which reads the object afresh.
-func patchMetaFrom(ctx context.Context, c client.Client, r client.Reader, kind string, read client.Object, edits []metaEdit) error {
+func patchMetaFrom(ctx context.Context, c client.Client, r client.Reader, kind string, read client.Object, edits []metaEdit, check func(client.Object) error) error {
 	obj := read.DeepCopyObject().(client.Object)
 	base := read.DeepCopyObject().(client.Object)
 	if setMeta(obj, edits) {
@@ -148,7 +155,7 @@ func patchMetaFrom(ctx context.Context, c client.Client, r client.Reader, kind s
 			return fmt.Errorf("patching %s %s: %w", kind, read.GetName(), err)
 		}
 	}
-	return patchMeta(ctx, c, r, kind, read.GetNamespace(), read.GetName(), edits)
+	return patchMeta(ctx, c, r, kind, read.GetNamespace(), read.GetName(), edits, check)
 }
 
 // revertMeta restores the labels and annotations recorded in changes on

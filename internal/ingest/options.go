@@ -63,10 +63,14 @@ type Options struct {
 	// TokenReader reads the token Secret; default Client. A cache-backed
 	// reader restricted to the operator namespace is fine.
 	TokenReader client.Reader
-	// NamespaceReader answers whether an alert's namespace exists; the
-	// manager's cache is fine (a namespace it does not know yet is looked
-	// up in the API server). Default Client.
-	NamespaceReader client.Reader
+	// Cache, the manager's informer cache, is asked first whether an
+	// alert's namespace exists and for the incident an alert may repeat.
+	// A stale answer is safe: a namespace or incident it does not know yet
+	// is settled by the API server (a create that finds the incident
+	// exists), a counted occurrence is an optimistically locked patch, and
+	// a decision to start a successor incident is confirmed by a fresh
+	// read. Nil reads everything from Client.
+	Cache client.Reader
 	// Logger defaults to controller-runtime's logger named "ingest".
 	Logger logr.Logger
 }

@@ -43,17 +43,17 @@ const maxAttempts = 16
 // incident within the dedup window counts one more occurrence (one status
 // write); otherwise a new incident is created (one write: the create, with
 // the alert's ref in fidov1.AnnotationAlertRef and an empty status that the
-// Incident controller initialises). It always reads from the API server,
-// never a cache.
+// Incident controller initialises). It reads the cache first where a stale
+// answer is caught by the write that follows (see Options.Cache).
 type persister struct {
 	client       client.Client
 	operatorNS   string
 	window       time.Duration
 	writeTimeout time.Duration
 	namespaces   *ttlCache
-	// namespaceReader, when set, is asked first whether a namespace exists.
-	namespaceReader client.Reader
-	generations     *generationHints
+	// cache, when set, is asked first for namespaces and incidents; see Options.Cache.
+	cache       client.Reader
+	generations *generationHints
 }
 
 // isPermanent reports errors that retrying cannot fix: the API server
@@ -71,12 +71,20 @@ func (p *persister) persist(ctx context.Context, a *Alert) (Outcome, error) {
 	base := a.BaseName()
 	gen, hinted := p.generations.get(base), true
 	var last *fidov1.Incident
+	fresh := p.cache == nil // whether the next read must come from the API server
 	for retries := 0; retries < maxAttempts; {
 		if gen > maxGenerations {
 			return "", fmt.Errorf("incident %s/%s has more than %d generations", ns, base, maxGenerations)
 		}
 		name := GenerationName(base, gen)
-		inc, err := p.get(ctx, ns, name)
+		inc, cached, err := p.get(ctx, ns, name, fresh)
+		if cached && (apierrors.IsNotFound(err) && (a.Resolved || gen > 1 && last == nil && hinted) || err == nil && (a.Resolved || p.closedOrStale(inc, a))) {
+			// Only a create or a locked patch may act on a cached answer:
+			// confirm the others with the API server.
+			fresh = true
+			retries++
+			continue
+		}
 		if apierrors.IsNotFound(err) && gen > 1 && last == nil && hinted {
 			gen, hinted = 1, false // the hinted generation is gone: probe from the start
 			retries++
@@ -88,6 +96,7 @@ func (p *persister) persist(ctx context.Context, a *Alert) (Outcome, error) {
 			}
 			_, err = p.create(ctx, ns, name, a)
 			if apierrors.IsAlreadyExists(err) {
+				fresh = true
 				retries++
 				continue // another replica created it: read it and count there
 			}
@@ -106,12 +115,13 @@ func (p *persister) persist(ctx context.Context, a *Alert) (Outcome, error) {
 			return OutcomeDuplicate, nil
 		}
 		if a.Resolved || p.closedOrStale(inc, a) {
-			last, gen = inc, gen+1
+			last, gen, fresh = inc, gen+1, p.cache == nil
 			continue
 		}
 		p.generations.set(base, gen)
 		outcome, err := p.recordOccurrence(ctx, inc, a)
 		if apierrors.IsConflict(err) {
+			fresh = true
 			retries++
 			continue // changed since we read it: read again
 		}
@@ -179,8 +189,8 @@ func (p *persister) namespaceExists(ctx context.Context, ns string) (bool, error
 		return exists, nil
 	}
 	var obj corev1.Namespace
-	if p.namespaceReader != nil {
-		if err := p.namespaceReader.Get(ctx, client.ObjectKey{Name: ns}, &obj); err == nil && obj.DeletionTimestamp == nil {
+	if p.cache != nil {
+		if err := p.cache.Get(ctx, client.ObjectKey{Name: ns}, &obj); err == nil && obj.DeletionTimestamp == nil {
 			return true, nil
 		}
 	}
@@ -193,16 +203,24 @@ func (p *persister) namespaceExists(ctx context.Context, ns string) (bool, error
 	return exists, nil
 }
 
-// get reads one incident from the API server.
-func (p *persister) get(ctx context.Context, ns, name string) (*fidov1.Incident, error) {
+// get reads one incident from the cache, or from the API server when
+// fresh (or without a cache); cached says where the answer came from.
+func (p *persister) get(ctx context.Context, ns, name string, fresh bool) (_ *fidov1.Incident, cached bool, _ error) {
 	inc := &fidov1.Incident{}
+	if !fresh {
+		err := p.cache.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, inc)
+		if err == nil || apierrors.IsNotFound(err) {
+			return inc, true, err
+		}
+		// Not cached (no informer, not synced): ask the API server.
+	}
 	err := p.call(ctx, func(ctx context.Context) error {
 		return p.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, inc)
 	})
 	if err != nil {
-		return nil, wrapf(err, "reading incident %s/%s", ns, name)
+		return nil, false, wrapf(err, "reading incident %s/%s", ns, name)
 	}
-	return inc, nil
+	return inc, false, nil
 }
 
 // create creates the incident with the alert's ref in fidov1.AnnotationAlertRef

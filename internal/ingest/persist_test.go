@@ -48,19 +48,20 @@ func shellAlert(t *testing.T, at time.Time, ref string) *Alert {
 	return got[0]
 }
 
+// dedupStep is one alert of a dedup scenario and what it must do.
+type dedupStep struct {
+	alert    func(t *testing.T) *Alert
+	resolve  string // set spec.resolution on this incident before the step
+	want     Outcome
+	wantName string // suffix after the base name: "", "-2", ...
+	wantOcc  int64  // 0: created, status left to the controller
+	wantRef  string // the incident's alert-ref annotation
+	wantSeen [2]time.Time
+	none     bool // no incident to check
+}
+
 func TestPersistDedup(t *testing.T) {
-	ctx := context.Background()
 	t0 := time.Date(2024, 6, 10, 12, 0, 0, 0, time.UTC)
-	type step struct {
-		alert    func(t *testing.T) *Alert
-		resolve  string // set spec.resolution on this incident before the step
-		want     Outcome
-		wantName string // suffix after the base name: "", "-2", ...
-		wantOcc  int64  // 0: created, status left to the controller
-		wantRef  string // the incident's alert-ref annotation
-		wantSeen [2]time.Time
-		none     bool // no incident to check
-	}
 	alert := func(at time.Time, ref string) func(t *testing.T) *Alert {
 		return func(t *testing.T) *Alert { t.Helper(); return shellAlert(t, at, ref) }
 	}
@@ -79,94 +80,152 @@ func TestPersistDedup(t *testing.T) {
 		name       string
 		namespaces []string
 		wantNS     string
-		steps      []step
+		steps      []dedupStep
 	}{
-		{name: "new then repeat then resend", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+		{name: "new then repeat then resend", namespaces: []string{"shop"}, wantNS: "shop", steps: []dedupStep{
 			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 			{alert: alert(t0.Add(time.Minute), "r2"), want: OutcomeDeduplicated, wantOcc: 2, wantRef: "r1", wantSeen: [2]time.Time{t0, t0.Add(time.Minute)}},
 			{alert: alert(t0.Add(2*time.Minute), "r2"), want: OutcomeDuplicate, wantOcc: 2, wantRef: "r1"},
 			{alert: alert(t0.Add(3*time.Minute), "r1"), want: OutcomeDuplicate, wantOcc: 2, wantRef: "r1"},
 			{alert: alert(t0.Add(4*time.Minute), "r3"), want: OutcomeDeduplicated, wantOcc: 3, wantRef: "r1", wantSeen: [2]time.Time{t0, t0.Add(4 * time.Minute)}},
 		}},
-		{name: "resend of the first alert before the status is initialised", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+		{name: "resend of the first alert before the status is initialised", namespaces: []string{"shop"}, wantNS: "shop", steps: []dedupStep{
 			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 			{alert: alert(t0.Add(time.Minute), "r1"), want: OutcomeDuplicate, wantRef: "r1"},
 		}},
-		{name: "stale incident gets a successor", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+		{name: "stale incident gets a successor", namespaces: []string{"shop"}, wantNS: "shop", steps: []dedupStep{
 			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 			{alert: alert(t0.Add(2*time.Hour), "r1"), want: OutcomeDuplicate, wantRef: "r1"}, // a late resend is no new incident
 			{alert: alert(t0.Add(2*time.Hour), "r2"), want: OutcomeCreated, wantName: "-2", wantRef: "r2"},
 			{alert: alert(t0.Add(2*time.Hour+time.Minute), "r3"), want: OutcomeDeduplicated, wantName: "-2", wantOcc: 2, wantRef: "r2", wantSeen: [2]time.Time{t0.Add(2 * time.Hour), t0.Add(2*time.Hour + time.Minute)}},
 		}},
-		{name: "unset lastSeen falls back to observedAt", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+		{name: "unset lastSeen falls back to observedAt", namespaces: []string{"shop"}, wantNS: "shop", steps: []dedupStep{
 			{alert: late(t0.Add(-2*time.Hour), t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 			{alert: alert(t0.Add(time.Minute), "r2"), want: OutcomeCreated, wantName: "-2", wantRef: "r2"},
 		}},
-		{name: "closed incident gets a successor", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+		{name: "closed incident gets a successor", namespaces: []string{"shop"}, wantNS: "shop", steps: []dedupStep{
 			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 			{alert: alert(t0.Add(time.Minute), "r2"), want: OutcomeDeduplicated, wantOcc: 2, wantRef: "r1"},
 			{resolve: "x", alert: alert(t0.Add(2*time.Minute), "r1"), want: OutcomeDuplicate, wantOcc: 2, wantRef: "r1"},
 			{alert: alert(t0.Add(3*time.Minute), "r3"), want: OutcomeCreated, wantName: "-2", wantRef: "r3"},
 		}},
-		{name: "missing namespace falls back to the operator namespace", wantNS: testOperatorNS, steps: []step{
+		{name: "missing namespace falls back to the operator namespace", wantNS: testOperatorNS, steps: []dedupStep{
 			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 		}},
-		{name: "resolved without an incident is ignored", steps: []step{
+		{name: "resolved without an incident is ignored", steps: []dedupStep{
 			{alert: resolved(t0, "r1"), want: OutcomeIgnored, none: true},
 		}},
-		{name: "resolved is recorded on the timeline", namespaces: []string{"shop"}, wantNS: "shop", steps: []step{
+		{name: "resolved is recorded on the timeline", namespaces: []string{"shop"}, wantNS: "shop", steps: []dedupStep{
 			{alert: alert(t0, "r1"), want: OutcomeCreated, wantRef: "r1"},
 			{alert: resolved(t0.Add(time.Minute), "r2"), want: OutcomeResolved, wantOcc: 1, wantRef: "r1", wantSeen: [2]time.Time{t0, t0}},
 			{alert: resolved(t0.Add(2*time.Minute), "r2"), want: OutcomeDuplicate, wantOcc: 1, wantRef: "r1"},
 		}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p, c := newFakePersister(t, tc.namespaces...)
-			for i, s := range tc.steps {
-				a := s.alert(t)
-				if s.resolve != "" {
-					inc := &fidov1.Incident{}
-					if err := c.Get(ctx, client.ObjectKey{Namespace: tc.wantNS, Name: a.BaseName()}, inc); err != nil {
-						t.Fatal(err)
-					}
-					inc.Spec.Resolution = fidov1.ResolutionResolved
-					if err := c.Update(ctx, inc); err != nil {
-						t.Fatal(err)
-					}
+	// Every case runs without a cache, with a cache that never learns of
+	// an incident, and with one that lags a step behind: stale answers
+	// must never change an outcome.
+	for _, mode := range []string{"no cache", "empty cache", "lagging cache"} {
+		for _, tc := range cases {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				p, c := newFakePersister(t, tc.namespaces...)
+				var lag *laggingCache
+				switch mode {
+				case "empty cache":
+					p.cache = fake.NewClientBuilder().WithScheme(testenv.Scheme()).Build()
+				case "lagging cache":
+					lag = &laggingCache{t: t, source: c}
+					p.cache = lag
 				}
-				got, err := p.persist(ctx, a)
-				if err != nil || got != s.want {
-					t.Fatalf("step %d: persist = %q, %v; want %q", i, got, err, s.want)
-				}
-				if s.none {
-					continue
-				}
-				inc := &fidov1.Incident{}
-				if err := c.Get(ctx, client.ObjectKey{Namespace: tc.wantNS, Name: a.BaseName() + s.wantName}, inc); err != nil {
-					t.Fatalf("step %d: %v", i, err)
-				}
-				st := inc.Status
-				if s.wantOcc == 0 && (st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0) {
-					t.Errorf("step %d: a created incident's status must be left to the controller, got %+v", i, st)
-				}
-				if s.wantOcc > 0 && (st.Occurrences != s.wantOcc || st.Phase != fidov1.IncidentNew || len(st.Timeline) == 0 || st.Timeline[0].Reason != fidov1.ReasonReported) {
-					t.Errorf("step %d: occurrences %d phase %q timeline %v, want %d New Reported…", i, st.Occurrences, st.Phase, st.Timeline, s.wantOcc)
-				}
-				if w := s.wantSeen; !w[0].IsZero() && (st.FirstSeen == nil || st.LastSeen == nil || !st.FirstSeen.Time.Equal(w[0]) || !st.LastSeen.Time.Equal(w[1])) {
-					t.Errorf("step %d: firstSeen %v lastSeen %v, want %v %v", i, st.FirstSeen, st.LastSeen, w[0], w[1])
-				}
-				if inc.Annotations[fidov1.AnnotationAlertRef] != s.wantRef || inc.Spec.ObservedAt == nil {
-					t.Errorf("step %d: annotations %v observedAt %v, want ref %q", i, inc.Annotations, inc.Spec.ObservedAt, s.wantRef)
-				}
-				if inc.Labels[fidov1.LabelDetector] != "falco" || inc.Spec.Subject.Namespace != "shop" {
-					t.Errorf("step %d: labels %v subject %+v", i, inc.Labels, inc.Spec.Subject)
-				}
-				if a.Resolved && st.Timeline[len(st.Timeline)-1].Reason != fidov1.ReasonDetectorResolved {
-					t.Errorf("step %d: timeline %v", i, st.Timeline)
-				}
+				runDedupSteps(t, p, c, tc.wantNS, tc.steps, lag)
+			})
+		}
+	}
+}
+
+// laggingCache serves the incidents as they were one persist call ago.
+type laggingCache struct {
+	t      *testing.T
+	source client.Client
+	served client.Reader
+	next   client.Reader
+}
+
+// advance takes a snapshot of the source for the step after next.
+func (l *laggingCache) advance() {
+	l.t.Helper()
+	var list fidov1.IncidentList
+	if err := l.source.List(context.Background(), &list); err != nil {
+		l.t.Fatal(err)
+	}
+	b := fake.NewClientBuilder().WithScheme(testenv.Scheme())
+	for i := range list.Items {
+		b = b.WithObjects(&list.Items[i])
+	}
+	l.served, l.next = l.next, b.Build()
+	if l.served == nil {
+		l.served = fake.NewClientBuilder().WithScheme(testenv.Scheme()).Build()
+	}
+}
+
+func (l *laggingCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*fidov1.Incident); !ok {
+		return l.source.Get(ctx, key, obj, opts...)
+	}
+	return l.served.Get(ctx, key, obj, opts...)
+}
+
+func (l *laggingCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return l.served.List(ctx, list, opts...)
+}
+
+func runDedupSteps(t *testing.T, p *persister, c client.Client, wantNS string, steps []dedupStep, lag *laggingCache) {
+	t.Helper()
+	ctx := context.Background()
+	for i, s := range steps {
+		if lag != nil {
+			lag.advance()
+		}
+		a := s.alert(t)
+		if s.resolve != "" {
+			inc := &fidov1.Incident{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: wantNS, Name: a.BaseName()}, inc); err != nil {
+				t.Fatal(err)
 			}
-		})
+			inc.Spec.Resolution = fidov1.ResolutionResolved
+			if err := c.Update(ctx, inc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := p.persist(ctx, a)
+		if err != nil || got != s.want {
+			t.Fatalf("step %d: persist = %q, %v; want %q", i, got, err, s.want)
+		}
+		if s.none {
+			continue
+		}
+		inc := &fidov1.Incident{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: wantNS, Name: a.BaseName() + s.wantName}, inc); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		st := inc.Status
+		if s.wantOcc == 0 && (st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0) {
+			t.Errorf("step %d: a created incident's status must be left to the controller, got %+v", i, st)
+		}
+		if s.wantOcc > 0 && (st.Occurrences != s.wantOcc || st.Phase != fidov1.IncidentNew || len(st.Timeline) == 0 || st.Timeline[0].Reason != fidov1.ReasonReported) {
+			t.Errorf("step %d: occurrences %d phase %q timeline %v, want %d New Reported…", i, st.Occurrences, st.Phase, st.Timeline, s.wantOcc)
+		}
+		if w := s.wantSeen; !w[0].IsZero() && (st.FirstSeen == nil || st.LastSeen == nil || !st.FirstSeen.Time.Equal(w[0]) || !st.LastSeen.Time.Equal(w[1])) {
+			t.Errorf("step %d: firstSeen %v lastSeen %v, want %v %v", i, st.FirstSeen, st.LastSeen, w[0], w[1])
+		}
+		if inc.Annotations[fidov1.AnnotationAlertRef] != s.wantRef || inc.Spec.ObservedAt == nil {
+			t.Errorf("step %d: annotations %v observedAt %v, want ref %q", i, inc.Annotations, inc.Spec.ObservedAt, s.wantRef)
+		}
+		if inc.Labels[fidov1.LabelDetector] != "falco" || inc.Spec.Subject.Namespace != "shop" {
+			t.Errorf("step %d: labels %v subject %+v", i, inc.Labels, inc.Spec.Subject)
+		}
+		if a.Resolved && st.Timeline[len(st.Timeline)-1].Reason != fidov1.ReasonDetectorResolved {
+			t.Errorf("step %d: timeline %v", i, st.Timeline)
+		}
 	}
 }
 
@@ -237,7 +296,7 @@ func TestNamespaceExistsAsksTheReaderFirst(t *testing.T) {
 	ns := func(name string) client.Object { return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}} }
 	cache := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(ns("cached")).Build()
 	api := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(ns("brand-new")).Build()
-	p := &persister{client: api, namespaceReader: cache, namespaces: newTTLCache(time.Minute, 16), writeTimeout: time.Second}
+	p := &persister{client: api, cache: cache, namespaces: newTTLCache(time.Minute, 16), writeTimeout: time.Second}
 	for name, want := range map[string]bool{"cached": true, "brand-new": true, "absent": false} {
 		got, err := p.namespaceExists(context.Background(), name)
 		if err != nil || got != want {

@@ -62,7 +62,7 @@ func New(opts Options) (*Server, error) {
 		persister: &persister{
 			client: opts.Client, operatorNS: opts.OperatorNamespace, window: opts.DedupWindow,
 			writeTimeout: opts.WriteTimeout, namespaces: newTTLCache(30*time.Second, 4096), generations: &generationHints{},
-			namespaceReader: opts.NamespaceReader,
+			cache: opts.Cache,
 		},
 		wake:      make(chan struct{}, 1),
 		listening: make(chan struct{}),

@@ -206,7 +206,7 @@ func setupIngest(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	opts.Client, opts.OperatorNamespace, opts.NamespaceReader = c, o.Namespace, mgr.GetCache()
+	opts.Client, opts.OperatorNamespace, opts.Cache = c, o.Namespace, mgr.GetCache()
 	srv, err := ingest.New(opts)
 	if err != nil {
 		return fmt.Errorf("starting the ingest server: %w", err)
