@@ -491,6 +491,11 @@ type IncidentStatus struct {
 	// score and its explanation.
 	// +optional
 	Score *Score `json:"score,omitempty"`
+	// baselineScore is the score of the baseline ScoringPolicy (see
+	// ScoringPolicySpec.baseline) when another policy outranked it; its
+	// tier's actions run beside those of the policy in score.
+	// +optional
+	BaselineScore *Score `json:"baselineScore,omitempty"`
 	// enrichment collected about the subject.
 	// +optional
 	Enrichment *Enrichment `json:"enrichment,omitempty"`

@@ -171,6 +171,16 @@ type ScoringPolicySpec struct {
 	// +kubebuilder:validation:Maximum=1000
 	// +optional
 	Priority int32 `json:"priority,omitempty"`
+	// baseline makes a cluster-wide policy (one in the operator namespace)
+	// a floor for the incidents it selects: a policy that outranks it may
+	// add actions but never lower or switch off the baseline's response.
+	// The baseline scores such an incident too (status.baselineScore), and
+	// its tier's actions run beside the winner's even when the winner is in
+	// DryRun, scores lower or plans nothing; for the same type and target
+	// the baseline's action is the one that runs. Ignored on a namespaced
+	// policy (its Ready condition says so).
+	// +optional
+	Baseline bool `json:"baseline,omitempty"`
 	// selector chooses the incidents the policy scores.
 	// +optional
 	Selector PolicySelector `json:"selector,omitempty"`

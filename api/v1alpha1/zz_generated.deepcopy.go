@@ -493,6 +493,11 @@ func (in *IncidentStatus) DeepCopyInto(out *IncidentStatus) {
 		*out = new(Score)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.BaselineScore != nil {
+		in, out := &in.BaselineScore, &out.BaselineScore
+		*out = new(Score)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Enrichment != nil {
 		in, out := &in.Enrichment, &out.Enrichment
 		*out = new(Enrichment)

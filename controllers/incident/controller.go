@@ -176,15 +176,13 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Dur
 	enrichSeconds.Observe(time.Since(start).Seconds())
 
 	start = time.Now()
-	policy, compiled, err := r.selectPolicy(ctx, inc)
-	if err != nil || compiled == nil {
+	sel, err := r.selectPolicy(ctx, inc)
+	if err != nil || sel.winner == nil {
 		inc.Status.Phase = fidov1.IncidentScoring
 		return 0, err
 	}
-	result := compiled.Evaluate(inc)
+	sources := sel.score(inc)
 	scoreSeconds.Observe(time.Since(start).Seconds())
-	inc.Status.Score = &result.Score
-	inc.Status.Severity = result.Severity
 
 	owned, err := r.listOwned(ctx, inc)
 	if err != nil {
@@ -197,11 +195,11 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Dur
 		inc.Status.Phase = phaseFromActions(inc.Status.Actions)
 		return r.holdFor(inc, earliestCreation(owned)), nil
 	}
-	if result.Tier == nil || len(result.Tier.Actions) == 0 || policy.Spec.Mode == fidov1.ModeDryRun {
+	if len(sources) == 0 {
 		inc.Status.Phase = fidov1.IncidentNotified
 		return 0, nil
 	}
-	actions, skipped := planActions(inc, policy, result.Tier, planner{operatorNamespace: r.OperatorNamespace, revertible: r.Revertible})
+	actions, skipped := planActions(inc, sources, planner{operatorNamespace: r.OperatorNamespace, revertible: r.Revertible})
 	for _, msg := range skipped {
 		inc.Status.AddTimeline(r.now(), "ActionNotPlanned", msg)
 	}
@@ -229,16 +227,54 @@ func (r *Reconciler) holdFor(inc *fidov1.Incident, planned time.Time) time.Durat
 	return max(0, delay-r.now().Sub(planned))
 }
 
-// selectPolicy finds the winning policy and its compiled form; it returns
-// nil (and records why on the incident) when none applies or it is broken.
-func (r *Reconciler) selectPolicy(ctx context.Context, inc *fidov1.Incident) (*fidov1.ScoringPolicy, *score.Policy, error) {
+// selection is the policies that score an incident: the winner and, when
+// another policy outranks a baseline, the baseline too.
+type selection struct {
+	winner, baseline *compiledPolicy
+}
+
+// compiledPolicy is a policy with its compiled form.
+type compiledPolicy struct {
+	policy   *fidov1.ScoringPolicy
+	compiled *score.Policy
+}
+
+// score records the scores on the incident and returns what each policy
+// asks for: the baseline's tier first, so that for the same type and
+// target its action is the one that runs. A DryRun policy or a tier
+// without actions asks for nothing.
+func (s selection) score(inc *fidov1.Incident) []planSource {
+	var sources []planSource
+	inc.Status.BaselineScore = nil
+	if b := s.baseline; b != nil {
+		result := b.compiled.Evaluate(inc)
+		inc.Status.BaselineScore = &result.Score
+		sources = appendSource(sources, b.policy, result.Tier)
+	}
+	result := s.winner.compiled.Evaluate(inc)
+	inc.Status.Score = &result.Score
+	inc.Status.Severity = result.Severity
+	return appendSource(sources, s.winner.policy, result.Tier)
+}
+
+func appendSource(sources []planSource, policy *fidov1.ScoringPolicy, tier *fidov1.Tier) []planSource {
+	if tier == nil || len(tier.Actions) == 0 || policy.Spec.Mode == fidov1.ModeDryRun {
+		return sources
+	}
+	return append(sources, planSource{policy: policy, tier: tier})
+}
+
+// selectPolicy finds the winning policy, and the baseline it outranks if
+// any; without a winner it records why on the incident (none applies, or
+// the one that would is broken).
+func (r *Reconciler) selectPolicy(ctx context.Context, inc *fidov1.Incident) (selection, error) {
 	var list fidov1.ScoringPolicyList
 	if err := r.List(ctx, &list); err != nil {
-		return nil, nil, fmt.Errorf("listing scoring policies: %w", err)
+		return selection{}, fmt.Errorf("listing scoring policies: %w", err)
 	}
 	nsLabels, err := r.namespaceLabels(ctx, inc)
 	if err != nil {
-		return nil, nil, err
+		return selection{}, err
 	}
 	// A broken policy never wins: the next one keeps the namespace covered.
 	var candidates, broken []*fidov1.ScoringPolicy
@@ -257,10 +293,19 @@ func (r *Reconciler) selectPolicy(ctx context.Context, inc *fidov1.Incident) (*f
 			reason, msg = fidov1.ReasonCompileFailed, fmt.Sprintf("ScoringPolicy %s/%s selects this incident but does not compile; see its Ready condition", b.Namespace, b.Name)
 		}
 		status.Set(&inc.Status.Conditions, inc.Generation, fidov1.ConditionScored, metav1.ConditionFalse, reason, msg)
-		return nil, nil, nil
+		return selection{}, nil
 	}
-	compiled, _ := r.Policies.Get(policy)
-	return policy, compiled, nil
+	sel := selection{winner: r.compiled(policy)}
+	if b := score.SelectBaseline(candidates, inc, nsLabels, r.OperatorNamespace); b != nil && b != policy {
+		sel.baseline = r.compiled(b)
+	}
+	return sel, nil
+}
+
+// compiled pairs a policy that compiles with its compiled form.
+func (r *Reconciler) compiled(policy *fidov1.ScoringPolicy) *compiledPolicy {
+	c, _ := r.Policies.Get(policy)
+	return &compiledPolicy{policy: policy, compiled: c}
 }
 
 // namespaceLabels are the labels of the incident's namespace, from the

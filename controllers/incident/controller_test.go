@@ -286,6 +286,42 @@ func TestDryRunPolicyCreatesNothing(t *testing.T) {
 	})
 }
 
+// TestBaselineCannotBeSwitchedOffByANamespacedPolicy: a tenant's policy
+// that outranks the security team's baseline, in DryRun and without
+// actions, still leaves the baseline's response running; the incident
+// shows the tenant's score and the baseline's beside it.
+func TestBaselineCannotBeSwitchedOffByANamespacedPolicy(t *testing.T) {
+	c, opNS := startBrain(t)
+	ns := victim(t, c)
+	floor := policy(opNS, "floor", fidov1.ModeEnforce, realisticRules)
+	floor.Spec.Baseline = true
+	floor.Spec.Tiers[0].Actions = floor.Spec.Tiers[0].Actions[:1] // IsolatePod
+	lenient := policy(ns, "lenient", fidov1.ModeDryRun, nil)
+	lenient.Spec.Priority = 1000
+	create(t, c, floor, lenient, incident(ns, "shell", fidov1.PriorityCritical))
+
+	testenv.Eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil {
+			return err
+		}
+		if inc.Status.Score == nil || inc.Status.Score.Policy != ns+"/lenient" || !inc.Status.Score.DryRun {
+			return fmt.Errorf("score %+v, want the tenant's dry run", inc.Status.Score)
+		}
+		if b := inc.Status.BaselineScore; b == nil || b.Policy != opNS+"/floor" || b.Tier != "contain" {
+			return fmt.Errorf("baseline score %+v", b)
+		}
+		if len(inc.Status.Actions) != 1 || inc.Status.Actions[0].Type != fidov1.ActionIsolatePod {
+			return fmt.Errorf("actions %+v, want the baseline's IsolatePod", inc.Status.Actions)
+		}
+		return nil
+	})
+	actions := actionsOf(t, c, ns)
+	if len(actions) != 1 || actions[0].Spec.PlannedBy.Policy != opNS+"/floor" || actions[0].Spec.PlannedBy.Scope != fidov1.ScopeCluster {
+		t.Fatalf("actions %+v, want one planned by the baseline", actions)
+	}
+}
+
 func TestBrokenPolicyIsNotReady(t *testing.T) {
 	c, opNS := startBrain(t)
 	ns := victim(t, c)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,29 +12,53 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
-// planActions turns a tier's action templates into ResponseActions owned
+// planSource is one policy's say in an incident's response: the tier its
+// score reached.
+type planSource struct {
+	policy *fidov1.ScoringPolicy
+	tier   *fidov1.Tier
+}
+
+// actionKey identifies what an action does, whichever policy planned it.
+type actionKey struct {
+	typ    fidov1.ActionType
+	target fidov1.Target
+}
+
+// planActions turns the tiers' action templates into ResponseActions owned
 // by the incident, with deterministic names so a repeated reconcile or a
 // second replica creates each one once. Templates that cannot be targeted
-// (no pod for IsolatePod, say) or that a namespaced policy may not run are
-// returned as messages instead.
-func planActions(inc *fidov1.Incident, policy *fidov1.ScoringPolicy, tier *fidov1.Tier, p planner) ([]*fidov1.ResponseAction, []string) {
+// (no pod for IsolatePod, say), that a namespaced policy may not run, or
+// that an earlier source (the baseline) already covers with the same type
+// and target are returned as messages instead.
+func planActions(inc *fidov1.Incident, sources []planSource, p planner) ([]*fidov1.ResponseAction, []string) {
 	var actions []*fidov1.ResponseAction
 	var skipped []string
 	seen := map[fidov1.ActionType]int{}
-	scope := fidov1.ScopeOf(policy.Namespace, p.operatorNamespace)
-	for _, tmpl := range tier.Actions {
-		target, err := actionTarget(inc, tmpl)
-		if err == nil {
-			if why := fidov1.ReachError(scope, policy.Namespace, target, tmpl.Type); why != "" {
-				err = fmt.Errorf("policy %s/%s: %s", policy.Namespace, policy.Name, why)
+	covered := map[actionKey]string{}
+	for _, src := range sources {
+		policy := src.policy
+		scope := fidov1.ScopeOf(policy.Namespace, p.operatorNamespace)
+		planned := map[actionKey]string{}
+		for _, tmpl := range src.tier.Actions {
+			target, err := actionTarget(inc, tmpl)
+			if err == nil {
+				if why := fidov1.ReachError(scope, policy.Namespace, target, tmpl.Type); why != "" {
+					err = fmt.Errorf("policy %s/%s: %s", policy.Namespace, policy.Name, why)
+				}
 			}
+			if by, ok := covered[actionKey{tmpl.Type, target}]; err == nil && ok {
+				err = fmt.Errorf("policy %s/%s: the baseline policy %s runs it", policy.Namespace, policy.Name, by)
+			}
+			if err != nil {
+				skipped = append(skipped, fmt.Sprintf("%s not planned: %v", tmpl.Type, err))
+				continue
+			}
+			planned[actionKey{tmpl.Type, target}] = policy.Namespace + "/" + policy.Name
+			seen[tmpl.Type]++
+			actions = append(actions, p.newAction(inc, policy, tmpl, target, seen[tmpl.Type]))
 		}
-		if err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s not planned: %v", tmpl.Type, err))
-			continue
-		}
-		seen[tmpl.Type]++
-		actions = append(actions, p.newAction(inc, policy, tmpl, target, seen[tmpl.Type]))
+		maps.Copy(covered, planned)
 	}
 	return actions, skipped
 }

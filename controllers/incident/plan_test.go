@@ -117,7 +117,7 @@ func TestPlanActions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			inc := podIncident()
-			got, skipped := planActions(inc, tt.policy, &fidov1.Tier{Name: "high", Actions: tt.actions}, p)
+			got, skipped := planActions(inc, []planSource{{tt.policy, &fidov1.Tier{Name: "high", Actions: tt.actions}}}, p)
 			var names []string
 			for _, a := range got {
 				names = append(names, a.Name)
@@ -158,6 +158,41 @@ func checkPlanned(t *testing.T, a *fidov1.ResponseAction, inc *fidov1.Incident, 
 	if pb == nil || pb.Incident.UID != string(inc.UID) || pb.Policy != policy.Namespace+"/"+policy.Name || pb.PolicyGeneration != policy.Generation ||
 		pb.Scope != fidov1.ScopeOf(policy.Namespace, testOperatorNamespace) {
 		t.Errorf("%s: plannedBy %+v", a.Name, pb)
+	}
+}
+
+// TestPlanActionsBaselineFirst: the baseline's actions are planned first
+// and under its own provenance; the namespaced policy adds what it may,
+// and an action of the same type on the same target is the baseline's.
+func TestPlanActionsBaselineFirst(t *testing.T) {
+	p := planner{operatorNamespace: testOperatorNamespace, revertible: func(fidov1.ActionType) bool { return true }}
+	baseline := &fidov1.ScoringPolicy{ObjectMeta: metav1.ObjectMeta{Name: "floor", Namespace: testOperatorNamespace}}
+	tenant := &fidov1.ScoringPolicy{ObjectMeta: metav1.ObjectMeta{Name: "lenient", Namespace: "shop"}}
+	lenientIsolate := tmpl(fidov1.ActionIsolatePod)
+	lenientIsolate.RequireApproval = true
+	inc := podIncident()
+	got, skipped := planActions(inc, []planSource{
+		{baseline, &fidov1.Tier{Name: "critical", Actions: []fidov1.ActionTemplate{tmpl(fidov1.ActionIsolatePod), tmpl(fidov1.ActionCordonNode)}}},
+		{tenant, &fidov1.Tier{Name: "low", Actions: []fidov1.ActionTemplate{lenientIsolate, tmpl(fidov1.ActionLabel)}}},
+	}, p)
+	want := map[string]string{
+		"falco-shell-abc-isolatepod": "fido-system/floor",
+		"falco-shell-abc-cordonnode": "fido-system/floor",
+		"falco-shell-abc-label":      "shop/lenient",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("planned %d actions, want %d", len(got), len(want))
+	}
+	for _, a := range got {
+		if want[a.Name] != a.Spec.PlannedBy.Policy {
+			t.Errorf("%s planned by %q, want %q", a.Name, a.Spec.PlannedBy.Policy, want[a.Name])
+		}
+		if a.Spec.RequireApproval {
+			t.Errorf("%s: the baseline's action must run as the baseline wrote it", a.Name)
+		}
+	}
+	if len(skipped) != 1 || !strings.Contains(skipped[0], "the baseline policy fido-system/floor runs it") {
+		t.Errorf("skipped %q", skipped)
 	}
 }
 

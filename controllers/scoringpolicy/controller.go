@@ -90,8 +90,13 @@ func (r *Reconciler) checkScope(p *fidov1.ScoringPolicy) error {
 }
 
 func (r *Reconciler) scope(p *fidov1.ScoringPolicy) string {
-	if p.Namespace == r.OperatorNamespace {
+	switch {
+	case p.Namespace == r.OperatorNamespace && p.Spec.Baseline:
+		return "all namespaces, as a baseline no other policy can lower"
+	case p.Namespace == r.OperatorNamespace:
 		return "all namespaces"
+	case p.Spec.Baseline:
+		return "namespace " + p.Namespace + " (spec.baseline is ignored outside " + r.OperatorNamespace + ")"
 	}
 	return "namespace " + p.Namespace
 }

@@ -119,19 +119,26 @@ func Compile(policy *fidov1.ScoringPolicy) (*Policy, error) {
 		rules:      make([]compiledRule, 0, len(spec.Rules)),
 		tiers:      sortedTiers(spec.Tiers),
 	}
+	var total uint64
+	var costs []ruleCost
 	for i := range spec.Rules {
 		if len(compiled.rules) == MaxRules {
 			break
 		}
 		rule := &spec.Rules[i]
-		prg, msg := compileExpression(env, rule.Expression)
+		prg, cost, msg := compileExpression(env, rule.Expression)
 		if msg != "" {
 			problems = append(problems, Problem{Rule: ruleLabel(rule.Name, i), Message: msg})
 			continue
 		}
+		total += cost
+		costs = append(costs, ruleCost{name: ruleLabel(rule.Name, i), cost: cost})
 		compiled.rules = append(compiled.rules, compiledRule{
 			name: rule.Name, category: rule.Category, points: rule.Points, program: prg,
 		})
+	}
+	if total > MaxPolicyCost {
+		problems = append(problems, Problem{Message: policyCostMessage(total, costs)})
 	}
 	if len(problems) > 0 {
 		return nil, &CompileError{Problems: problems}
@@ -139,12 +146,30 @@ func Compile(policy *fidov1.ScoringPolicy) (*Policy, error) {
 	return compiled, nil
 }
 
+// ruleCost is a rule's estimated worst-case cost.
+type ruleCost struct {
+	name string
+	cost uint64
+}
+
+// policyCostMessage names the total and the three costliest rules.
+func policyCostMessage(total uint64, costs []ruleCost) string {
+	sort.SliceStable(costs, func(i, j int) bool { return costs[i].cost > costs[j].cost })
+	var top []string
+	for _, c := range costs[:min(3, len(costs))] {
+		top = append(top, fmt.Sprintf("%q %d", c.name, c.cost))
+	}
+	return fmt.Sprintf("the rules' total worst-case cost %d exceeds the policy limit %d; the costliest: %s",
+		total, MaxPolicyCost, strings.Join(top, ", "))
+}
+
 // compileExpression parses, type-checks, cost-checks and plans one rule
-// expression. It returns a non-empty message when the expression is unusable.
-func compileExpression(env *cel.Env, expr string) (cel.Program, string) {
+// expression. It returns its estimated worst-case cost, and a non-empty
+// message when the expression is unusable.
+func compileExpression(env *cel.Env, expr string) (cel.Program, uint64, string) {
 	ast, msg := checkExpression(env, expr)
 	if msg != "" {
-		return nil, msg
+		return nil, 0, msg
 	}
 	return planExpression(env, ast)
 }
@@ -175,13 +200,13 @@ func checkExpression(env *cel.Env, expr string) (*cel.Ast, string) {
 
 // planExpression bounds a checked expression's cost and plans its program:
 // rules estimated above CheapCost are metered at run time.
-func planExpression(env *cel.Env, ast *cel.Ast) (cel.Program, string) {
+func planExpression(env *cel.Env, ast *cel.Ast) (cel.Program, uint64, string) {
 	cost, err := env.EstimateCost(ast, sizeEstimator{})
 	if err != nil {
-		return nil, fmt.Sprintf("estimating the cost: %v", err)
+		return nil, 0, fmt.Sprintf("estimating the cost: %v", err)
 	}
 	if cost.Max > MaxCost {
-		return nil, fmt.Sprintf("expression is too expensive: its worst-case cost %d exceeds the limit %d; "+
+		return nil, 0, fmt.Sprintf("expression is too expensive: its worst-case cost %d exceeds the limit %d; "+
 			"avoid nested loops over lists and long string operations", cost.Max, MaxCost)
 	}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
@@ -190,9 +215,9 @@ func planExpression(env *cel.Env, ast *cel.Ast) (cel.Program, string) {
 	}
 	prg, err := env.Program(ast, opts...)
 	if err != nil {
-		return nil, fmt.Sprintf("planning the expression: %v", err)
+		return nil, 0, fmt.Sprintf("planning the expression: %v", err)
 	}
-	return prg, ""
+	return prg, cost.Max, ""
 }
 
 // maxIssues is how many CEL issues of one rule are rendered.

@@ -2,6 +2,7 @@ package score
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -230,5 +231,25 @@ func TestNestedLoopsAreTracked(t *testing.T) {
 		if cost.Max <= CheapCost {
 			t.Errorf("%s: estimated %d, want more than CheapCost %d", expr, cost.Max, CheapCost)
 		}
+	}
+}
+
+// TestPolicyCostIsCapped: rules each within MaxCost still cannot add up to
+// more than MaxPolicyCost per incident; the message names the costliest.
+func TestPolicyCostIsCapped(t *testing.T) {
+	const pairs = `enrichment.namespace.labels.all(k, enrichment.namespace.labels.all(j, true))` // ~200,000 each
+	var rules []fidov1.ScoringRule
+	for i := range 10 {
+		rules = append(rules, rule(fmt.Sprintf("pairs-%d", i), threat, 1, pairs))
+	}
+	if _, err := Compile(newPolicy(rules...)); err != nil {
+		t.Fatalf("10 rules must fit the policy budget: %v", err)
+	}
+	rules = append(rules, rule("one-too-many", threat, 1, pairs))
+	_, err := Compile(newPolicy(rules...))
+	var ce *CompileError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Rule != "" ||
+		!strings.Contains(ce.Problems[0].Message, "exceeds the policy limit 2000000; the costliest:") {
+		t.Fatalf("error %v, want one policy-level cost problem", err)
 	}
 }

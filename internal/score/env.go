@@ -22,6 +22,10 @@ const (
 	// MaxCost is the highest CEL cost a rule may have: its worst-case cost
 	// estimated at compile time, and its actual cost per evaluation.
 	MaxCost = 1_000_000
+	// MaxPolicyCost bounds the sum of a policy's rule costs estimated at
+	// compile time: what scoring one incident may cost at worst, however
+	// many rules share it.
+	MaxPolicyCost = 2 * MaxCost
 	// CheapCost is the estimated worst-case cost up to which a rule runs
 	// without the run-time cost tracker, which would cost more than the rule.
 	// Such a rule cannot loop over two collections that the API leaves

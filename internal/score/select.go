@@ -29,6 +29,20 @@ func Select(policies []*fidov1.ScoringPolicy, inc *fidov1.Incident, namespaceLab
 	return best
 }
 
+// SelectBaseline returns the baseline policy for the incident: among the
+// cluster-wide policies marked spec.baseline that match it, the one Select
+// would pick; nil when there is none. A baseline is a floor: its response
+// runs even when another policy outranks it (see ScoringPolicySpec.Baseline).
+func SelectBaseline(policies []*fidov1.ScoringPolicy, inc *fidov1.Incident, namespaceLabels map[string]string, operatorNamespace string) *fidov1.ScoringPolicy {
+	var baselines []*fidov1.ScoringPolicy
+	for _, p := range policies {
+		if p.Spec.Baseline && p.Namespace == operatorNamespace {
+			baselines = append(baselines, p)
+		}
+	}
+	return Select(baselines, inc, namespaceLabels, operatorNamespace)
+}
+
 // outranks reports whether policy a beats policy b for the same incident.
 func outranks(a, b *fidov1.ScoringPolicy) bool {
 	if a.Spec.Priority != b.Spec.Priority {

@@ -154,3 +154,37 @@ func TestSelect(t *testing.T) {
 		})
 	}
 }
+
+func TestSelectBaseline(t *testing.T) {
+	all := fidov1.PolicySelector{}
+	baseline := func(namespace, name string, priority int32, sel fidov1.PolicySelector) *fidov1.ScoringPolicy {
+		p := selPolicy(namespace, name, priority, sel)
+		p.Spec.Baseline = true
+		return p
+	}
+	cases := []struct {
+		name     string
+		policies []*fidov1.ScoringPolicy
+		want     string
+	}{
+		{name: "no baseline", policies: []*fidov1.ScoringPolicy{selPolicy(operatorNS, "default", 10, all), selPolicy("shop", "strict", 20, all)}},
+		{name: "the cluster baseline under a higher namespaced policy",
+			policies: []*fidov1.ScoringPolicy{baseline(operatorNS, "floor", 1, all), selPolicy("shop", "lenient", 900, all)},
+			want:     "fido-system/floor"},
+		{name: "a namespaced policy cannot be a baseline",
+			policies: []*fidov1.ScoringPolicy{baseline("shop", "floor", 1, all)}},
+		{name: "the highest matching baseline",
+			policies: []*fidov1.ScoringPolicy{baseline(operatorNS, "a", 1, all), baseline(operatorNS, "b", 5, all), baseline(operatorNS, "am", 9, fidov1.PolicySelector{Detectors: []string{"alertmanager"}})},
+			want:     "fido-system/b"},
+	}
+	for _, tc := range cases {
+		got := SelectBaseline(tc.policies, enrichedIncident(), nil, operatorNS)
+		gotKey := ""
+		if got != nil {
+			gotKey = got.Namespace + "/" + got.Name
+		}
+		if gotKey != tc.want {
+			t.Errorf("%s: SelectBaseline = %q, want %q", tc.name, gotKey, tc.want)
+		}
+	}
+}
