@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -87,8 +89,16 @@ func run(o options) error {
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 		PprofBindAddress:       o.pprofAddr,
-		// Managed fields are never read here; dropping them keeps the cache small.
-		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			// Managed fields are never read here; dropping them keeps the cache small.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			// ThreatFeeds may reference ConfigMaps and Secrets in the operator
+			// namespace only, and the operator may read them nowhere else.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}:    {Namespaces: map[string]cache.Config{o.operator.Namespace: {}}},
+				&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{o.operator.Namespace: {}}},
+			},
+		},
 		LeaderElection:                o.leaderElect,
 		LeaderElectionID:              "fido.security.fido.dev",
 		LeaderElectionNamespace:       o.operator.Namespace,

@@ -27,6 +27,11 @@ const (
 	// policy accepts an approval only with this annotation equal to the
 	// requesting user, and the operator records it in status.approvedBy.
 	AnnotationApprovedBy = LabelPrefix + "approved-by"
+	// AnnotationRemovedSubjects on a RoleBinding or ClusterRoleBinding
+	// lists, one "kind/namespace/name" per line, the subjects the operator
+	// removed from it. The operator's admission fence lets it add back only
+	// subjects listed there, and list only subjects it removes.
+	AnnotationRemovedSubjects = LabelPrefix + "removed-subjects"
 	// LabelNodeProtected on a Node (value "true") forbids every action on
 	// it. Its prefix is one the NodeRestriction admission plugin refuses to
 	// kubelets, so a compromised node cannot protect itself.

@@ -68,9 +68,13 @@ type IsolatePodParams struct {
 
 // DisableServiceAccountParams deactivate a service account.
 type DisableServiceAccountParams struct {
-	// keepLegacyTokens leaves legacy token Secrets in place (they are deleted by default).
+	// keepTokens leaves the ServiceAccount object in place, so tokens
+	// already issued for it stay valid until they expire. By default it is
+	// recreated (same name and metadata, new UID), which invalidates every
+	// token issued before, bound or legacy: the API server checks a token's
+	// ServiceAccount UID.
 	// +optional
-	KeepLegacyTokens bool `json:"keepLegacyTokens,omitempty"`
+	KeepTokens bool `json:"keepTokens,omitempty"`
 }
 
 // ScaleWorkloadParams scale the owning workload.
@@ -312,7 +316,7 @@ const (
 )
 
 // ChangeOperation says what was done to an object.
-// +kubebuilder:validation:Enum=Created;Patched;Deleted;RemovedSubject;Notified;WouldCreate;WouldPatch;WouldDelete;WouldRemoveSubject;WouldNotify
+// +kubebuilder:validation:Enum=Created;Patched;Deleted;RemovedSubject;Notified;Recreated;WouldCreate;WouldPatch;WouldDelete;WouldRemoveSubject;WouldNotify;WouldRecreate
 type ChangeOperation string
 
 // The change operations; the Would* forms are recorded by dry runs.
@@ -322,11 +326,13 @@ const (
 	ChangeDeleted            ChangeOperation = "Deleted"
 	ChangeRemovedSubject     ChangeOperation = "RemovedSubject"
 	ChangeNotified           ChangeOperation = "Notified"
+	ChangeRecreated          ChangeOperation = "Recreated"
 	ChangeWouldCreate        ChangeOperation = "WouldCreate"
 	ChangeWouldPatch         ChangeOperation = "WouldPatch"
 	ChangeWouldDelete        ChangeOperation = "WouldDelete"
 	ChangeWouldRemoveSubject ChangeOperation = "WouldRemoveSubject"
 	ChangeWouldNotify        ChangeOperation = "WouldNotify"
+	ChangeWouldRecreate      ChangeOperation = "WouldRecreate"
 )
 
 // Change records exactly what an action changed on one object: the audit
@@ -344,6 +350,11 @@ type Change struct {
 	// name of the object.
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
+	// objectUID is the object's UID when it was changed; Revert touches
+	// only an object with this UID, never one recreated under the name.
+	// +kubebuilder:validation:MaxLength=36
+	// +optional
+	ObjectUID string `json:"objectUID,omitempty"`
 	// field that changed, e.g. spec.replicas or metadata.labels.
 	// +kubebuilder:validation:MaxLength=253
 	// +optional

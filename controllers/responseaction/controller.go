@@ -116,12 +116,12 @@ func New(opts Options) *Reconciler {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;patch;create;delete
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterrolebindings,verbs=get;list;watch;update;patch;create;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterrolebindings,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=bind
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments/scale;statefulsets/scale,verbs=get;patch;update
 
@@ -170,6 +170,7 @@ func (r *Reconciler) build(mgr ctrl.Manager) {
 		Limiter:                enforce.NewRateLimiter(r.clock, time.Minute, r.opts.RateLimits, r.opts.DefaultRateLimit, r.opts.NamespaceRateLimit),
 		Cache:                  r.client,
 	})
+	r.engine.Protect(r.guard.NamespaceReason)
 }
 
 // outcome is the outcome of a sub-step.

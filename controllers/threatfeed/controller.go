@@ -41,7 +41,7 @@ const (
 
 // +kubebuilder:rbac:groups=security.fido.dev,resources=threatfeeds,verbs=get;list;watch
 // +kubebuilder:rbac:groups=security.fido.dev,resources=threatfeeds/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",namespace=fido-system,resources=configmaps;secrets,verbs=get;list;watch
 
 // Reconciler reconciles ThreatFeeds.
 type Reconciler struct {
@@ -50,6 +50,9 @@ type Reconciler struct {
 	// Reader reads referenced ConfigMaps and Secrets; nil means the
 	// manager's uncached API reader, so Secrets are never cached.
 	Reader client.Reader
+	// OperatorNamespace is the only namespace a feed may reference
+	// ConfigMaps and Secrets in; empty allows any (tests).
+	OperatorNamespace string
 	// Index is the indicator index shared with the enrichers.
 	Index *intel.Index
 	// Fetcher fetches URL feeds; nil means a default one.
@@ -150,7 +153,7 @@ func validators(feed *fidov1.ThreatFeed, loaded bool) intel.Validators {
 
 // loader builds the loader of the configured sources.
 func (r *Reconciler) loader() *intel.Loader {
-	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.now}
+	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.now, Namespace: r.OperatorNamespace}
 }
 
 // now reads the clock.

@@ -45,6 +45,7 @@ var wouldOperation = map[fidov1.ChangeOperation]fidov1.ChangeOperation{
 	fidov1.ChangeDeleted:        fidov1.ChangeWouldDelete,
 	fidov1.ChangeRemovedSubject: fidov1.ChangeWouldRemoveSubject,
 	fidov1.ChangeNotified:       fidov1.ChangeWouldNotify,
+	fidov1.ChangeRecreated:      fidov1.ChangeWouldRecreate,
 }
 
 // RealOperation maps a Would* operation to the operation it stands for and

@@ -114,6 +114,15 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Protect gives the drivers the guard's namespace protection for the
+// objects they touch beside their target: RoleBindings in a protected
+// namespace are never edited. Call it before the engine runs.
+func (e *Engine) Protect(reason func(ctx context.Context, namespace string) (string, error)) {
+	if d, ok := e.drivers[fidov1.ActionDisableServiceAccount].(*rbacDriver); ok {
+		d.protected = reason
+	}
+}
+
 // Driver returns the driver of an action type.
 func (e *Engine) Driver(t fidov1.ActionType) (Driver, error) {
 	d, ok := e.drivers[t]

@@ -110,7 +110,7 @@ func (g *Guard) skipReason(ctx context.Context, action *fidov1.ResponseAction) (
 	case fidov1.TargetNode:
 		return g.nodeReason(ctx, t.Name)
 	}
-	if reason, err := g.namespaceReason(ctx, t.Namespace); reason != "" || err != nil {
+	if reason, err := g.NamespaceReason(ctx, t.Namespace); reason != "" || err != nil {
 		return reason, err
 	}
 	if t.Kind == fidov1.TargetServiceAccount && t.Namespace == g.opts.OperatorNamespace && t.Name == g.opts.OperatorServiceAccount {
@@ -155,9 +155,9 @@ func (g *Guard) Scope(action *fidov1.ResponseAction) (fidov1.PolicyScope, error)
 	return action.Spec.PlannedBy.Scope, nil
 }
 
-// namespaceReason refuses protected namespaces. A namespace that does not
+// NamespaceReason says why a namespace is protected, or "" when it is not.
 // exist is not protected (the driver will find its target gone).
-func (g *Guard) namespaceReason(ctx context.Context, namespace string) (string, error) {
+func (g *Guard) NamespaceReason(ctx context.Context, namespace string) (string, error) {
 	if g.protected[namespace] {
 		return fmt.Sprintf("namespace %s is protected", namespace), nil
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +20,10 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/text"
 )
+
+// Notify reads webhook Secrets in the operator namespace; other namespaces
+// grant it with fido-notify-secret-reader (config/rbac/user_roles.yaml).
+// +kubebuilder:rbac:groups="",namespace=fido-system,resources=secrets,verbs=get
 
 // Event reasons recorded by the Notify driver.
 const (
@@ -130,6 +135,10 @@ func (d *notifyDriver) webhook(ctx context.Context, action *fidov1.ResponseActio
 	ns := d.secretNamespace(action)
 	secret := &corev1.Secret{}
 	if err := d.r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, secret); err != nil {
+		if apierrors.IsForbidden(err) {
+			return nil, Terminalf("FIDO may not read webhook Secret %s/%s: the operator reads Secrets only in its own namespace "+
+				"unless a namespace grants it (bind the ClusterRole fido-notify-secret-reader to the operator's service account in %s)", ns, ref.Name, ns)
+		}
 		if Classify(err) == ClassTerminal {
 			return nil, Terminalf("webhook Secret %s/%s: %w", ns, ref.Name, err)
 		}

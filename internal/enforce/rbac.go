@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,20 +24,27 @@ const (
 	kindRoleBinding        = "RoleBinding"
 	kindClusterRoleBinding = "ClusterRoleBinding"
 	kindServiceAccount     = "ServiceAccount"
-	kindSecret             = "Secret"
 )
 
-// notRestorable is recorded as the "after" of a deleted legacy token Secret.
-const notRestorable = "deleted; cannot be restored with the same token"
+// tokensInvalidated is recorded as the "after" of a recreated ServiceAccount.
+const tokensInvalidated = "recreated with a new UID: every token issued before is invalid"
+
+// labelBootstrapping marks the bindings Kubernetes itself maintains.
+const labelBootstrapping = "kubernetes.io/bootstrapping"
 
 // rbacDriver disables a service account or a user by removing it from
-// every RoleBinding and ClusterRoleBinding that names it directly. A
+// every RoleBinding and ClusterRoleBinding that names it directly, and a
+// service account also by recreating it, which invalidates its tokens. A
 // binding left without subjects is kept (with an empty subject list), so
 // Revert only has to put the subject back. Bindings to groups that include
-// the account are never edited; they are reported in the note.
+// the account, Kubernetes' own bindings and RoleBindings in protected
+// namespaces are never edited; they are reported in the note.
 type rbacDriver struct {
 	c client.Client
 	r client.Reader
+	// protected says why a namespace's RoleBindings must be left alone
+	// ("" when they may be edited); nil protects none.
+	protected func(ctx context.Context, namespace string) (string, error)
 }
 
 // Revertible is true: removed subjects and the automount setting are restored.
@@ -95,44 +105,120 @@ type binding struct {
 	kind      string
 	namespace string
 	name      string
+	uid       types.UID
+	labels    map[string]string
 	subjects  []rbacv1.Subject
 }
 
 // Plan lists one RemovedSubject change per subject naming the account,
-// plus, for a service account, automountServiceAccountToken=false and the
-// deletion of its legacy token Secrets.
+// plus, for a service account, automountServiceAccountToken=false and,
+// unless keepTokens, its recreation, which invalidates its tokens.
 func (d *rbacDriver) Plan(ctx context.Context, action *fidov1.ResponseAction) (*Plan, error) {
 	acct, err := accountOf(action)
 	if err != nil {
 		return nil, err
 	}
-	bindings, err := d.bindings(ctx)
+	all, err := d.bindings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bindings, leftAlone, err := d.editable(ctx, acct, all)
 	if err != nil {
 		return nil, err
 	}
 	changes, groupNote := subjectChanges(acct, bindings, action.Status.Changes)
-	var sa *corev1.ServiceAccount
-	var secrets []corev1.Secret
+	note := joinNotes(groupNote, leftAlone)
+	var recreate *serviceAccountRecord
 	if acct.serviceAccount {
-		sa = &corev1.ServiceAccount{}
-		if err := d.r.Get(ctx, client.ObjectKey{Namespace: acct.namespace, Name: acct.name}, sa); err != nil {
-			return nil, targetError(action.Spec.Target, err)
+		var saChanges []PlannedChange
+		saChanges, recreate, err = d.serviceAccountChanges(ctx, action)
+		if err != nil {
+			return nil, err
 		}
-		changes = append(changes, automountChange(sa))
-		if p := action.Spec.DisableServiceAccount; p == nil || !p.KeepLegacyTokens {
-			if secrets, err = d.legacyTokens(ctx, acct); err != nil {
-				return nil, err
-			}
-			changes = append(changes, tokenChanges(secrets, acct, action.Status.Changes)...)
+		changes = append(changes, saChanges...)
+		if recreate == nil {
+			note = joinNotes(note, "tokens already issued stay valid until they expire (keepTokens)")
 		}
-	}
-	note := groupNote
-	if acct.serviceAccount {
-		note = joinNotes(note, "pods already running keep their mounted tokens until they are deleted")
 	}
 	return &Plan{Changes: changes, Note: note, Exec: func(ctx context.Context) error {
-		return d.exec(ctx, acct, changes, sa, secrets)
+		return d.exec(ctx, acct, changes, recreate)
 	}}, nil
+}
+
+// editable drops the bindings that name the account but must not be
+// edited: Kubernetes' own, and RoleBindings in protected namespaces. The
+// note names them.
+func (d *rbacDriver) editable(ctx context.Context, acct account, bindings []binding) ([]binding, string, error) {
+	out := bindings[:0]
+	var left []string
+	for _, b := range bindings {
+		if !namesAccount(acct, b) {
+			out = append(out, b)
+			continue
+		}
+		why := ""
+		switch {
+		case b.labels[labelBootstrapping] != "":
+			why = "a Kubernetes default binding"
+		case b.kind == kindRoleBinding && d.protected != nil:
+			reason, err := d.protected(ctx, b.namespace)
+			if err != nil {
+				return nil, "", err
+			}
+			why = reason
+		}
+		if why == "" {
+			out = append(out, b)
+			continue
+		}
+		left = append(left, fmt.Sprintf("%s %s (%s)", b.kind, bindingString(b.kind, b.namespace, b.name), why))
+	}
+	if len(left) == 0 {
+		return out, "", nil
+	}
+	sort.Strings(left)
+	return out, "bindings left alone: " + strings.Join(left, ", "), nil
+}
+
+func namesAccount(acct account, b binding) bool {
+	for _, s := range b.subjects {
+		if acct.names(s, b.namespace) {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceAccountChanges plans automountServiceAccountToken=false and,
+// unless keepTokens, the recreation of the ServiceAccount (returned as
+// the record to recreate it from). A recreation an earlier attempt
+// claimed is finished from its record even when the account is gone.
+func (d *rbacDriver) serviceAccountChanges(ctx context.Context, action *fidov1.ResponseAction) ([]PlannedChange, *serviceAccountRecord, error) {
+	t := action.Spec.Target
+	keepTokens := action.Spec.DisableServiceAccount != nil && action.Spec.DisableServiceAccount.KeepTokens
+	prior := recordedRecreate(action.Status.Changes)
+	sa := &corev1.ServiceAccount{}
+	if err := d.r.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: t.Name}, sa); err != nil {
+		if !apierrors.IsNotFound(err) || prior == nil {
+			return nil, nil, targetError(t, err)
+		}
+		// Deleted by an attempt that stopped before creating it again.
+		c, rec := prior.change, prior.record
+		return []PlannedChange{{Change: c}}, &rec, nil
+	}
+	changes := []PlannedChange{automountChange(sa)}
+	if keepTokens {
+		return changes, nil, nil
+	}
+	if prior != nil && prior.record.UID != sa.UID {
+		// Recreated already: the account in place is the new one.
+		return append(changes, PlannedChange{Change: prior.change, Done: true}), nil, nil
+	}
+	c, rec, err := recreateChange(sa)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(changes, PlannedChange{Change: c}), &rec, nil
 }
 
 // bindings lists every RoleBinding and ClusterRoleBinding.
@@ -143,14 +229,14 @@ func (d *rbacDriver) bindings(ctx context.Context) ([]binding, error) {
 		return nil, fmt.Errorf("listing RoleBindings: %w", err)
 	}
 	for _, b := range rbs.Items {
-		out = append(out, binding{kind: kindRoleBinding, namespace: b.Namespace, name: b.Name, subjects: b.Subjects})
+		out = append(out, binding{kind: kindRoleBinding, namespace: b.Namespace, name: b.Name, uid: b.UID, labels: b.Labels, subjects: b.Subjects})
 	}
 	crbs := &rbacv1.ClusterRoleBindingList{}
 	if err := d.r.List(ctx, crbs); err != nil {
 		return nil, fmt.Errorf("listing ClusterRoleBindings: %w", err)
 	}
 	for _, b := range crbs.Items {
-		out = append(out, binding{kind: kindClusterRoleBinding, name: b.Name, subjects: b.Subjects})
+		out = append(out, binding{kind: kindClusterRoleBinding, name: b.Name, uid: b.UID, labels: b.Labels, subjects: b.Subjects})
 	}
 	return out, nil
 }
@@ -190,7 +276,7 @@ func subjectChanges(acct account, bindings []binding, prior []fidov1.Change) ([]
 func removedSubject(b binding, s rbacv1.Subject) fidov1.Change {
 	return fidov1.Change{
 		Operation: fidov1.ChangeRemovedSubject, Kind: b.kind, Namespace: b.namespace, Name: b.name,
-		Field: fieldSubjects, Before: mustJSON(s),
+		ObjectUID: string(b.uid), Field: fieldSubjects, Before: mustJSON(s),
 	}
 }
 
@@ -227,47 +313,9 @@ func automountChange(sa *corev1.ServiceAccount) PlannedChange {
 	}
 }
 
-// legacyTokens lists the account's legacy token Secrets.
-func (d *rbacDriver) legacyTokens(ctx context.Context, acct account) ([]corev1.Secret, error) {
-	list := &corev1.SecretList{}
-	if err := d.r.List(ctx, list, client.InNamespace(acct.namespace)); err != nil {
-		return nil, fmt.Errorf("listing Secrets in %s: %w", acct.namespace, err)
-	}
-	var out []corev1.Secret
-	for _, s := range list.Items {
-		if s.Type == corev1.SecretTypeServiceAccountToken && s.Annotations[corev1.ServiceAccountNameKey] == acct.name {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
-// tokenChanges plans the deletion of each legacy token Secret; recorded
-// deletions of Secrets that are gone now are done.
-func tokenChanges(secrets []corev1.Secret, acct account, prior []fidov1.Change) []PlannedChange {
-	var out []PlannedChange
-	present := map[string]bool{}
-	for _, s := range secrets {
-		present[s.Name] = true
-		out = append(out, PlannedChange{Change: tokenChange(acct.namespace, s.Name)})
-	}
-	for _, c := range prior {
-		if c.Kind == kindSecret && RealOperation(c.Operation) == fidov1.ChangeDeleted && !present[c.Name] {
-			out = append(out, PlannedChange{Change: tokenChange(c.Namespace, c.Name), Done: true})
-		}
-	}
-	return out
-}
-
-func tokenChange(namespace, name string) fidov1.Change {
-	return fidov1.Change{
-		Operation: fidov1.ChangeDeleted, Kind: kindSecret, Namespace: namespace, Name: name,
-		Before: string(corev1.SecretTypeServiceAccountToken), After: notRestorable,
-	}
-}
-
-// exec removes the subjects, turns off automounting and deletes the tokens.
-func (d *rbacDriver) exec(ctx context.Context, acct account, changes []PlannedChange, sa *corev1.ServiceAccount, secrets []corev1.Secret) error {
+// exec removes the subjects, then turns off automounting, by recreating
+// the service account when its tokens are to die.
+func (d *rbacDriver) exec(ctx context.Context, acct account, changes []PlannedChange, recreate *serviceAccountRecord) error {
 	seen := map[string]bool{}
 	for _, pc := range changes {
 		c := pc.Change
@@ -276,26 +324,20 @@ func (d *rbacDriver) exec(ctx context.Context, acct account, changes []PlannedCh
 		}
 		if k := c.Kind + "/" + c.Namespace + "/" + c.Name; !seen[k] {
 			seen[k] = true
-			if _, err := d.editSubjects(ctx, c.Kind, c.Namespace, c.Name, func(b binding) []rbacv1.Subject {
+			if _, err := d.editSubjects(ctx, c.Kind, c.Namespace, c.Name, types.UID(c.ObjectUID), func(b binding) []rbacv1.Subject {
 				return withoutAccount(acct, b)
 			}); err != nil {
 				return err
 			}
 		}
 	}
-	if sa == nil {
+	if !acct.serviceAccount {
 		return nil
 	}
-	if err := d.setAutomount(ctx, sa.Namespace, sa.Name, "false", ""); err != nil {
-		return err
+	if recreate != nil {
+		return d.recreate(ctx, acct.namespace, acct.name, *recreate)
 	}
-	for _, s := range secrets {
-		err := d.c.Delete(ctx, s.DeepCopy(), client.Preconditions{UID: &s.UID})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting legacy token Secret %s/%s: %w", s.Namespace, s.Name, err)
-		}
-	}
-	return nil
+	return d.setAutomount(ctx, acct.namespace, acct.name, "false", "")
 }
 
 func withoutAccount(acct account, b binding) []rbacv1.Subject {
@@ -308,12 +350,24 @@ func withoutAccount(acct account, b binding) []rbacv1.Subject {
 	return out
 }
 
+// editOutcome is what editSubjects found.
+type editOutcome int
+
+const (
+	edited   editOutcome = iota // the binding was edited, or needed no edit
+	gone                        // the binding does not exist
+	replaced                    // a binding of another UID has the name now
+)
+
 // editSubjects replaces a binding's subjects with edit's result, with an
 // update that fails on a concurrent change and is then retried. A binding
-// that is gone is left gone and reported as not found.
-func (d *rbacDriver) editSubjects(ctx context.Context, kind, namespace, name string, edit func(binding) []rbacv1.Subject) (found bool, err error) {
+// that is gone, or (when uid is set) was replaced by another object of the
+// same name, is left alone. The update keeps fidov1.AnnotationRemovedSubjects
+// in step: subjects removed are added to it, subjects put back leave it,
+// which is what the operator's admission fence checks.
+func (d *rbacDriver) editSubjects(ctx context.Context, kind, namespace, name string, uid types.UID, edit func(binding) []rbacv1.Subject) (outcome editOutcome, err error) {
 	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		found = false
+		outcome = edited
 		var obj client.Object
 		var subjects *[]rbacv1.Subject
 		switch kind {
@@ -328,22 +382,65 @@ func (d *rbacDriver) editSubjects(ctx context.Context, kind, namespace, name str
 		}
 		if err := d.r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj); err != nil {
 			if apierrors.IsNotFound(err) {
+				outcome = gone
 				return nil
 			}
 			return fmt.Errorf("reading %s %s: %w", kind, bindingString(kind, namespace, name), err)
 		}
-		found = true
+		if uid != "" && obj.GetUID() != uid {
+			outcome = replaced
+			return nil
+		}
 		next := edit(binding{kind: kind, namespace: namespace, name: name, subjects: *subjects})
 		if subjectsEqual(*subjects, next) {
 			return nil
 		}
+		markRemoved(obj, *subjects, next)
 		*subjects = next
 		if err := d.c.Update(ctx, obj); err != nil {
 			return fmt.Errorf("updating %s %s: %w", kind, bindingString(kind, namespace, name), err)
 		}
 		return nil
 	})
-	return found, err
+	return outcome, err
+}
+
+// removedSubjectMark is how fidov1.AnnotationRemovedSubjects names a subject, from
+// its fields as written (the admission fence computes the same).
+func removedSubjectMark(s rbacv1.Subject) string { return s.Kind + "/" + s.Namespace + "/" + s.Name }
+
+// markRemoved updates fidov1.AnnotationRemovedSubjects for a change of
+// subjects from before to after.
+func markRemoved(obj client.Object, before, after []rbacv1.Subject) {
+	keys := func(list []rbacv1.Subject) map[string]bool {
+		m := map[string]bool{}
+		for _, s := range list {
+			m[removedSubjectMark(s)] = true
+		}
+		return m
+	}
+	had, has := keys(before), keys(after)
+	marks := map[string]bool{}
+	for _, m := range strings.Split(obj.GetAnnotations()[fidov1.AnnotationRemovedSubjects], "\n") {
+		if m != "" && !has[m] {
+			marks[m] = true
+		}
+	}
+	for k := range had {
+		if !has[k] {
+			marks[k] = true
+		}
+	}
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	delete(annotations, fidov1.AnnotationRemovedSubjects)
+	if len(marks) > 0 {
+		list := slices.Sorted(maps.Keys(marks))
+		annotations[fidov1.AnnotationRemovedSubjects] = strings.Join(list, "\n")
+	}
+	obj.SetAnnotations(annotations)
 }
 
 func subjectsEqual(a, b []rbacv1.Subject) bool {
@@ -390,14 +487,15 @@ func (d *rbacDriver) setAutomount(ctx context.Context, namespace, name, want, on
 	})
 }
 
-// Revert puts every removed subject back (unless it is there already or
-// the binding was deleted since), restores automountServiceAccountToken
-// while it is still false, and notes the token Secrets that cannot return.
+// Revert puts every removed subject back (unless it is there already, or
+// the binding was deleted or replaced since) and restores
+// automountServiceAccountToken while it is still false. A recreated
+// service account's old tokens stay invalid.
 func (d *rbacDriver) Revert(ctx context.Context, action *fidov1.ResponseAction, changes []fidov1.Change) (string, error) {
-	var notes, tokens []string
+	var notes []string
 	for _, c := range changes {
 		switch {
-		case c.Operation == fidov1.ChangeRemovedSubject:
+		case RealOperation(c.Operation) == fidov1.ChangeRemovedSubject:
 			note, err := d.restoreSubject(ctx, c)
 			if err != nil {
 				return joinNotes(notes...), err
@@ -407,24 +505,21 @@ func (d *rbacDriver) Revert(ctx context.Context, action *fidov1.ResponseAction, 
 			if err := d.setAutomount(ctx, c.Namespace, c.Name, c.Before, c.After); err != nil {
 				return joinNotes(notes...), err
 			}
-		case c.Kind == kindSecret && c.Operation == fidov1.ChangeDeleted:
-			tokens = append(tokens, c.Name)
+		case RealOperation(c.Operation) == fidov1.ChangeRecreated:
+			notes = append(notes, fmt.Sprintf("ServiceAccount %s/%s keeps its new UID: tokens issued before the action stay invalid", c.Namespace, c.Name))
 		}
-	}
-	if len(tokens) > 0 {
-		sort.Strings(tokens)
-		notes = append(notes, "legacy token Secrets cannot be restored: "+strings.Join(tokens, ", "))
 	}
 	return joinNotes(notes...), nil
 }
 
-// restoreSubject appends the recorded subject to its binding if missing.
+// restoreSubject appends the recorded subject to its binding if missing,
+// only on the very binding it was removed from.
 func (d *rbacDriver) restoreSubject(ctx context.Context, c fidov1.Change) (string, error) {
 	var s rbacv1.Subject
 	if err := json.Unmarshal([]byte(c.Before), &s); err != nil {
 		return fmt.Sprintf("%s %s has an unreadable subject record, not restored", c.Kind, c.Name), nil
 	}
-	found, err := d.editSubjects(ctx, c.Kind, c.Namespace, c.Name, func(b binding) []rbacv1.Subject {
+	outcome, err := d.editSubjects(ctx, c.Kind, c.Namespace, c.Name, types.UID(c.ObjectUID), func(b binding) []rbacv1.Subject {
 		for _, have := range b.subjects {
 			if have == s {
 				return b.subjects
@@ -435,8 +530,11 @@ func (d *rbacDriver) restoreSubject(ctx context.Context, c fidov1.Change) (strin
 	if err != nil {
 		return "", err
 	}
-	if !found {
+	switch outcome {
+	case gone:
 		return fmt.Sprintf("%s %s was deleted since, not recreated", c.Kind, bindingString(c.Kind, c.Namespace, c.Name)), nil
+	case replaced:
+		return fmt.Sprintf("%s %s was replaced by another object since, not restored", c.Kind, bindingString(c.Kind, c.Namespace, c.Name)), nil
 	}
 	return "", nil
 }

@@ -1,13 +1,13 @@
 package enforce
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -62,15 +62,13 @@ func sameSubjects(a, b []rbacv1.Subject) bool {
 func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	ns := newNamespace(t)
 	yes := true
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, AutomountServiceAccountToken: &yes}
-	mustCreate(t, sa)
-	token := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
-		Type:       corev1.SecretTypeServiceAccountToken,
+	sa := &corev1.ServiceAccount{
+		ObjectMeta:                   metav1.ObjectMeta{Namespace: ns, Name: "app", Labels: map[string]string{"team": "shop"}, Annotations: map[string]string{"owner": "shop-team"}},
+		ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "registry"}},
+		AutomountServiceAccountToken: &yes,
 	}
-	mustCreate(t, token)
-	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, StringData: map[string]string{"k": "v"}}
-	mustCreate(t, other)
+	mustCreate(t, sa)
+	oldUID := sa.UID
 
 	saSubject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "app"}
 	alice := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "alice"}
@@ -119,10 +117,18 @@ func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken not false")
 	}
-	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(token), token); !apierrors.IsNotFound(err) {
-		t.Errorf("legacy token still there: %v", err)
+	// Recreated: a new UID (every token issued before is invalid), the same metadata.
+	if sa.UID == oldUID || sa.Labels["team"] != "shop" || sa.Annotations["owner"] != "shop-team" || len(sa.ImagePullSecrets) != 1 {
+		t.Errorf("service account not recreated faithfully: uid %s (was %s) %+v", sa.UID, oldUID, sa)
 	}
-	mustGet(t, other)
+	if n := countOps(res.Changes, fidov1.ChangeRecreated); n != 1 {
+		t.Errorf("changes %v, want one recreation", ops(res.Changes))
+	}
+	mixedNow := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mixed"}}
+	mustGet(t, mixedNow)
+	if got := mixedNow.Annotations[fidov1.AnnotationRemovedSubjects]; got != "ServiceAccount/"+ns+"/app\nUser//system:serviceaccount:"+ns+":app" {
+		t.Errorf("removed-subjects mark %q", got)
+	}
 
 	a.Status.Changes = res.Changes
 	if again, err := e.Apply(ctx, a, false); err != nil || len(again.Changes) != len(res.Changes) {
@@ -142,8 +148,12 @@ func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	if sa.AutomountServiceAccountToken == nil || !*sa.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken not restored to true")
 	}
-	if !strings.Contains(rev.Note, "cannot be restored: app-token") {
-		t.Errorf("revert note %q does not name the lost token", rev.Note)
+	if !strings.Contains(rev.Note, "tokens issued before the action stay invalid") {
+		t.Errorf("revert note %q does not say the old tokens stay invalid", rev.Note)
+	}
+	mustGet(t, mixedNow)
+	if _, ok := mixedNow.Annotations[fidov1.AnnotationRemovedSubjects]; ok {
+		t.Errorf("removed-subjects mark left after revert: %v", mixedNow.Annotations)
 	}
 	// Reverting twice adds nothing twice.
 	if _, err := e.Revert(ctx, a, res.Changes); err != nil {
@@ -154,24 +164,104 @@ func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	}
 }
 
-func TestDisableServiceAccountKeepsLegacyTokensWhenAsked(t *testing.T) {
+func TestDisableServiceAccountKeepsTokensWhenAsked(t *testing.T) {
 	ns := newNamespace(t)
-	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}})
-	token := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "app"}},
-		Type:       corev1.SecretTypeServiceAccountToken,
-	}
-	mustCreate(t, token)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	mustCreate(t, sa)
+	uid := sa.UID
 	a := newAction(ns, "disable-app", fidov1.ActionDisableServiceAccount, fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: ns, Name: "app"})
-	a.Spec.DisableServiceAccount = &fidov1.DisableServiceAccountParams{KeepLegacyTokens: true}
+	a.Spec.DisableServiceAccount = &fidov1.DisableServiceAccountParams{KeepTokens: true}
 	res, err := newEngine(nil, Options{}).Apply(ctx, a, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if countOps(res.Changes, fidov1.ChangeDeleted) != 0 {
-		t.Errorf("changes %v delete a token", ops(res.Changes))
+	if countOps(res.Changes, fidov1.ChangeRecreated) != 0 || !strings.Contains(res.Note, "stay valid") {
+		t.Errorf("changes %v note %q", ops(res.Changes), res.Note)
 	}
-	mustGet(t, token)
+	mustGet(t, sa)
+	if sa.UID != uid || sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		t.Errorf("service account %+v: want the same object with automounting off", sa)
+	}
+}
+
+// TestDisableServiceAccountFinishesAnInterruptedRecreation: an attempt
+// that deleted the account and stopped before creating it again left its
+// record; the next attempt creates it from there.
+func TestDisableServiceAccountFinishesAnInterruptedRecreation(t *testing.T) {
+	ns := newNamespace(t)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app", Labels: map[string]string{"team": "shop"}}}
+	mustCreate(t, sa)
+	a := newAction(ns, "disable-app", fidov1.ActionDisableServiceAccount, fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: ns, Name: "app"})
+	e := newEngine(nil, Options{})
+	prepared, err := e.Prepare(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Status.Changes = prepared.Claimed() // the claim
+	if err := env.Client.Delete(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Apply(ctx, a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}}
+	mustGet(t, got)
+	if got.Labels["team"] != "shop" || got.AutomountServiceAccountToken == nil || *got.AutomountServiceAccountToken || countOps(res.Changes, fidov1.ChangeRecreated) != 1 {
+		t.Errorf("recreated %+v, changes %v", got, ops(res.Changes))
+	}
+}
+
+// TestDisableServiceAccountLeavesProtectedBindingsAlone: Kubernetes' own
+// bindings and RoleBindings in protected namespaces are never edited,
+// and the note names them; a revert never writes to a binding that was
+// replaced by another object of the same name.
+func TestDisableServiceAccountLeavesProtectedBindingsAlone(t *testing.T) {
+	ns, guarded := newNamespace(t), newNamespace(t)
+	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}})
+	subject := rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "app"}
+	inGuarded := newRoleBinding(t, guarded, "reader", subject)
+	system := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ns + "-default", Labels: map[string]string{labelBootstrapping: "rbac-defaults"}},
+		RoleRef: roleRef(), Subjects: []rbacv1.Subject{subject}}
+	mustCreate(t, system)
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, system) })
+	own := newRoleBinding(t, ns, "own", subject)
+
+	e := newEngine(nil, Options{})
+	e.Protect(func(_ context.Context, namespace string) (string, error) {
+		if namespace == guarded {
+			return "namespace " + guarded + " is protected", nil
+		}
+		return "", nil
+	})
+	a := newAction(ns, "disable-app", fidov1.ActionDisableServiceAccount, fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: ns, Name: "app"})
+	res, err := e.Apply(ctx, a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameSubjects(subjectsOf(t, inGuarded), []rbacv1.Subject{subject}) || !sameSubjects(subjectsOf(t, system), []rbacv1.Subject{subject}) {
+		t.Error("a protected binding was edited")
+	}
+	if len(subjectsOf(t, own)) != 0 {
+		t.Error("the account's own binding was not edited")
+	}
+	if !strings.Contains(res.Note, "RoleBinding "+guarded+"/reader (namespace "+guarded+" is protected)") || !strings.Contains(res.Note, "a Kubernetes default binding") {
+		t.Errorf("note %q", res.Note)
+	}
+
+	// The binding is replaced by a namesake: the revert leaves it alone.
+	if err := env.Client.Delete(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	newRoleBinding(t, ns, "own")
+	rev, err := e.Revert(ctx, a, res.Changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(subjectsOf(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "own"}})) != 0 ||
+		!strings.Contains(rev.Note, "replaced by another object since, not restored") {
+		t.Errorf("revert wrote to a replaced binding; note %q", rev.Note)
+	}
 }
 
 func TestDisableUserApplyAndRevert(t *testing.T) {

@@ -55,4 +55,4 @@ package ingest
 // +kubebuilder:rbac:groups=security.fido.dev,resources=incidents,verbs=get;create
 // +kubebuilder:rbac:groups=security.fido.dev,resources=incidents/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",namespace=fido-system,resources=secrets,verbs=get

@@ -72,6 +72,11 @@ type Loader struct {
 	// Reader reads referenced ConfigMaps and Secrets; an uncached reader
 	// avoids caching every Secret of the cluster.
 	Reader client.Reader
+	// Namespace is the only namespace referenced ConfigMaps and Secrets may
+	// be in (the operator's): a feed author must not make the operator read,
+	// or send to a URL as headers, Secrets of other namespaces. Empty
+	// allows any.
+	Namespace string
 	// Fetcher fetches URL feeds.
 	Fetcher *Fetcher
 	// Now is the clock for STIX expiry; nil means time.Now.
@@ -94,6 +99,9 @@ func (l *Loader) Load(ctx context.Context, feed *fidov1.ThreatFeed, cond Validat
 	if err := ValidateSpec(&feed.Spec); err != nil {
 		return LoadResult{}, &SpecError{Err: err}
 	}
+	if err := l.checkNamespaces(&feed.Spec); err != nil {
+		return LoadResult{}, &SpecError{Err: err}
+	}
 	opts := l.parseOptions(feed)
 	spec := &feed.Spec
 	switch {
@@ -114,6 +122,28 @@ func (l *Loader) Load(ctx context.Context, feed *fidov1.ThreatFeed, cond Validat
 		return parseBytes(spec.Format, data, opts)
 	}
 	return parseBytes(spec.Format, []byte(strings.Join(spec.Inline, "\n")), opts)
+}
+
+// checkNamespaces refuses references outside the loader's namespace.
+func (l *Loader) checkNamespaces(spec *fidov1.ThreatFeedSpec) error {
+	if l.Namespace == "" {
+		return nil
+	}
+	refs := map[string]string{}
+	for field, ref := range map[string]*fidov1.ObjectKeyRef{"configMapRef": spec.ConfigMapRef, "secretRef": spec.SecretRef, "caConfigMapRef": spec.CAConfigMapRef} {
+		if ref != nil {
+			refs[field] = ref.Namespace
+		}
+	}
+	if spec.HeadersSecretRef != nil {
+		refs["headersSecretRef"] = spec.HeadersSecretRef.Namespace
+	}
+	for _, field := range []string{"configMapRef", "secretRef", "headersSecretRef", "caConfigMapRef"} {
+		if ns, ok := refs[field]; ok && ns != l.Namespace {
+			return fmt.Errorf("%s is in namespace %q: feeds may only reference ConfigMaps and Secrets in the operator namespace %q", field, ns, l.Namespace)
+		}
+	}
+	return nil
 }
 
 // parseOptions derives the parse options of a feed.

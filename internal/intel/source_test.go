@@ -126,3 +126,23 @@ func errorClass(err error) string {
 	}
 	return ""
 }
+
+// TestLoaderRefusesReferencesOutsideItsNamespace: a feed author cannot make
+// the operator read a ConfigMap or Secret of another namespace, nor send
+// one to a URL as headers.
+func TestLoaderRefusesReferencesOutsideItsNamespace(t *testing.T) {
+	loader := &Loader{Reader: fake.NewClientBuilder().Build(), Namespace: "fido-system"}
+	other := &fidov1.ObjectKeyRef{Namespace: "shop", Name: "db", Key: "password"}
+	for field, spec := range map[string]fidov1.ThreatFeedSpec{
+		"secretRef":        {Format: fidov1.FormatPlainList, IndicatorType: fidov1.IndicatorIP, SecretRef: other},
+		"configMapRef":     {Format: fidov1.FormatPlainList, IndicatorType: fidov1.IndicatorIP, ConfigMapRef: other},
+		"headersSecretRef": {Format: fidov1.FormatPlainList, IndicatorType: fidov1.IndicatorIP, URL: "https://feeds.example/ips", HeadersSecretRef: &fidov1.ObjectRef{Namespace: "shop", Name: "db"}},
+		"caConfigMapRef":   {Format: fidov1.FormatPlainList, IndicatorType: fidov1.IndicatorIP, URL: "https://feeds.example/ips", CAConfigMapRef: other},
+	} {
+		_, err := loader.Load(context.Background(), &fidov1.ThreatFeed{Spec: spec}, Validators{})
+		var specErr *SpecError
+		if !errors.As(err, &specErr) || !strings.Contains(err.Error(), field+` is in namespace "shop"`) {
+			t.Errorf("%s: error %v, want a spec error naming it", field, err)
+		}
+	}
+}

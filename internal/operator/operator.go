@@ -141,7 +141,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	}
 	workers := controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}
 	feeds := intel.NewIndex()
-	feedController := &threatfeed.Reconciler{Index: feeds, Clock: o.Clock}
+	feedController := &threatfeed.Reconciler{Index: feeds, Clock: o.Clock, OperatorNamespace: o.Namespace}
 	if err := feedController.SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}

@@ -120,6 +120,8 @@ func TestContainApproveAndRevert(t *testing.T) {
 		if t.Failed() {
 			out, _ := kubectl("-n", ns, "get", "inc", inc, "-o", "yaml")
 			t.Logf("incident:\n%s", out)
+			out, _ = kubectl("-n", ns, "get", "ra", "-o", "jsonpath={range .items[*]}{.metadata.name}: {.status.phase}: {.status.message}{\"\\n\"}{end}")
+			t.Logf("actions:\n%s", out)
 		}
 	})
 	waitPhase(t, ns, "inc", inc, "AwaitingApproval")
