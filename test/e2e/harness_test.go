@@ -40,7 +40,10 @@ var (
 	// operator runs with exactly the RBAC of config/rbac.
 	operatorKubeconfig string
 	kubectlBin         string
-	sink               *webhookSink
+	// adminKubeconfig is kubeconfig's content, from which tests derive
+	// kubeconfigs for other identities (see kubeconfigFor).
+	adminKubeconfig []byte
+	sink            *webhookSink
 	// tenantKubeconfig impersonates the user "mallory", who holds only the
 	// roles a test binds to her.
 	tenantKubeconfig string
@@ -67,6 +70,11 @@ func run(m *testing.M) (int, error) {
 		return 0, fmt.Errorf("building bin/fido: %w\n%s", err, out)
 	}
 	env := &envtest.Environment{}
+	// As in a production cluster: kubelets are authorized by the Node
+	// authorizer and NodeRestriction limits what they may write.
+	env.ControlPlane.GetAPIServer().Configure().
+		Set("authorization-mode", "Node,RBAC").
+		Append("enable-admission-plugins", "NodeRestriction")
 	if _, err := env.Start(); err != nil {
 		return 0, err
 	}
@@ -79,6 +87,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	adminKubeconfig = raw
 	dir, err := os.MkdirTemp("", "fido-e2e-")
 	if err != nil {
 		return 0, err
@@ -126,19 +135,54 @@ func install() error {
 }
 
 // impersonate returns the kubeconfig with its user acting as another user.
-func impersonate(kubeconfig []byte, as string) []byte {
+func impersonate(kubeconfig []byte, as string, groups ...string) []byte {
 	cfg, err := clientcmd.Load(kubeconfig)
 	if err != nil {
 		panic(err)
 	}
 	for _, auth := range cfg.AuthInfos {
-		auth.Impersonate = as
+		auth.Impersonate, auth.ImpersonateGroups = as, groups
 	}
 	out, err := clientcmd.Write(*cfg)
 	if err != nil {
 		panic(err)
 	}
 	return out
+}
+
+// kubeconfigFor writes a kubeconfig for the test cluster that acts as
+// another identity: impersonating a user (with groups), or, when token is
+// set, authenticating with that bearer token instead of the admin's
+// certificate.
+func kubeconfigFor(t *testing.T, user, token string, groups ...string) string {
+	t.Helper()
+	raw := adminKubeconfig
+	if user != "" {
+		raw = impersonate(raw, user, groups...)
+	}
+	if token != "" {
+		cfg, err := clientcmd.Load(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, auth := range cfg.AuthInfos {
+			auth.ClientCertificateData, auth.ClientKeyData, auth.Token = nil, nil, token
+		}
+		if raw, err = clientcmd.Write(*cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kubectlAs runs kubectl with another kubeconfig and returns its combined output.
+func kubectlAs(config string, args ...string) (string, error) {
+	out, err := exec.Command(kubectlBin, append([]string{"--kubeconfig", config}, args...)...).CombinedOutput()
+	return string(out), err
 }
 
 // kubectl runs kubectl against the test cluster and returns its stdout.
