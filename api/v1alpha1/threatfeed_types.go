@@ -46,10 +46,11 @@ type ThreatFeedSpec struct {
 	// +listType=atomic
 	// +optional
 	Inline []string `json:"inline,omitempty"`
-	// configMapRef reads the feed from a ConfigMap key.
+	// configMapRef reads the feed from a ConfigMap key in the operator namespace.
 	// +optional
 	ConfigMapRef *ObjectKeyRef `json:"configMapRef,omitempty"`
-	// secretRef reads the feed from a Secret key (for private feeds).
+	// secretRef reads the feed from a Secret key in the operator namespace
+	// (for private feeds).
 	// +optional
 	SecretRef *ObjectKeyRef `json:"secretRef,omitempty"`
 	// url fetches the feed over HTTP(S).
@@ -57,11 +58,13 @@ type ThreatFeedSpec struct {
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https']",message="url must be an http or https URL"
 	// +optional
 	URL string `json:"url,omitempty"`
-	// headersSecretRef names a Secret (namespace/name) whose keys are HTTP
-	// header names and values their values, e.g. an API key.
+	// headersSecretRef names a Secret (namespace/name) in the operator
+	// namespace whose keys are HTTP header names and values their values,
+	// e.g. an API key.
 	// +optional
 	HeadersSecretRef *ObjectRef `json:"headersSecretRef,omitempty"`
-	// caConfigMapRef names a PEM bundle of CAs trusted for the url.
+	// caConfigMapRef names a PEM bundle of CAs trusted for the url, in the
+	// operator namespace.
 	// +optional
 	CAConfigMapRef *ObjectKeyRef `json:"caConfigMapRef,omitempty"`
 	// timeout of one fetch.
