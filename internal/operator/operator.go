@@ -1,8 +1,10 @@
 // Package operator wires FIDO together: the field indexes, the shared
 // caches (compiled policies, the threat-intel index, the provenance
 // signer, the action drivers), the four reconcilers and the ingest
-// server. main.go, the controller tests and the e2e binary all call Setup,
-// so nothing is wired twice or wired differently in a test.
+// server. main.go, the e2e binary and the incident controller's
+// integration tests (which need the whole pipeline) all call Setup, so
+// nothing is wired twice or differently in a test; the other controllers'
+// tests run their one reconciler on its own.
 package operator
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -74,6 +77,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Recorder overrides the Event recorder of the ResponseAction controller (tests).
 	Recorder enforce.EventRecorder
+	// PolicyCountsInterval is how often ScoringPolicy counts are refreshed
+	// (default 30s; tests shorten it).
+	PolicyCountsInterval time.Duration
 }
 
 // DefaultOptions are the options with every default filled in.
@@ -147,7 +153,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	}
 	policies := score.NewCache()
 	if err := (&scoringpolicy.Reconciler{
-		Client: mgr.GetClient(), Policies: policies, OperatorNamespace: o.Namespace,
+		Client: mgr.GetClient(), Policies: policies, OperatorNamespace: o.Namespace, CountsInterval: o.PolicyCountsInterval,
 	}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
