@@ -25,6 +25,7 @@ import (
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/controllers/status"
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/text"
 )
@@ -71,8 +72,12 @@ type Options struct {
 	RetryBackoff time.Duration
 	// Identity names this operator instance in status.claimedBy (the pod name).
 	Identity string
-	// HTTPClient posts Notify webhooks; nil uses a default client.
+	// HTTPClient posts Notify webhooks; nil uses a client whose
+	// connections pass Egress.
 	HTTPClient *http.Client
+	// Egress decides which addresses webhooks may be at; nil refuses every
+	// internal range.
+	Egress *egress.Filter
 	// NotifyTimeout, NotifyAttempts and NotifyBackoff tune webhook delivery
 	// (defaults 5s, 3 attempts, 500ms doubling).
 	NotifyTimeout  time.Duration
@@ -155,6 +160,7 @@ func (r *Reconciler) build(mgr ctrl.Manager) {
 		r.engine = enforce.NewEngine(r.client, reader, r.recorder, enforce.Options{
 			OperatorNamespace: r.opts.OperatorNamespace,
 			HTTPClient:        r.opts.HTTPClient,
+			Egress:            r.opts.Egress,
 			NotifyTimeout:     r.opts.NotifyTimeout,
 			NotifyAttempts:    r.opts.NotifyAttempts,
 			NotifyBackoff:     r.opts.NotifyBackoff,

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/testenv"
 )
@@ -459,6 +461,7 @@ func TestResponseActionNotifySlowWebhookFails(t *testing.T) {
 	t.Cleanup(func() { close(release); srv.Close() })
 	opts := options()
 	opts.NotifyTimeout, opts.NotifyAttempts, opts.NotifyBackoff, opts.RetryLimit = 100*time.Millisecond, 2, 10*time.Millisecond, 1
+	opts.Egress = egress.NewFilter(netip.MustParsePrefix("127.0.0.1/32")) // the test's webhook server
 	start(t, opts)
 	ns := env.NewNamespace(t, nil)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"}, StringData: map[string]string{"url": srv.URL + "/services/SECRET-PATH"}}
@@ -470,7 +473,7 @@ func TestResponseActionNotifySlowWebhookFails(t *testing.T) {
 	create(t, a)
 
 	got := waitPhase(t, ns, a.Name, fidov1.ActionFailed)
-	if !strings.Contains(got.Status.Message, "timed out") || strings.Contains(got.Status.Message, "SECRET-PATH") {
+	if !strings.Contains(got.Status.Message, "could not be reached") || strings.Contains(got.Status.Message, "SECRET-PATH") {
 		t.Errorf("message %q", got.Status.Message)
 	}
 	condition(t, got, fidov1.ConditionReady, metav1.ConditionFalse, fidov1.ReasonFailed)

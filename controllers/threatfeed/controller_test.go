@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enrich"
 	"github.com/fido-operator/fido/internal/intel"
 	"github.com/fido-operator/fido/internal/testenv"
@@ -89,7 +91,7 @@ func tfStart(t *testing.T) *intel.Index {
 	t.Helper()
 	index := intel.NewIndex()
 	env.Run(t, func(mgr manager.Manager) error {
-		return (&Reconciler{Index: index}).SetupWithManager(context.Background(), mgr, controller.Options{})
+		return (&Reconciler{Index: index, Fetcher: &intel.Fetcher{Egress: egress.NewFilter(netip.MustParsePrefix("127.0.0.1/32"))}}).SetupWithManager(context.Background(), mgr, controller.Options{})
 	})
 	return index
 }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/egress"
 )
 
 // Plan is what a driver observed and intends to do.
@@ -63,9 +64,12 @@ type Options struct {
 	// OperatorNamespace is where the operator runs; actions there may refer
 	// to incidents in other namespaces.
 	OperatorNamespace string
-	// HTTPClient posts Notify webhooks; nil uses a client that does not
-	// follow redirects.
+	// HTTPClient posts Notify webhooks; nil uses a client whose connections
+	// pass Egress (redirects are never followed either way).
 	HTTPClient *http.Client
+	// Egress decides which addresses webhooks may be at; nil refuses every
+	// internal range (see package egress).
+	Egress *egress.Filter
 	// NotifyTimeout bounds one webhook request (default 5s).
 	NotifyTimeout time.Duration
 	// NotifyAttempts is how often a webhook is tried (default 3).
@@ -109,7 +113,7 @@ func (o Options) withDefaults() Options {
 		o.NotifyBackoff = 500 * time.Millisecond
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
+		o.HTTPClient = &http.Client{Transport: o.Egress.Transport(nil)}
 	}
 	return o
 }

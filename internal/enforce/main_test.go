@@ -3,6 +3,7 @@ package enforce
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/testenv"
 )
 
@@ -55,7 +57,12 @@ func (r *fakeRecorder) all() []recordedEvent {
 
 var ctx = context.Background()
 
+// newEngine is an engine on the test API server whose Notify may reach
+// the tests' local webhook servers (127.0.0.1 only).
 func newEngine(rec EventRecorder, opts Options) *Engine {
+	if opts.Egress == nil {
+		opts.Egress = egress.NewFilter(netip.MustParsePrefix("127.0.0.1/32"))
+	}
 	return NewEngine(env.Client, env.Client, rec, opts)
 }
 

@@ -3,7 +3,6 @@ package enforce
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -258,8 +258,13 @@ func (d *notifyDriver) postOnce(ctx context.Context, hook *webhook, body []byte)
 	client := *d.opts.HTTPClient
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
+	if egress.IsRefused(err) {
+		return false, Terminalf("webhook %s: its address is not allowed (internal addresses need --egress-allow-cidrs)", hook.redacted())
+	}
 	if err != nil {
-		return true, fmt.Errorf("webhook %s: %s", hook.redacted(), redactTransportError(err, hook))
+		// Which transport error (refused, reset, no such host) is not said:
+		// the message is readable by whoever wrote the URL.
+		return true, fmt.Errorf("webhook %s could not be reached", hook.redacted())
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -267,31 +272,7 @@ func (d *notifyDriver) postOnce(ctx context.Context, hook *webhook, body []byte)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return true, fmt.Errorf("webhook %s answered %d", hook.redacted(), resp.StatusCode)
+		return true, fmt.Errorf("webhook %s is unavailable (HTTP %d)", hook.redacted(), resp.StatusCode)
 	}
-	return false, Terminalf("webhook %s answered %d", hook.redacted(), resp.StatusCode)
-}
-
-// redactTransportError describes a transport error without the URL: the
-// url.Error wrapper (which quotes the whole URL) is dropped, and any part of
-// the URL that could still appear is cut out.
-func redactTransportError(err error, hook *webhook) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		if uerr.Timeout() {
-			return "timed out"
-		}
-		err = uerr.Err
-	}
-	msg := err.Error()
-	u := hook.url
-	for _, secret := range []string{u.String(), u.RequestURI(), u.EscapedPath(), u.RawQuery, u.User.String(), u.Fragment} {
-		if len(secret) > 1 {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
-		}
-	}
-	return text.Ellipsis(msg, 256)
+	return false, Terminalf("webhook %s did not accept the message (HTTP %d)", hook.redacted(), resp.StatusCode)
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/egress"
 )
 
 // secretPath stands for the secret part of a webhook URL; it must never
@@ -203,9 +203,9 @@ func TestNotifyRetriesAndFailures(t *testing.T) {
 		requests  int
 	}{
 		{name: "500 then 200 succeeds on retry", statuses: []int{500, 200}, requests: 2},
-		{name: "slow server times out on every attempt", delay: 5 * time.Second, statuses: []int{200}, wantErr: true, wantClass: ClassTransient, wantMsg: "timed out", requests: 3},
-		{name: "404 is not retried", statuses: []int{404}, wantErr: true, wantClass: ClassTerminal, wantMsg: "answered 404", requests: 1},
-		{name: "429 is retried", statuses: []int{429, 429, 429}, wantErr: true, wantClass: ClassTransient, wantMsg: "answered 429", requests: 3},
+		{name: "slow server times out on every attempt", delay: 5 * time.Second, statuses: []int{200}, wantErr: true, wantClass: ClassTransient, wantMsg: "could not be reached", requests: 3},
+		{name: "404 is not retried", statuses: []int{404}, wantErr: true, wantClass: ClassTerminal, wantMsg: "did not accept the message (HTTP 404)", requests: 1},
+		{name: "429 is retried", statuses: []int{429, 429, 429}, wantErr: true, wantClass: ClassTransient, wantMsg: "is unavailable (HTTP 429)", requests: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,16 +297,24 @@ func TestParseWebhook(t *testing.T) {
 	}
 }
 
-func TestRedactTransportError(t *testing.T) {
-	u, _ := url.Parse("https://user:pw@hooks.example.com/services/SECRET?token=abc")
-	hook := &webhook{url: u}
-	err := &url.Error{Op: "Post", URL: u.String(), Err: io.ErrUnexpectedEOF}
-	got := redactTransportError(err, hook)
-	if strings.Contains(got, "SECRET") || strings.Contains(got, "token=abc") || strings.Contains(got, "pw") {
-		t.Fatalf("redacted error %q leaks the URL", got)
+// TestNotifyRefusesInternalAddresses: without an allowlist, a webhook at
+// an internal address (here loopback) is never contacted, and the error
+// says why without naming more than the host.
+func TestNotifyRefusesInternalAddresses(t *testing.T) {
+	srv := newWebhookServer(t, 0, http.StatusOK)
+	ns, _ := notifyFixture(t, srv.URL+secretPath)
+	rec := &fakeRecorder{}
+	opts := fastNotify()
+	opts.Egress = egress.NewFilter() // nothing allowed
+	_, err := NewEngine(env.Client, env.Client, rec, opts).Apply(ctx, notifyAction(ns, fidov1.NotifySlack, true), false)
+	if err == nil || Classify(err) != ClassTerminal || !strings.Contains(err.Error(), "its address is not allowed") {
+		t.Fatalf("error %v, want a terminal refusal", err)
 	}
-	if !strings.Contains(got, "unexpected EOF") {
-		t.Errorf("redacted error %q lost the cause", got)
+	if n := len(srv.requests()); n != 0 {
+		t.Fatalf("the internal webhook got %d requests", n)
+	}
+	if strings.Contains(err.Error(), secretPath) {
+		t.Errorf("error %q leaks the URL", err)
 	}
 }
 

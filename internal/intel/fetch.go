@@ -8,15 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -65,6 +63,9 @@ type FetchResult struct {
 type Fetcher struct {
 	// Proxy selects a proxy per request; nil means http.ProxyFromEnvironment.
 	Proxy func(*http.Request) (*url.URL, error)
+	// Egress decides which addresses feeds may be fetched from; nil refuses
+	// every internal range (see package egress).
+	Egress *egress.Filter
 	// UserAgent sent with every request; empty means "fido-operator".
 	UserAgent string
 }
@@ -81,7 +82,11 @@ func (f *Fetcher) Fetch(ctx context.Context, req FetchRequest, consume func(io.R
 	secrets := secretValues(req, target)
 	res, err := f.fetch(ctx, req, target, consume)
 	if err != nil {
-		return FetchResult{}, redactError(fmt.Errorf("fetching %s: %w", RedactURL(req.URL), unwrapURLError(err)), secrets)
+		err = unwrapURLError(err)
+		if egress.IsRefused(err) {
+			err = &SourceError{Err: err} // the URL is wrong, not the network
+		}
+		return FetchResult{}, redactError(fmt.Errorf("fetching %s: %w", RedactURL(req.URL), err), secrets)
 	}
 	return res, nil
 }
@@ -202,40 +207,10 @@ func (f *Fetcher) client(caPEM []byte) (*http.Client, error) {
 		}
 		tlsConfig.RootCAs = pool
 	}
-	proxy := f.Proxy
-	if proxy == nil {
-		proxy = http.ProxyFromEnvironment
-	}
-	transport := &http.Transport{
-		Proxy:                 proxy,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseLinkLocal}).DialContext,
-		TLSClientConfig:       tlsConfig,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 0,
-		DisableKeepAlives:     true,
-		ForceAttemptHTTP2:     true,
-	}
+	transport := f.Egress.Transport(f.Proxy)
+	transport.TLSClientConfig = tlsConfig
+	transport.DisableKeepAlives = true
 	return &http.Client{Transport: transport, CheckRedirect: checkRedirect}, nil
-}
-
-// refuseLinkLocal stops connections to link-local, multicast and
-// unspecified addresses, whatever name resolved to them: a cloud metadata
-// endpoint such as 169.254.169.254 is never a feed, and a feed's invalid
-// entries are echoed into its status.
-func refuseLinkLocal(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return fmt.Errorf("connecting to %q refused: not an address", text.Ellipsis(address, 64))
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return fmt.Errorf("connecting to %q refused: not an address", text.Ellipsis(host, 64))
-	}
-	addr = addr.Unmap()
-	if addr.IsLinkLocalUnicast() || addr.IsLinkLocalMulticast() || addr.IsMulticast() || addr.IsUnspecified() {
-		return &SourceError{Err: fmt.Errorf("connecting to %s refused: link-local, multicast and unspecified addresses are not allowed", addr)}
-	}
-	return nil
 }
 
 // checkRedirect allows at most maxRedirects redirects, only to http and

@@ -9,9 +9,12 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fido-operator/fido/internal/egress"
 )
 
 // readAll is a consume function that keeps the body.
@@ -34,7 +37,7 @@ func TestFetchConditionalGET(t *testing.T) {
 		fmt.Fprintln(w, "1.2.3.4")
 	}))
 	defer srv.Close()
-	f := &Fetcher{}
+	f := loopbackFetcher()
 
 	var body string
 	res, err := f.Fetch(context.Background(), FetchRequest{URL: srv.URL}, readAll(&body))
@@ -108,7 +111,7 @@ func TestFetchRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var body string
-			_, err := (&Fetcher{}).Fetch(context.Background(), tt.req, readAll(&body))
+			_, err := loopbackFetcher().Fetch(context.Background(), tt.req, readAll(&body))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
@@ -151,7 +154,7 @@ func TestFetchDropsSecretHeadersOnCrossHostRedirect(t *testing.T) {
 	defer origin.Close()
 	var body string
 	for _, path := range []string{"/away", "/hop"} {
-		if _, err := (&Fetcher{}).Fetch(context.Background(), FetchRequest{URL: origin.URL + path, Header: headerWith("X-Api-Key", "k-123")}, readAll(&body)); err != nil {
+		if _, err := loopbackFetcher().Fetch(context.Background(), FetchRequest{URL: origin.URL + path, Header: headerWith("X-Api-Key", "k-123")}, readAll(&body)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,10 +175,10 @@ func TestFetchTrustsCustomCA(t *testing.T) {
 	defer srv.Close()
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	var body string
-	if _, err := (&Fetcher{}).Fetch(context.Background(), FetchRequest{URL: srv.URL}, readAll(&body)); err == nil {
+	if _, err := loopbackFetcher().Fetch(context.Background(), FetchRequest{URL: srv.URL}, readAll(&body)); err == nil {
 		t.Fatal("fetch without the CA succeeded")
 	}
-	if _, err := (&Fetcher{}).Fetch(context.Background(), FetchRequest{URL: srv.URL, CAPEM: caPEM}, readAll(&body)); err != nil || body != "1.1.1.1\n" {
+	if _, err := loopbackFetcher().Fetch(context.Background(), FetchRequest{URL: srv.URL, CAPEM: caPEM}, readAll(&body)); err != nil || body != "1.1.1.1\n" {
 		t.Fatalf("fetch with the CA = %q, %v", body, err)
 	}
 }
@@ -197,4 +200,10 @@ func headerWith(name, value string) http.Header {
 	h := http.Header{}
 	h.Set(name, value)
 	return h
+}
+
+// loopbackFetcher is a fetcher that may reach the tests' local servers
+// (127.0.0.1 only; every other internal range stays refused).
+func loopbackFetcher() *Fetcher {
+	return &Fetcher{Egress: egress.NewFilter(netip.MustParsePrefix("127.0.0.1/32"))}
 }

@@ -41,7 +41,7 @@ func TestLoaderSources(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "intel", Name: "bad-headers"},
 			Data: map[string][]byte{"Bad Header": []byte("x")}},
 	).Build()
-	loader := &Loader{Reader: reader}
+	loader := &Loader{Reader: reader, Fetcher: loopbackFetcher()}
 	ref := func(name, key string) *fidov1.ObjectKeyRef {
 		return &fidov1.ObjectKeyRef{Namespace: "intel", Name: name, Key: key}
 	}

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/fido-operator/fido/controllers/responseaction"
 	"github.com/fido-operator/fido/controllers/scoringpolicy"
 	"github.com/fido-operator/fido/controllers/threatfeed"
+	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/enrich"
 	"github.com/fido-operator/fido/internal/index"
@@ -73,8 +75,12 @@ type Options struct {
 	Ingest ingest.Options
 	// Clock is the time source; nil is the wall clock. Tests inject a fake.
 	Clock clock.PassiveClock
-	// HTTPClient posts Notify webhooks; nil uses a default client.
+	// HTTPClient posts Notify webhooks; nil uses a client whose
+	// connections pass the egress filter.
 	HTTPClient *http.Client
+	// EgressAllow are internal networks feeds and webhooks may be at
+	// (every internal range is refused otherwise; see package egress).
+	EgressAllow []netip.Prefix
 	// Recorder overrides the Event recorder of the ResponseAction controller (tests).
 	Recorder enforce.EventRecorder
 	// PolicyCountsInterval is how often ScoringPolicy counts are refreshed
@@ -114,6 +120,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.DropOverBudget, "drop-over-budget", o.DropOverBudget, "End an action over its blast-radius budget Skipped instead of letting it wait Pending until the budget has room.")
 	fs.IntVar(&o.ActionRetryLimit, "action-retry-limit", o.ActionRetryLimit, "Attempts an action gets before it ends Failed.")
 	fs.BoolVar(&o.ProtectOperatorNodes, "protect-operator-nodes", o.ProtectOperatorNodes, "Never cordon a node that runs the operator's own pods.")
+	fs.Func("egress-allow-cidrs", "Comma-separated CIDRs of internal feed servers and webhooks FIDO may connect to. Loopback, private (RFC 1918, IPv6 ULA), CGNAT, link-local (cloud metadata) and reserved addresses are refused otherwise.", func(s string) error {
+		prefixes, err := egress.ParsePrefixes(SplitList(s))
+		o.EgressAllow = prefixes
+		return err
+	})
 	o.Ingest.BindFlags(fs)
 }
 
@@ -147,7 +158,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	}
 	workers := controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}
 	feeds := intel.NewIndex()
-	feedController := &threatfeed.Reconciler{Index: feeds, Clock: o.Clock, OperatorNamespace: o.Namespace}
+	filter := egress.NewFilter(o.EgressAllow...)
+	feedController := &threatfeed.Reconciler{Index: feeds, Clock: o.Clock, OperatorNamespace: o.Namespace, Fetcher: &intel.Fetcher{Egress: filter}}
 	if err := feedController.SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
@@ -162,7 +174,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 		recorder = mgr.GetEventRecorder("fido-responseaction")
 	}
 	engine := enforce.NewEngine(mgr.GetClient(), mgr.GetAPIReader(), recorder, enforce.Options{
-		OperatorNamespace: o.Namespace, HTTPClient: o.HTTPClient,
+		OperatorNamespace: o.Namespace, HTTPClient: o.HTTPClient, Egress: filter,
 	})
 	if err := (&incident.Reconciler{
 		Client:            mgr.GetClient(),

@@ -242,6 +242,8 @@ func startOperator(t *testing.T, name string, extra ...string) *operator {
 		"--kubeconfig", operatorKubeconfig, "--namespace", opNamespace,
 		"--ingest-bind-address", ingest, "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
 		"--ingest-spool-path", spool, "--leader-elect", "--zap-devel=false",
+		// The tests' webhook sink; every other internal address stays refused.
+		"--egress-allow-cidrs=127.0.0.1/32",
 	}, extra...) // a later --ingest-spool-path in extra wins
 	cmd := exec.Command(filepath.Join(root, "bin", "fido"), args...)
 	cmd.Env = append(os.Environ(), "POD_NAME="+name)

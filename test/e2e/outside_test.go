@@ -1,0 +1,139 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder is an HTTP server on a given loopback address that records
+// what reaches it: an internal service FIDO must never be steered to.
+type recorder struct {
+	url  string
+	mu   sync.Mutex
+	hits []string
+}
+
+func newRecorder(t *testing.T, host string) *recorder {
+	t.Helper()
+	l, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{url: "http://" + l.Addr().String()}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.hits = append(r.hits, req.URL.Path+" "+fmt.Sprint(req.Header))
+		r.mu.Unlock()
+		fmt.Fprintln(w, "203.0.113.7")
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+func (r *recorder) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.hits...)
+}
+
+// TestOutsideInputCannotReachInside: feed URLs and webhook destinations
+// come from people outside the operator's trust (feed authors, the Git
+// repository, tenants' Secrets). The operator runs with 127.0.0.1 allowed
+// (the tests' sink) and must refuse every other internal address, and a
+// feed must not carry another namespace's Secret anywhere.
+func TestOutsideInputCannotReachInside(t *testing.T) {
+	startOperator(t, "fido-outside")
+	internal := newRecorder(t, "127.0.0.2") // loopback, not allowlisted
+	exfil := newRecorder(t, "127.0.0.1")    // reachable: where a stolen Secret would land
+	const victimNS, tenant = "e2e-secrets", "e2e-notifier"
+	kubectlApply(t, namespaceManifest(victimNS, false)+"---\n"+namespaceManifest(tenant, false)+fmt.Sprintf(`---
+apiVersion: v1
+kind: Secret
+metadata: {name: db-creds, namespace: %[1]s}
+stringData: {X-Api-Key: s3cr3t-db-password}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: hook, namespace: %[2]s}
+stringData: {url: %[3]s/hook}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: fido-notify-secrets, namespace: %[2]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: fido-notify-secret-reader}
+subjects: [{kind: ServiceAccount, name: fido-controller-manager, namespace: %[4]s}]
+`, victimNS, tenant, internal.url, opNamespace))
+
+	feed := func(name, spec string) string {
+		return fmt.Sprintf("apiVersion: security.fido.dev/v1alpha1\nkind: ThreatFeed\nmetadata: {name: %s}\nspec: {format: PlainList, indicatorType: IP, %s}\n", name, spec)
+	}
+	ready := func(name string) (status, message string) {
+		return jsonpath(t, "", "threatfeed", name, `{.status.conditions[?(@.type=="Ready")].status}`),
+			jsonpath(t, "", "threatfeed", name, `{.status.conditions[?(@.type=="Ready")].message}`)
+	}
+	refusedFeeds := []struct{ name, spec, want string }{
+		{"e2e-loopback-feed", "url: " + internal.url + "/feed.txt", "loopback address"},
+		{"e2e-metadata-feed", "url: http://169.254.169.254/latest/meta-data/", "link-local (cloud metadata) address"},
+	}
+	for _, f := range refusedFeeds {
+		kubectlApply(t, feed(f.name, f.spec))
+		t.Cleanup(func() { _, _ = kubectl("delete", "threatfeed", f.name) })
+		eventually(t, 30*time.Second, func() error {
+			if status, msg := ready(f.name); status != "False" || !strings.Contains(msg, f.want) {
+				return fmt.Errorf("%s: Ready=%s %q, want False saying %q", f.name, status, msg, f.want)
+			}
+			return nil
+		})
+	}
+
+	// A feed that would send another namespace's Secret as headers: refused
+	// at admission, and by the operator where the admission policy is absent.
+	steal := feed("e2e-steal-feed", fmt.Sprintf("url: %s/exfil, headersSecretRef: {namespace: %s, name: db-creds}", exfil.url, victimNS))
+	if out, err := applyAs(kubeconfig, steal); err == nil || !strings.Contains(out, "fido-threatfeed-refs") {
+		t.Errorf("a feed reading another namespace's Secret was not refused at admission: %v\n%s", err, out)
+	}
+	mustKubectl(t, "delete", "validatingadmissionpolicybinding", "fido-threatfeed-refs")
+	t.Cleanup(func() { mustKubectl(t, "apply", "-k", root+"/config/admission") })
+	eventually(t, 30*time.Second, func() error {
+		_, err := applyAs(kubeconfig, steal)
+		return err
+	})
+	t.Cleanup(func() { _, _ = kubectl("delete", "threatfeed", "e2e-steal-feed") })
+	eventually(t, 30*time.Second, func() error {
+		if status, msg := ready("e2e-steal-feed"); status != "False" || !strings.Contains(msg, "operator namespace") {
+			return fmt.Errorf("Ready=%s %q, want False naming the operator namespace", status, msg)
+		}
+		return nil
+	})
+
+	// A Notify webhook at an internal address.
+	kubectlApply(t, fmt.Sprintf(`apiVersion: security.fido.dev/v1alpha1
+kind: ResponseAction
+metadata: {name: e2e-notify-inside, namespace: %s}
+spec:
+  type: Notify
+  target: {kind: Pod, namespace: %s, name: anything}
+  notify: {webhookSecretRef: {name: hook}}
+`, tenant, tenant))
+	waitPhase(t, tenant, "responseaction", "e2e-notify-inside", "Failed")
+	if msg := jsonpath(t, tenant, "responseaction", "e2e-notify-inside", "{.status.message}"); !strings.Contains(msg, "its address is not allowed") {
+		t.Errorf("Notify message %q does not say the address is refused", msg)
+	}
+
+	if hits := internal.requests(); len(hits) != 0 {
+		t.Errorf("the internal service was reached: %q", hits)
+	}
+	for _, hit := range exfil.requests() {
+		if strings.Contains(hit, "s3cr3t") {
+			t.Errorf("another namespace's Secret left the cluster: %q", hit)
+		}
+	}
+}
