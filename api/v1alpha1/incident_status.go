@@ -16,6 +16,9 @@ const (
 	ReasonRepeated = "Repeated"
 	// ReasonDetectorResolved: the detector said the condition is over.
 	ReasonDetectorResolved = "DetectorResolved"
+	// ReasonAlertContradicted: the alert's claims about its subject differ
+	// from what the cluster says; the cluster's answer is used for targets.
+	ReasonAlertContradicted = "AlertContradicted"
 )
 
 // maxTimelineMessage bounds one timeline message.

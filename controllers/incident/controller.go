@@ -174,6 +174,9 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Dur
 	enrichment := r.Enricher.Run(ctx, inc)
 	inc.Status.Enrichment = &enrichment
 	enrichSeconds.Observe(time.Since(start).Seconds())
+	if msg := contradictions(inc); msg != "" && !hasTimeline(inc, fidov1.ReasonAlertContradicted) {
+		inc.Status.AddTimeline(r.now(), fidov1.ReasonAlertContradicted, msg)
+	}
 
 	start = time.Now()
 	sel, err := r.selectPolicy(ctx, inc)
@@ -212,6 +215,16 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Dur
 		return 0, nil // the timeline says what was not planned: show it now
 	}
 	return r.holdFor(inc, r.now().Time), nil
+}
+
+// hasTimeline says whether the timeline has an entry with the reason.
+func hasTimeline(inc *fidov1.Incident, reason string) bool {
+	for _, e := range inc.Status.Timeline {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
 }
 
 // holdFor is how long the status write of an incident whose actions were

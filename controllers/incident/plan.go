@@ -171,6 +171,8 @@ func podTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	return fidov1.Target{}, fmt.Errorf("the subject is a %s, not a pod", s.Kind)
 }
 
+// serviceAccountTarget is the subject service account, or the one the
+// cluster says the subject pod runs as.
 func serviceAccountTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	s := inc.Spec.Subject
 	if s.Kind == fidov1.SubjectServiceAccount && s.Name != "" {
@@ -189,19 +191,36 @@ func userTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	return fidov1.Target{}, fmt.Errorf("no user is known for the subject")
 }
 
+// nodeTarget is the subject's node. For a pod it is where the cluster says
+// the pod runs, never the node the alert names: an alert must not pick
+// the node to cordon, and a pod that does not exist has no node.
 func nodeTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	s := inc.Spec.Subject
-	node := s.Node
-	if s.Kind == fidov1.SubjectNode && s.Name != "" {
+	var node string
+	switch {
+	case s.Kind == fidov1.SubjectNode:
 		node = s.Name
-	}
-	if e := inc.Status.Enrichment; node == "" && e != nil && e.Pod != nil {
-		node = e.Pod.Node
+	case s.Kind == fidov1.SubjectPod:
+		if e := inc.Status.Enrichment; e != nil && e.Pod != nil {
+			node = e.Pod.Node
+		}
+	default:
+		node = s.Node
 	}
 	if node == "" {
 		return fidov1.Target{}, fmt.Errorf("no node is known for the subject")
 	}
 	return fidov1.Target{Kind: fidov1.TargetNode, Name: node}, nil
+}
+
+// contradictions lists what the alert claims about a pod that the cluster
+// contradicts; such claims are recorded, never acted on.
+func contradictions(inc *fidov1.Incident) string {
+	s, e := inc.Spec.Subject, inc.Status.Enrichment
+	if s.Kind != fidov1.SubjectPod || s.Node == "" || e == nil || e.Pod == nil || e.Pod.Node == s.Node {
+		return ""
+	}
+	return fmt.Sprintf("the alert says pod %s/%s runs on node %q, the cluster says %q; the cluster's answer is used", subjectNamespace(inc), s.Name, s.Node, e.Pod.Node)
 }
 
 // notifyTarget names what the message is about; Notify changes nothing on it.

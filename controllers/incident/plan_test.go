@@ -36,6 +36,10 @@ func TestActionTarget(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "node-1", Namespace: testOperatorNamespace},
 		Spec:       fidov1.IncidentSpec{Subject: fidov1.Subject{Kind: fidov1.SubjectNode, Name: "worker-9"}},
 	}
+	lyingAlert := podIncident()
+	lyingAlert.Spec.Subject.Node = "payments-node" // the pod runs on worker-1
+	ghostPod := podIncident()
+	ghostPod.Status.Enrichment = &fidov1.Enrichment{}
 	tests := []struct {
 		name    string
 		inc     *fidov1.Incident
@@ -55,6 +59,8 @@ func TestActionTarget(t *testing.T) {
 		{name: "no user known", inc: bare, tmpl: tmpl(fidov1.ActionDisableUser), wantErr: "no user"},
 		{name: "node of the pod", inc: pod, tmpl: tmpl(fidov1.ActionCordonNode), want: fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-1"}},
 		{name: "node subject", inc: nodeSubject, tmpl: tmpl(fidov1.ActionCordonNode), want: fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-9"}},
+		{name: "the cluster's node, not the alert's", inc: lyingAlert, tmpl: tmpl(fidov1.ActionCordonNode), want: fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-1"}},
+		{name: "a pod that does not exist has no node", inc: ghostPod, tmpl: tmpl(fidov1.ActionCordonNode), wantErr: "no node"},
 		{name: "no node known", inc: bare, tmpl: tmpl(fidov1.ActionCordonNode), wantErr: "no node"},
 		{name: "notify names the pod", inc: pod, tmpl: tmpl(fidov1.ActionNotify),
 			want: fidov1.Target{Kind: fidov1.TargetPod, Namespace: "shop", Name: "web-0"}},
@@ -193,6 +199,17 @@ func TestPlanActionsBaselineFirst(t *testing.T) {
 	}
 	if len(skipped) != 1 || !strings.Contains(skipped[0], "the baseline policy fido-system/floor runs it") {
 		t.Errorf("skipped %q", skipped)
+	}
+}
+
+func TestContradictions(t *testing.T) {
+	honest, lying := podIncident(), podIncident()
+	lying.Spec.Subject.Node = "payments-node"
+	if msg := contradictions(honest); msg != "" {
+		t.Errorf("an alert that agrees with the cluster: %q", msg)
+	}
+	if msg := contradictions(lying); !strings.Contains(msg, `"payments-node"`) || !strings.Contains(msg, `"worker-1"`) {
+		t.Errorf("contradiction %q", msg)
 	}
 }
 

@@ -43,6 +43,16 @@ const (
 	DefaultEnforcement             = "enforce"
 )
 
+// DefaultProtectedNamespaces are the usual homes of detectors, monitoring,
+// GitOps controllers and admission controllers: a stolen detector token
+// must not be able to make FIDO isolate the detector itself, or the
+// controllers that would repair the cluster. --protected-namespaces
+// replaces the list.
+var DefaultProtectedNamespaces = []string{
+	"falco", "monitoring", "prometheus", "argocd", "flux-system", "cert-manager",
+	"gatekeeper-system", "kyverno", "istio-system", "calico-system", "tigera-operator",
+}
+
 // Options are everything Setup wires from: the operator's flags.
 type Options struct {
 	// Namespace is the operator namespace: home of cluster-wide policies,
@@ -100,6 +110,7 @@ func DefaultOptions() Options {
 		NamespaceActionRateLimit: enforce.DefaultNamespaceRateLimit,
 		ActionRetryLimit:         responseaction.DefaultActionRetryLimit,
 		ProtectOperatorNodes:     true,
+		ProtectedNamespaces:      DefaultProtectedNamespaces,
 		Identity:                 "fido",
 	}
 }
@@ -110,7 +121,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ServiceAccount, "service-account", o.ServiceAccount, "The operator's own service account, which no action may touch.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "Workers per controller.")
 	fs.StringVar(&o.Enforcement, "enforcement", o.Enforcement, "enforce, or dry-run to record every action's exact change without making it.")
-	fs.Func("protected-namespaces", "Comma-separated namespaces where no action is taken, beside kube-system, kube-public, kube-node-lease, the operator namespace and namespaces labelled security.fido.dev/protected=true.", func(s string) error {
+	fs.Func("protected-namespaces", "Comma-separated namespaces where no action is taken, beside kube-system, kube-public, kube-node-lease, the operator namespace and namespaces labelled security.fido.dev/protected=true. Replaces the default list: "+strings.Join(DefaultProtectedNamespaces, ",")+".", func(s string) error {
 		o.ProtectedNamespaces = SplitList(s)
 		return nil
 	})
