@@ -197,10 +197,10 @@ func userTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 func nodeTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	s := inc.Spec.Subject
 	var node string
-	switch {
-	case s.Kind == fidov1.SubjectNode:
+	switch s.Kind {
+	case fidov1.SubjectNode:
 		node = s.Name
-	case s.Kind == fidov1.SubjectPod:
+	case fidov1.SubjectPod:
 		if e := inc.Status.Enrichment; e != nil && e.Pod != nil {
 			node = e.Pod.Node
 		}
