@@ -30,6 +30,9 @@ type TokenSet map[string][]tokenHash
 func ParseTokenSecret(data map[string][]byte) (set TokenSet, badKeys []string) {
 	set = TokenSet{}
 	for key, value := range data {
+		if key == ScopesKey {
+			continue
+		}
 		if dnsLabel(key) != key {
 			badKeys = append(badKeys, key)
 			continue
@@ -91,25 +94,28 @@ func decodeTokenSet(m map[string][]string) TokenSet {
 	return set
 }
 
-// tokenStore holds the current TokenSet; it is replaced whole on reload.
+// tokenStore holds the current TokenSet and Scopes; they are replaced
+// whole on reload.
 type tokenStore struct {
 	mu     sync.RWMutex
 	set    TokenSet
+	scopes Scopes
 	loaded bool
 }
 
-// replace installs a new set.
-func (t *tokenStore) replace(set TokenSet) {
+// replace installs a new set and its scopes.
+func (t *tokenStore) replace(set TokenSet, scopes Scopes) {
 	t.mu.Lock()
-	t.set, t.loaded = set, true
+	t.set, t.scopes, t.loaded = set, scopes, true
 	t.mu.Unlock()
 }
 
-// lookup returns the detectors of token, and whether any set was loaded.
-func (t *tokenStore) lookup(token string) (detectors []string, loaded bool) {
+// lookup returns the detectors of token, the scopes, and whether any set
+// was loaded.
+func (t *tokenStore) lookup(token string) (detectors []string, scopes Scopes, loaded bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.set.detectorsFor(token), t.loaded
+	return t.set.detectorsFor(token), t.scopes, t.loaded
 }
 
 // isLoaded reports whether tokens were loaded from the Secret or the spool cache.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,6 +39,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if fuzzing() {
+		// Fuzz workers are restarted often; parsers need no control plane.
+		envErr = errors.New("no control plane while fuzzing")
+		os.Exit(m.Run())
+	}
 	env, envErr = testenv.Start()
 	if envErr == nil {
 		envErr = seedCluster()
@@ -49,6 +55,16 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether this process fuzzes (coordinator or worker).
+func fuzzing() bool {
+	for _, arg := range os.Args[1:] {
+		if strings.HasPrefix(arg, "-test.fuzz") {
+			return true
+		}
+	}
+	return false
 }
 
 // seedCluster creates the namespaces and the token Secret.

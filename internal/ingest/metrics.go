@@ -27,6 +27,10 @@ var (
 		Name: "fido_ingest_spool_dropped_total",
 		Help: "Spooled alerts dropped because the API server rejected them as invalid or they could not be decoded.",
 	})
+	outOfScopeTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_out_of_scope_total",
+		Help: "Requests refused because an alert was outside its detector's scope, by detector (token Secret key).",
+	}, []string{"detector"})
 	persistSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fido_ingest_persist_duration_seconds",
 		Help:    "Time to turn one alert into a created or updated Incident, by path (direct or drain).",
@@ -35,5 +39,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds)
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal)
 }

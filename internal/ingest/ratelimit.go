@@ -72,3 +72,36 @@ func (l *rateLimiter) forgetExcept(set TokenSet) {
 		}
 	}
 }
+
+// alertBuckets meter alerts per detector key, each at the rate its scope
+// gives (alerts per minute, with a minute's worth as the burst).
+type alertBuckets struct {
+	mu sync.Mutex
+	b  map[string]*bucket
+}
+
+// take takes n alerts from key's bucket; when there are not enough it
+// takes none and says how long until there are (a request larger than a
+// minute's allowance never fits, and waits a minute).
+func (a *alertBuckets) take(key string, n, perMinute int, now time.Time) (bool, time.Duration) {
+	rate, burst := float64(perMinute)/60, float64(perMinute)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, ok := a.b[key]
+	if !ok {
+		b = &bucket{tokens: burst, last: now}
+		a.b[key] = b
+	}
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = math.Min(burst, b.tokens+elapsed*rate)
+		b.last = now
+	}
+	if float64(n) > burst {
+		return false, time.Minute
+	}
+	if b.tokens >= float64(n) {
+		b.tokens -= float64(n)
+		return true, 0
+	}
+	return false, time.Duration((float64(n) - b.tokens) / rate * float64(time.Second))
+}

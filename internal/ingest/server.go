@@ -25,12 +25,14 @@ const retryAfterUnavailable = 5 * time.Second
 // every replica (no leader election), serving the ingest endpoints, keeping
 // the tokens fresh and draining the spool.
 type Server struct {
-	opts      Options
-	tokens    tokenStore
-	limiter   *rateLimiter
-	spool     *Spool
-	persister *persister
-	handler   http.Handler
+	opts    Options
+	tokens  tokenStore
+	limiter *rateLimiter
+	// alertRates meters alerts (not requests) per scoped detector.
+	alertRates *alertBuckets
+	spool      *Spool
+	persister  *persister
+	handler    http.Handler
 
 	// apiDown is set when the API server failed an alert; new alerts then
 	// go straight to the spool until the drainer succeeds again.
@@ -57,8 +59,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opts:    opts,
-		limiter: newRateLimiter(opts.RateLimit, opts.RateBurst),
+		opts:       opts,
+		limiter:    newRateLimiter(opts.RateLimit, opts.RateBurst),
+		alertRates: &alertBuckets{b: map[string]*bucket{}},
 		persister: &persister{
 			client: opts.Client, operatorNS: opts.OperatorNamespace, window: opts.DedupWindow,
 			writeTimeout: opts.WriteTimeout, namespaces: newTTLCache(30*time.Second, 4096), generations: &generationHints{},
@@ -71,10 +74,10 @@ func New(opts Options) (*Server, error) {
 		if s.spool, err = OpenSpool(opts.SpoolPath, opts.SpoolMaxAlerts, opts.SpoolMaxBytes); err != nil {
 			return nil, err
 		}
-		if set, ok, err := s.spool.loadTokens(); err != nil {
+		if set, scopes, ok, err := s.spool.loadTokens(); err != nil {
 			opts.Logger.Error(err, "ignoring the token hashes cached in the spool")
 		} else if ok {
-			s.tokens.replace(set)
+			s.tokens.replace(set, scopes)
 		}
 	}
 	s.handler = s.routes()
@@ -223,7 +226,7 @@ func (s *Server) ingest(ep endpoint, r *http.Request) answer {
 	if token == "" {
 		return fail(http.StatusUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
 	}
-	detectors, loaded := s.tokens.lookup(token)
+	detectors, scopes, loaded := s.tokens.lookup(token)
 	switch {
 	case !loaded:
 		a := fail(http.StatusServiceUnavailable, "ingest tokens are not loaded yet")
@@ -254,7 +257,46 @@ func (s *Server) ingest(ep endpoint, r *http.Request) answer {
 			}
 		}
 	}
+	if ans, ok := s.inScope(r.Context(), ep, detectors, scopes, alerts); !ok {
+		return ans
+	}
 	return s.accept(context.WithoutCancel(r.Context()), ep, alerts)
+}
+
+// inScope checks every alert against the scope of the credential that
+// admits it, and the credentials' alert rates, before anything is stored.
+func (s *Server) inScope(ctx context.Context, ep endpoint, detectors []string, scopes Scopes, alerts []*Alert) (answer, bool) {
+	if scopes.Invalid != "" {
+		return fail(http.StatusForbidden, "the token Secret's %s is invalid, so every token is refused: %s", ScopesKey, scopes.Invalid), false
+	}
+	perKey := map[string]int{}
+	rates := map[string]int{}
+	for i, a := range alerts {
+		c := scopes.credentialFor(detectors, a.Detector, ep.detector == "")
+		why, err := c.outOfScope(ctx, a, s.persister.namespaceLabels)
+		if err != nil {
+			ans := fail(http.StatusServiceUnavailable, "checking the scope: %v", err)
+			ans.retryAfter = retryAfterUnavailable
+			return ans, false
+		}
+		if why != "" {
+			outOfScopeTotal.WithLabelValues(c.key).Inc()
+			return fail(http.StatusForbidden, "event %d: %s; nothing was stored", i, why), false
+		}
+		if c.found && c.scope.AlertsPerMinute > 0 {
+			perKey[c.key]++
+			rates[c.key] = c.scope.AlertsPerMinute
+		}
+	}
+	now := time.Now()
+	for key, n := range perKey {
+		if ok, wait := s.alertRates.take(key, n, rates[key], now); !ok {
+			ans := fail(http.StatusTooManyRequests, "detector %s may send %d alerts per minute; this request's %d are over it", key, rates[key], n)
+			ans.retryAfter = wait
+			return ans, false
+		}
+	}
+	return answer{}, true
 }
 
 // readBody reads at most MaxBodyBytes; ok is false with the answer to send otherwise.
@@ -489,10 +531,14 @@ func (s *Server) ReloadTokens(ctx context.Context) error {
 	if len(bad) > 0 {
 		s.opts.Logger.Info("ignoring token Secret keys that are not detector names", "keys", bad)
 	}
-	s.tokens.replace(set)
+	scopes := scopesFromSecret(secret.Data)
+	if scopes.Invalid != "" {
+		s.opts.Logger.Error(errors.New(scopes.Invalid), "the detectors' scopes are invalid; every token is refused until they are fixed")
+	}
+	s.tokens.replace(set, scopes)
 	s.limiter.forgetExcept(set)
 	if s.spool != nil {
-		if err := s.spool.saveTokens(set); err != nil {
+		if err := s.spool.saveTokens(set, scopes); err != nil {
 			s.opts.Logger.Error(err, "caching token hashes in the spool")
 		}
 	}

@@ -18,6 +18,7 @@ var (
 	bucketAlerts = []byte("alerts")
 	bucketMeta   = []byte("meta")
 	keyTokens    = []byte("tokens")
+	keyScopes    = []byte("scopes")
 )
 
 // ErrSpoolFull is returned by Spool.Put when the alerts would exceed the
@@ -204,18 +205,28 @@ func (s *Spool) oldestAge(now time.Time) time.Duration {
 	return now.Sub(items[0].alert.ReceivedAt)
 }
 
-// saveTokens caches the token hashes, so a restart while the API server
-// is unreachable can still authenticate senders.
-func (s *Spool) saveTokens(set TokenSet) error {
-	v, err := json.Marshal(set.encode())
+// saveTokens caches the token hashes and scopes, so a restart while the
+// API server is unreachable can still authenticate and scope senders.
+func (s *Spool) saveTokens(set TokenSet, scopes Scopes) error {
+	tokens, err := json.Marshal(set.encode())
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyTokens, v) })
+	scoped, err := json.Marshal(scopes)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyTokens, tokens); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyScopes, scoped)
+	})
 }
 
-// loadTokens reads the cached token hashes; ok is false when none are cached.
-func (s *Spool) loadTokens() (set TokenSet, ok bool, err error) {
+// loadTokens reads the cached token hashes and scopes; ok is false when
+// none are cached.
+func (s *Spool) loadTokens() (set TokenSet, scopes Scopes, ok bool, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketMeta).Get(keyTokens)
 		if v == nil {
@@ -225,10 +236,15 @@ func (s *Spool) loadTokens() (set TokenSet, ok bool, err error) {
 		if err := json.Unmarshal(v, &m); err != nil {
 			return fmt.Errorf("decoding cached token hashes: %w", err)
 		}
+		if v := tx.Bucket(bucketMeta).Get(keyScopes); v != nil {
+			if err := json.Unmarshal(v, &scopes); err != nil {
+				return fmt.Errorf("decoding cached scopes: %w", err)
+			}
+		}
 		set, ok = decodeTokenSet(m), true
 		return nil
 	})
-	return set, ok, err
+	return set, scopes, ok, err
 }
 
 // seqKey encodes a sequence number as a big-endian key, so keys sort in arrival order.

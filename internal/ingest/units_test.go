@@ -170,7 +170,7 @@ func TestSpool(t *testing.T) {
 	if err := s.Put([]*Alert{mk("three")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.saveTokens(TokenSet{"falco": {hashToken("t")}}); err != nil {
+	if err := s.saveTokens(TokenSet{"falco": {hashToken("t")}}, Scopes{ByDetector: map[string]Scope{"falco": {Namespaces: []string{"shop"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	items, err := s.peek(10)
@@ -199,9 +199,9 @@ func TestSpool(t *testing.T) {
 	if len(items) != 2 || items[0].alert.Rule != "two" {
 		t.Errorf("reopened order wrong: %v", items)
 	}
-	set, ok, err := s.loadTokens()
-	if err != nil || !ok || len(set.detectorsFor("t")) != 1 {
-		t.Errorf("cached tokens = %v %v %v", set, ok, err)
+	set, scopes, ok, err := s.loadTokens()
+	if err != nil || !ok || len(set.detectorsFor("t")) != 1 || scopes.ByDetector["falco"].Namespaces[0] != "shop" {
+		t.Errorf("cached tokens = %v %v %v %v", set, scopes, ok, err)
 	}
 	tiny, err := OpenSpool(filepath.Join(t.TempDir(), "tiny.db"), 100, 10)
 	if err != nil {

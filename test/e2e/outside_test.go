@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -135,5 +136,64 @@ spec:
 		if strings.Contains(hit, "s3cr3t") {
 			t.Errorf("another namespace's Secret left the cluster: %q", hit)
 		}
+	}
+}
+
+// TestDetectorTokensStayInScope: a detector token scoped to one namespace
+// cannot report alerts about another (403, nothing stored); a token that
+// is not scoped still cannot turn FIDO on a detector's own namespace,
+// which is protected by default.
+func TestDetectorTokensStayInScope(t *testing.T) {
+	const scanner, token = "e2e-scanner", "e2e-scanner-token-0123456789"
+	mustKubectl(t, "-n", opNamespace, "patch", "secret", "fido-ingest-tokens", "--type=merge", "-p",
+		fmt.Sprintf(`{"stringData":{%q:%q,"scopes.yaml":"e2e-scanner: {namespaces: [e2e-scanned], subjectKinds: [Pod]}\n"}}`, scanner, token))
+	t.Cleanup(func() {
+		mustKubectl(t, "-n", opNamespace, "patch", "secret", "fido-ingest-tokens", "--type=json", "-p",
+			`[{"op":"remove","path":"/data/e2e-scanner"},{"op":"remove","path":"/data/scopes.yaml"}]`)
+	})
+	op := startOperator(t, "fido-scopes")
+	kubectlApply(t, namespaceManifest("e2e-scanned", false)+"---\n"+namespaceManifest("falco", false)+"---\n"+victimManifest("falco")+"---\n"+
+		containPolicy("e2e-scopes", "E2E scoped rule", "[{type: IsolatePod}]"))
+	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", "e2e-scopes") })
+	before := mustKubectl(t, "get", "incidents", "-A", "-o", "name")
+
+	post := func(ns string) (int, string) {
+		body := fmt.Sprintf(`{"detector":%q,"rule":"E2E scoped rule","priority":"Critical","subject":{"kind":"Pod","namespace":%q,"name":"web-1"}}`, scanner, ns)
+		req, _ := http.NewRequest(http.MethodPost, op.ingestURL+"/v1/ingest/generic", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var msg strings.Builder
+		_, _ = io.Copy(&msg, resp.Body)
+		return resp.StatusCode, msg.String()
+	}
+	if code, msg := post("falco"); code != http.StatusForbidden || !strings.Contains(msg, `namespace \"falco\" is outside the e2e-scanner scope`) {
+		t.Fatalf("out of scope: %d %s", code, msg)
+	}
+	if after := mustKubectl(t, "get", "incidents", "-A", "-o", "name"); after != before {
+		t.Fatalf("an out-of-scope alert was stored:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// The unscoped Falco token aimed at the detector's own namespace: the
+	// incident is recorded, the isolation is refused.
+	if code := op.postFalco(t, falcoEvent("E2E scoped rule", "Critical", "falco", "web-1", badIP)); code != http.StatusAccepted {
+		t.Fatalf("ingest answered %d", code)
+	}
+	inc := incidentFor(t, "falco", "web-1")
+	eventually(t, time.Minute, func() error {
+		phase, err := kubectl("-n", "falco", "get", "ra", inc+"-isolatepod", "-o", "jsonpath={.status.phase}")
+		if err != nil || phase != "Skipped" {
+			return fmt.Errorf("isolation of the detector's pod is %q, want Skipped", phase)
+		}
+		return nil
+	})
+	if reason := jsonpath(t, "falco", "ra", inc+"-isolatepod", `{.status.conditions[?(@.type=="Applied")].reason}`); reason != "Protected" {
+		t.Errorf("skipped with %q, want Protected", reason)
+	}
+	if by := mustKubectl(t, "-n", "falco", "get", "pod", "web-1", "-o", `jsonpath={.metadata.labels.security\.fido\.dev/quarantine}`); by != "" {
+		t.Errorf("the detector's pod was isolated by %q", by)
 	}
 }
