@@ -180,13 +180,7 @@ func runAs(config, manifest string, args ...string) (string, error) {
 func TestTenantPolicyCannotLowerTheBaseline(t *testing.T) {
 	op := startOperator(t, "fido-baseline")
 	const tenant, rule = "e2e-lenient", "E2E baseline rule"
-	kubectlApply(t, namespaceManifest(tenant, false)+"---\n"+victimManifest(tenant)+fmt.Sprintf(`---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: mallory-policies, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: fido-policy-editor}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
-`, tenant, tenantUser))
+	kubectlApply(t, namespaceManifest(tenant, false)+"---\n"+victimManifest(tenant)+"---\n"+tenantRole(tenant, "fido-policy-editor"))
 	baseline := func(isBaseline bool) string {
 		return fmt.Sprintf(`apiVersion: security.fido.dev/v1alpha1
 kind: ScoringPolicy

@@ -55,20 +55,7 @@ func TestTenantCannotWeakenTheResponse(t *testing.T) {
 	startOperator(t, "fido-weaken")
 	const tenant, other, rule = "e2e-weaken", "e2e-bystander", "E2E weaken rule"
 	kubectlApply(t, namespaceManifest(tenant, false)+"---\n"+namespaceManifest(other, false)+"---\n"+victimManifest(tenant)+"---\n"+victimManifest(other)+
-		podsManifest(tenant, "own", 12)+fmt.Sprintf(`---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: mallory-edit, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: mallory-responder, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: fido-responder}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
----
-`, tenant, tenantUser)+containPolicy("e2e-weaken", rule, "[{type: IsolatePod}]")+"---\n"+
+		podsManifest(tenant, "own", 12)+"---\n"+tenantRole(tenant, "edit")+"---\n"+tenantRole(tenant, "fido-responder")+"---\n"+containPolicy("e2e-weaken", rule, "[{type: IsolatePod}]")+"---\n"+
 		containPolicy("e2e-weaken-approval", rule+" (approval)", "[{type: IsolatePod, requireApproval: true}]"))
 	t.Cleanup(func() {
 		_, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", "e2e-weaken", "e2e-weaken-approval")

@@ -34,12 +34,7 @@ metadata: {name: e2e-alice-view}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: mallory-responder, namespace: %[2]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: fido-responder}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[3]s}]
----
+%[3]s---
 apiVersion: security.fido.dev/v1alpha1
 kind: Incident
 metadata: {name: seen-by-tenant, namespace: %[2]s}
@@ -48,7 +43,7 @@ spec:
   rule: Something the tenant can read
   priority: Notice
   subject: {kind: Pod, namespace: %[2]s, name: app}
-`, node, tenant, tenantUser))
+`, node, tenant, tenantRole(tenant, "fido-responder")))
 	// The incident is scored by the cluster-wide policy: the provenance the
 	// guard once trusted (an ownerReference to such an incident) is there
 	// for the taking.
@@ -103,6 +98,16 @@ spec:
 	if after := outsideTenant(t, node, other); after != before {
 		t.Fatalf("objects outside the tenant's namespace changed:\nbefore %s\nafter  %s", before, after)
 	}
+}
+
+// tenantRole is a manifest binding a ClusterRole to the tenant user in a namespace.
+func tenantRole(ns, clusterRole string) string {
+	return fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: %[3]s-%[2]s, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: %[2]s}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[3]s}]
+`, ns, clusterRole, tenantUser)
 }
 
 // withoutAdmission removes the admission policy's binding for the test,
