@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
@@ -32,13 +33,15 @@ import (
 type options struct {
 	operator    operator.Options
 	metricsAddr string
-	probeAddr   string
-	leaderElect bool
-	qps         float64
-	burst       int
-	devCluster  bool
-	stateDir    string
-	pprofAddr   string
+	// metricsSecure serves metrics over HTTPS to authenticated, authorized scrapers only.
+	metricsSecure bool
+	probeAddr     string
+	leaderElect   bool
+	qps           float64
+	burst         int
+	devCluster    bool
+	stateDir      string
+	pprofAddr     string
 }
 
 func parseFlags() options {
@@ -48,6 +51,7 @@ func parseFlags() options {
 	o.operator.Identity = envOr("POD_NAME", o.operator.Identity)
 	o.operator.BindFlags(flag.CommandLine)
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	flag.BoolVar(&o.metricsSecure, "metrics-secure", false, "Serve metrics over HTTPS, only to callers the API server authenticates (TokenReview) and authorizes for get on /metrics (SubjectAccessReview; see the ClusterRole fido-metrics-reader). config/default turns it on.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader so only one replica reconciles; ingest runs on every replica.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 200, "Client-side QPS limit towards the API server (client-go's default of 5 throttles alert bursts).")
@@ -55,7 +59,8 @@ func parseFlags() options {
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints, for profiling; empty disables them.")
 	flag.BoolVar(&o.devCluster, "dev-cluster", false, "Start a local control plane (kube-apiserver + etcd from KUBEBUILDER_ASSETS) and run against it.")
 	flag.StringVar(&o.stateDir, "state-dir", ".fido", "With --dev-cluster: where the kubeconfig, etcd data and dev ingest token live.")
-	zapOpts := zap.Options{Development: true}
+	// Production logs are JSON; make run passes --zap-devel for a readable console.
+	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -86,7 +91,7 @@ func run(o options) error {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 newScheme(),
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                metricsOptions(o),
 		HealthProbeBindAddress: o.probeAddr,
 		PprofBindAddress:       o.pprofAddr,
 		Cache: cache.Options{
@@ -185,3 +190,14 @@ func must(err error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// metricsOptions serves metrics in plain HTTP, or with --metrics-secure
+// over HTTPS behind Kubernetes authentication and authorization.
+func metricsOptions(o options) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: o.metricsAddr}
+	if o.metricsSecure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
+}

@@ -35,6 +35,11 @@ import (
 	"github.com/fido-operator/fido/internal/score"
 )
 
+// Secure metrics (--metrics-secure) ask the API server who a scraper is and
+// whether it may read /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 // Defaults of the options; the flags show them.
 const (
 	DefaultNamespace               = "fido-system"

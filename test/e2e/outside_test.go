@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -195,5 +196,63 @@ func TestDetectorTokensStayInScope(t *testing.T) {
 	}
 	if by := mustKubectl(t, "-n", "falco", "get", "pod", "web-1", "-o", `jsonpath={.metadata.labels.security\.fido\.dev/quarantine}`); by != "" {
 		t.Errorf("the detector's pod was isolated by %q", by)
+	}
+}
+
+// TestMetricsNeedAuthorization: with --metrics-secure (as config/default
+// runs the operator) /metrics is served over HTTPS only to callers the API
+// server authenticates and authorizes; anonymous and unauthorized callers
+// get nothing.
+func TestMetricsNeedAuthorization(t *testing.T) {
+	op := startOperator(t, "fido-secure-metrics", "--metrics-secure=true")
+	kubectlApply(t, fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: e2e-scraper, namespace: %[1]s}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: e2e-nosy, namespace: %[1]s}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e-scraper-metrics}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: fido-metrics-reader}
+subjects: [{kind: ServiceAccount, name: e2e-scraper, namespace: %[1]s}]
+`, opNamespace))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the operator's self-signed serving certificate
+	url := strings.Replace(op.metricsURL, "http://", "https://", 1)
+	scrape := func(token string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, http.NoBody)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	token := func(sa string) string {
+		return strings.TrimSpace(mustKubectl(t, "-n", opNamespace, "create", "token", sa))
+	}
+	if code := scrape(""); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("anonymous scrape answered %d", code)
+	}
+	if code := scrape(token("e2e-nosy")); code != http.StatusForbidden {
+		t.Errorf("a service account without fido-metrics-reader got %d", code)
+	}
+	eventually(t, 30*time.Second, func() error { // RBAC caches settle
+		if code := scrape(token("e2e-scraper")); code != http.StatusOK {
+			return fmt.Errorf("the scraper got %d", code)
+		}
+		return nil
+	})
+	if resp, err := http.Get(op.metricsURL); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("metrics are still served in plain HTTP")
+		}
 	}
 }
