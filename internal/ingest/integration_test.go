@@ -346,8 +346,9 @@ func TestSpoolFullAnswers503(t *testing.T) {
 		batch int
 		want  []int
 	}{
-		{name: "spool full", opts: Options{SpoolMaxAlerts: 2}, want: []int{202, 202, 503}},
-		{name: "batch larger than the room left", opts: Options{SpoolMaxAlerts: 3}, batch: 2, want: []int{202, 503}},
+		// SpoolDetectorShare 1: the whole spool is falco's (TestSpoolDetectorShare covers shares).
+		{name: "spool full", opts: Options{SpoolMaxAlerts: 2, SpoolDetectorShare: 1}, want: []int{202, 202, 503}},
+		{name: "batch larger than the room left", opts: Options{SpoolMaxAlerts: 3, SpoolDetectorShare: 1}, batch: 2, want: []int{202, 503}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,10 @@ var (
 		Name: "fido_ingest_out_of_scope_total",
 		Help: "Requests refused because an alert was outside its detector's scope, by detector (token Secret key).",
 	}, []string{"detector"})
+	overflowTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_overflow_total",
+		Help: "Alerts refused because their detector had as many open incidents as it may have, by detector.",
+	}, []string{"detector"})
 	persistSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fido_ingest_persist_duration_seconds",
 		Help:    "Time to turn one alert into a created or updated Incident, by path (direct or drain).",
@@ -39,5 +43,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal)
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal)
 }

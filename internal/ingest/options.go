@@ -21,6 +21,10 @@ const (
 	DefaultRateBurst      = 1000
 	DefaultSpoolMaxAlerts = 100000
 	DefaultSpoolMaxBytes  = 256 << 20
+	// DefaultSpoolDetectorShare is the fraction of the spool one detector may fill.
+	DefaultSpoolDetectorShare = 0.5
+	// DefaultMaxOpenIncidents is how many open incidents one detector may have.
+	DefaultMaxOpenIncidents = 10000
 	DefaultDedupWindow    = time.Hour
 	DefaultWriteTimeout   = 5 * time.Second
 	DefaultShutdown       = 15 * time.Second
@@ -51,6 +55,15 @@ type Options struct {
 	SpoolMaxAlerts int
 	// SpoolMaxBytes bounds the spool's encoded alert bytes, default 256 MiB.
 	SpoolMaxBytes int64
+	// SpoolDetectorShare is the fraction of SpoolMaxAlerts one detector may
+	// hold (default 0.5; 1 or more: no share), so one noisy or hostile
+	// detector cannot make the others get 503.
+	SpoolDetectorShare float64
+	// MaxOpenIncidents is how many open incidents one detector may have
+	// (default 10000, negative: unlimited); beyond it its alerts get 429.
+	// A detector's scope may set its own (maxOpenIncidents). Counted from
+	// Cache; without a cache there is no cap.
+	MaxOpenIncidents int
 	// DedupWindow: a repeat within it (of status.lastSeen) counts on the open incident, default 1h.
 	DedupWindow time.Duration
 	// WriteTimeout bounds each API request, default 5s; slower means spool.
@@ -88,6 +101,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.SpoolPath, "ingest-spool-path", "/var/lib/fido/ingest-spool.db", "On-disk spool for alerts the API server cannot take; empty disables it (alerts then get 503 while the API server is down).")
 	fs.IntVar(&o.SpoolMaxAlerts, "ingest-spool-max-alerts", DefaultSpoolMaxAlerts, "Most alerts the spool holds; beyond it ingest answers 503.")
 	fs.Int64Var(&o.SpoolMaxBytes, "ingest-spool-max-bytes", DefaultSpoolMaxBytes, "Most bytes of alerts the spool holds; beyond it ingest answers 503.")
+	fs.Float64Var(&o.SpoolDetectorShare, "ingest-spool-detector-share", DefaultSpoolDetectorShare, "Fraction of the spool one detector may fill, so a flood from one detector leaves room for the others (1: no share).")
+	fs.IntVar(&o.MaxOpenIncidents, "ingest-max-open-incidents", DefaultMaxOpenIncidents, "Open incidents one detector may have; beyond it its alerts get 429 (negative: unlimited). A detector's scope may set its own.")
 	fs.DurationVar(&o.DedupWindow, "ingest-dedup-window", DefaultDedupWindow, "A repeated alert within this time of the incident's lastSeen counts as an occurrence instead of a new incident.")
 	fs.DurationVar(&o.WriteTimeout, "ingest-write-timeout", DefaultWriteTimeout, "Timeout of each API server request of the ingest path; slower alerts go to the spool.")
 }
@@ -112,6 +127,8 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.RateBurst, DefaultRateBurst)
 	setDefault(&o.SpoolMaxAlerts, DefaultSpoolMaxAlerts)
 	setDefault(&o.SpoolMaxBytes, DefaultSpoolMaxBytes)
+	setDefault(&o.SpoolDetectorShare, DefaultSpoolDetectorShare)
+	setDefault(&o.MaxOpenIncidents, DefaultMaxOpenIncidents)
 	setDefault(&o.DedupWindow, DefaultDedupWindow)
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&o.ShutdownTimeout, DefaultShutdown)

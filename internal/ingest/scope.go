@@ -43,6 +43,8 @@ type Scope struct {
 	// AlertsPerMinute bounds the alerts (not requests) the detector may
 	// send; beyond it the answer is 429 with Retry-After.
 	AlertsPerMinute int `json:"alertsPerMinute,omitempty"`
+	// MaxOpenIncidents replaces --ingest-max-open-incidents for this detector.
+	MaxOpenIncidents int `json:"maxOpenIncidents,omitempty"`
 }
 
 // Scopes are every detector's scope, or why the scopes file is invalid
@@ -76,8 +78,8 @@ func (s Scope) validate(detector string) error {
 		return fmt.Errorf("not a detector name (a DNS-1123 label)")
 	case len(s.Namespaces) > maxScopeNamespaces:
 		return fmt.Errorf("more than %d namespaces", maxScopeNamespaces)
-	case s.AlertsPerMinute < 0:
-		return fmt.Errorf("alertsPerMinute must not be negative")
+	case s.AlertsPerMinute < 0 || s.MaxOpenIncidents < 0:
+		return fmt.Errorf("alertsPerMinute and maxOpenIncidents must not be negative")
 	case len(s.Detectors) > 0 && detector != DetectorGeneric:
 		return fmt.Errorf("detectors applies to the %q key only", DetectorGeneric)
 	}

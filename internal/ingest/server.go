@@ -30,6 +30,8 @@ type Server struct {
 	limiter *rateLimiter
 	// alertRates meters alerts (not requests) per scoped detector.
 	alertRates *alertBuckets
+	// open counts each detector's open incidents, for its cap.
+	open openCounter
 	spool      *Spool
 	persister  *persister
 	handler    http.Handler
@@ -74,6 +76,7 @@ func New(opts Options) (*Server, error) {
 		if s.spool, err = OpenSpool(opts.SpoolPath, opts.SpoolMaxAlerts, opts.SpoolMaxBytes); err != nil {
 			return nil, err
 		}
+		s.spool.SetDetectorShare(opts.SpoolDetectorShare)
 		if set, scopes, ok, err := s.spool.loadTokens(); err != nil {
 			opts.Logger.Error(err, "ignoring the token hashes cached in the spool")
 		} else if ok {
@@ -287,6 +290,9 @@ func (s *Server) inScope(ctx context.Context, ep endpoint, detectors []string, s
 			perKey[c.key]++
 			rates[c.key] = c.scope.AlertsPerMinute
 		}
+	}
+	if ans, ok := s.underOpenCap(ctx, scopes, alerts); !ok {
+		return ans, false
 	}
 	now := time.Now()
 	for key, n := range perKey {

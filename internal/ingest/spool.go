@@ -33,10 +33,14 @@ type Spool struct {
 	db       *bolt.DB
 	maxCount int
 	maxBytes int64
+	// share is the most alerts one detector may hold (0: no share), so a
+	// noisy or hostile detector cannot fill the spool for the others.
+	share int
 
-	mu    sync.Mutex
-	count int
-	bytes int64
+	mu         sync.Mutex
+	count      int
+	bytes      int64
+	byDetector map[string]int
 }
 
 // spooled is one alert read back from the spool.
@@ -60,7 +64,7 @@ func OpenSpool(path string, maxCount int, maxBytes int64) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the spool %s: %w", path, err)
 	}
-	s := &Spool{db: db, maxCount: maxCount, maxBytes: maxBytes}
+	s := &Spool{db: db, maxCount: maxCount, maxBytes: maxBytes, byDetector: map[string]int{}}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -78,11 +82,34 @@ func (s *Spool) init() error {
 			}
 		}
 		return tx.Bucket(bucketAlerts).ForEach(func(_, v []byte) error {
+			var a struct {
+				Detector string `json:"detector"`
+			}
+			_ = json.Unmarshal(v, &a) // an undecodable alert counts for no detector
 			s.count++
 			s.bytes += int64(len(v))
+			s.byDetector[a.Detector]++
 			return nil
 		})
 	})
+}
+
+// SetDetectorShare limits each detector to a fraction (0 < f ≤ 1) of the
+// spool's alerts; 0 or 1 removes the limit.
+func (s *Spool) SetDetectorShare(f float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.share = 0
+	if f > 0 && f < 1 {
+		s.share = max(1, int(f*float64(s.maxCount)))
+	}
+}
+
+// detectorDepth is how many alerts of a detector wait in the spool.
+func (s *Spool) detectorDepth(detector string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byDetector[detector]
 }
 
 // Close closes the spool file.
@@ -101,14 +128,16 @@ func (s *Spool) Depth() int {
 func (s *Spool) Put(alerts []*Alert) error {
 	values := make([][]byte, len(alerts))
 	var size int64
+	perDetector := map[string]int{}
 	for i, a := range alerts {
 		v, err := json.Marshal(a)
 		if err != nil {
 			return fmt.Errorf("encoding alert for the spool: %w", err)
 		}
 		values[i], size = v, size+int64(len(v))
+		perDetector[a.Detector]++
 	}
-	if err := s.reserve(len(values), size); err != nil {
+	if err := s.reserve(perDetector, len(values), size); err != nil {
 		return err
 	}
 	err := s.db.Batch(func(tx *bolt.Tx) error {
@@ -125,29 +154,44 @@ func (s *Spool) Put(alerts []*Alert) error {
 		return nil
 	})
 	if err != nil {
-		s.release(len(values), size)
+		s.release(perDetector, len(values), size)
 		return fmt.Errorf("writing to the spool: %w", err)
 	}
 	return nil
 }
 
-// reserve claims room for n alerts of size bytes, or fails with ErrSpoolFull.
-func (s *Spool) reserve(n int, size int64) error {
+// reserve claims room for n alerts of size bytes (perDetector of them per
+// detector), or fails with ErrSpoolFull when the spool or a detector's
+// share of it would overflow.
+func (s *Spool) reserve(perDetector map[string]int, n int, size int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.count+n > s.maxCount || s.bytes+size > s.maxBytes {
 		return fmt.Errorf("%w (%d alerts, %d bytes; limits %d alerts, %d bytes)", ErrSpoolFull, s.count, s.bytes, s.maxCount, s.maxBytes)
 	}
+	for det, k := range perDetector {
+		if s.share > 0 && s.byDetector[det]+k > s.share {
+			return fmt.Errorf("%w for detector %s: it holds %d alerts, its share is %d", ErrSpoolFull, det, s.byDetector[det], s.share)
+		}
+	}
 	s.count, s.bytes = s.count+n, s.bytes+size
+	for det, k := range perDetector {
+		s.byDetector[det] += k
+	}
 	spoolDepth.Set(float64(s.count))
 	return nil
 }
 
 // release returns room claimed by reserve or freed by delete.
-func (s *Spool) release(n int, size int64) {
+func (s *Spool) release(perDetector map[string]int, n int, size int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count, s.bytes = s.count-n, s.bytes-size
+	for det, k := range perDetector {
+		if s.byDetector[det] -= k; s.byDetector[det] <= 0 {
+			delete(s.byDetector, det)
+		}
+	}
 	spoolDepth.Set(float64(s.count))
 }
 
@@ -189,10 +233,16 @@ func (s *Spool) delete(items []spooled) error {
 		return fmt.Errorf("deleting drained alerts from the spool: %w", err)
 	}
 	var size int64
+	perDetector := map[string]int{}
 	for _, it := range items {
 		size += it.size
+		if it.alert != nil {
+			perDetector[it.alert.Detector]++
+		} else {
+			perDetector[""]++
+		}
 	}
-	s.release(len(items), size)
+	s.release(perDetector, len(items), size)
 	return nil
 }
 

@@ -40,12 +40,14 @@ import (
 )
 
 const (
-	opNamespace = "fido-system"
-	token       = "bench-token-0123456789abcdef0123"
+	opNamespace  = "fido-system"
+	token        = "bench-token-0123456789abcdef0123"
+	scannerToken = "bench-scanner-token-0123456789ab"
 )
 
 type config struct {
 	idle, burst, senders, incidents int
+	flood                           int
 	operatorArgs, operatorEnv       string
 }
 
@@ -55,6 +57,7 @@ func main() {
 	flag.IntVar(&c.burst, "burst", 1000, "alerts sent at once")
 	flag.IntVar(&c.senders, "senders", 50, "concurrent senders in the burst")
 	flag.IntVar(&c.incidents, "incidents", 10000, "incidents that exist when the manager's RSS is read")
+	flag.IntVar(&c.flood, "flood", 0, "instead of the containment runs: this many distinct alerts from one token while a second detector keeps reporting")
 	flag.StringVar(&c.operatorArgs, "operator-args", "", "extra flags for bin/fido, space-separated")
 	flag.StringVar(&c.operatorEnv, "operator-env", "", "extra environment of bin/fido only, space-separated KEY=VALUE (e.g. GOMEMLIMIT=180MiB)")
 	flag.Parse()
@@ -89,6 +92,9 @@ func run(c config) error {
 	defer b.stopOperator()
 
 	fmt.Printf("machine: %d CPUs; operator flags: %s\n", runtimeCPUs(), strings.Join(b.operator.Args[1:], " "))
+	if c.flood > 0 {
+		return b.runFlood(c.flood, c.senders)
+	}
 	if err := b.createPods("idle", c.idle); err != nil {
 		return err
 	}
@@ -133,7 +139,7 @@ func (b *bench) setUp(env *envtest.Environment) error {
 	ctx := context.Background()
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opNamespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "fido-ingest-tokens", Namespace: opNamespace}, StringData: map[string]string{"falco": token}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "fido-ingest-tokens", Namespace: opNamespace}, StringData: map[string]string{"falco": token, "scanner": scannerToken}},
 		benchPolicy(),
 	}
 	for _, o := range objs {
