@@ -25,9 +25,9 @@ const (
 	DefaultSpoolDetectorShare = 0.5
 	// DefaultMaxOpenIncidents is how many open incidents one detector may have.
 	DefaultMaxOpenIncidents = 10000
-	DefaultDedupWindow    = time.Hour
-	DefaultWriteTimeout   = 5 * time.Second
-	DefaultShutdown       = 15 * time.Second
+	DefaultDedupWindow      = time.Hour
+	DefaultWriteTimeout     = 5 * time.Second
+	DefaultShutdown         = 15 * time.Second
 )
 
 // Options configure the ingest server. Zero values take the defaults

@@ -31,10 +31,10 @@ type Server struct {
 	// alertRates meters alerts (not requests) per scoped detector.
 	alertRates *alertBuckets
 	// open counts each detector's open incidents, for its cap.
-	open openCounter
-	spool      *Spool
-	persister  *persister
-	handler    http.Handler
+	open      openCounter
+	spool     *Spool
+	persister *persister
+	handler   http.Handler
 
 	// apiDown is set when the API server failed an alert; new alerts then
 	// go straight to the spool until the drainer succeeds again.
