@@ -50,6 +50,9 @@ type Reconciler struct {
 	// Reader reads referenced ConfigMaps and Secrets; nil means the
 	// manager's uncached API reader, so Secrets are never cached.
 	Reader client.Reader
+	// MaxFeedBytes caps every feed's size, whatever its spec says (0: the
+	// spec's maxBytes alone), so a feed cannot outgrow the memory limit.
+	MaxFeedBytes int64
 	// OperatorNamespace is the only namespace a feed may reference
 	// ConfigMaps and Secrets in; empty allows any (tests).
 	OperatorNamespace string
@@ -153,7 +156,7 @@ func validators(feed *fidov1.ThreatFeed, loaded bool) intel.Validators {
 
 // loader builds the loader of the configured sources.
 func (r *Reconciler) loader() *intel.Loader {
-	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.now, Namespace: r.OperatorNamespace}
+	return &intel.Loader{Reader: r.Reader, Fetcher: r.Fetcher, Now: r.now, Namespace: r.OperatorNamespace, MaxBytes: r.MaxFeedBytes}
 }
 
 // now reads the clock.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,6 +74,12 @@ type Options struct {
 	// Client talks to the API server for incidents and namespaces. It must
 	// not read from a cache (use client.New, not the manager's client).
 	Client client.Client
+	// TLSCertificate, when set, serves ingest over TLS with it (it wins
+	// over CertFile and KeyFile); see LoadOrCreateCertificate.
+	TLSCertificate *tls.Certificate
+	// SelfSignedTLS asks the caller to set TLSCertificate from
+	// LoadOrCreateCertificate when no certificate files are given.
+	SelfSignedTLS bool
 	// TokenReader reads the token Secret; default Client. A cache-backed
 	// reader restricted to the operator namespace is fine.
 	TokenReader client.Reader
@@ -94,6 +101,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Addr, "ingest-bind-address", DefaultAddr, "Address of the ingest server (POST /v1/ingest/{falco,alertmanager,generic}); empty disables it.")
 	fs.StringVar(&o.CertFile, "ingest-tls-cert-file", "", "TLS certificate of the ingest server; with --ingest-tls-key-file enables HTTPS.")
 	fs.StringVar(&o.KeyFile, "ingest-tls-key-file", "", "TLS private key of the ingest server.")
+	fs.BoolVar(&o.SelfSignedTLS, "ingest-self-signed-tls", false, "Without --ingest-tls-cert-file: serve ingest over TLS with a certificate FIDO makes for the fido-ingest Service and keeps in the Secret "+SelfSignedSecret+"; detectors trust the CA published in the ConfigMap "+CAConfigMap+".")
 	fs.StringVar(&o.TokenSecret, "ingest-token-secret", DefaultTokenSecret, "Secret in the operator namespace with the ingest tokens (key = detector, value = tokens, one per line).")
 	fs.Int64Var(&o.MaxBodyBytes, "ingest-max-body-bytes", DefaultMaxBodyBytes, "Largest accepted request body; larger gets 413.")
 	fs.Float64Var(&o.RateLimit, "ingest-rate-limit", DefaultRateLimit, "Requests per second per ingest token (token bucket); negative disables.")

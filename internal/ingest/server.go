@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { serveErr <- s.serve(srv, ln) }()
 	s.addr.Store(ln.Addr().String())
 	close(s.listening)
-	s.opts.Logger.Info("ingest server listening", "address", ln.Addr().String(), "tls", s.opts.CertFile != "")
+	s.opts.Logger.Info("ingest server listening", "address", ln.Addr().String(), "tls", s.opts.CertFile != "" || s.opts.TLSCertificate != nil)
 
 	select {
 	case err := <-serveErr:
@@ -188,9 +189,13 @@ func (s *Server) Start(ctx context.Context) error {
 // serve runs the HTTP server, with TLS when configured.
 func (s *Server) serve(srv *http.Server, ln net.Listener) error {
 	var err error
-	if s.opts.CertFile != "" {
+	switch {
+	case s.opts.TLSCertificate != nil:
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.opts.TLSCertificate}, MinVersion: tls.VersionTLS12}
+		err = srv.ServeTLS(ln, "", "")
+	case s.opts.CertFile != "":
 		err = srv.ServeTLS(ln, s.opts.CertFile, s.opts.KeyFile)
-	} else {
+	default:
 		err = srv.Serve(ln)
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -79,6 +79,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(heap)/(1<<20), "MiB-heap")
+	b.ReportMetric(float64(len(data))/(1<<20), "MiB-raw")
 }
 
 // BenchmarkLookup measures one lookup per indicator type against an index

@@ -72,6 +72,9 @@ type Loader struct {
 	// Reader reads referenced ConfigMaps and Secrets; an uncached reader
 	// avoids caching every Secret of the cluster.
 	Reader client.Reader
+	// MaxBytes caps every feed's size, whatever its spec says (0: no cap
+	// beyond the spec), so feeds are budgeted against the memory limit.
+	MaxBytes int64
 	// Namespace is the only namespace referenced ConfigMaps and Secrets may
 	// be in (the operator's): a feed author must not make the operator read,
 	// or send to a URL as headers, Secrets of other namespaces. Empty
@@ -108,13 +111,13 @@ func (l *Loader) Load(ctx context.Context, feed *fidov1.ThreatFeed, cond Validat
 	case spec.URL != "":
 		return l.loadURL(ctx, spec, cond, opts)
 	case spec.ConfigMapRef != nil:
-		data, err := l.readConfigMap(ctx, *spec.ConfigMapRef, maxBytes(spec))
+		data, err := l.readConfigMap(ctx, *spec.ConfigMapRef, l.maxBytes(spec))
 		if err != nil {
 			return LoadResult{}, err
 		}
 		return parseBytes(spec.Format, data, opts)
 	case spec.SecretRef != nil:
-		data, err := l.readSecret(ctx, *spec.SecretRef, maxBytes(spec))
+		data, err := l.readSecret(ctx, *spec.SecretRef, l.maxBytes(spec))
 		if err != nil {
 			return LoadResult{}, err
 		}
@@ -211,12 +214,17 @@ func isNonHashType(t fidov1.IndicatorType) bool {
 	return false
 }
 
-// maxBytes is the effective size bound of a feed.
-func maxBytes(spec *fidov1.ThreatFeedSpec) int64 {
-	if spec.MaxBytes == 0 {
-		return DefaultMaxBytes
+// maxBytes is the feed's size limit: its spec's (default DefaultMaxBytes),
+// never more than the loader's cap.
+func (l *Loader) maxBytes(spec *fidov1.ThreatFeedSpec) int64 {
+	limit := spec.MaxBytes
+	if limit == 0 {
+		limit = DefaultMaxBytes
 	}
-	return spec.MaxBytes
+	if l.MaxBytes > 0 {
+		limit = min(limit, l.MaxBytes)
+	}
+	return limit
 }
 
 // parseBytes parses in-memory content; a malformed document is a SourceError.
@@ -230,7 +238,7 @@ func parseBytes(format fidov1.FeedFormat, data []byte, opts ParseOptions) (LoadR
 
 // loadURL fetches and parses a URL feed.
 func (l *Loader) loadURL(ctx context.Context, spec *fidov1.ThreatFeedSpec, cond Validators, opts ParseOptions) (LoadResult, error) {
-	req := FetchRequest{URL: spec.URL, MaxBytes: maxBytes(spec), ETag: cond.ETag, LastModified: cond.LastModified}
+	req := FetchRequest{URL: spec.URL, MaxBytes: l.maxBytes(spec), ETag: cond.ETag, LastModified: cond.LastModified}
 	if spec.Timeout != nil {
 		req.Timeout = spec.Timeout.Duration
 	}

@@ -146,3 +146,26 @@ func TestLoaderRefusesReferencesOutsideItsNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderCapsFeedSize: the operator's cap wins over a feed's own
+// maxBytes, so a feed author cannot make the leader load more than its
+// memory allows.
+func TestLoaderCapsFeedSize(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "fido-system", Name: "big"},
+		Data:       map[string]string{"ips": strings.Repeat("203.0.113.7\n", 200)},
+	}).Build()
+	spec := fidov1.ThreatFeedSpec{Format: fidov1.FormatPlainList, IndicatorType: fidov1.IndicatorIP, MaxBytes: 1 << 20,
+		ConfigMapRef: &fidov1.ObjectKeyRef{Namespace: "fido-system", Name: "big", Key: "ips"}}
+	if _, err := (&Loader{Reader: reader}).Load(context.Background(), &fidov1.ThreatFeed{Spec: spec}, Validators{}); err != nil {
+		t.Fatalf("without a cap: %v", err)
+	}
+	_, err := (&Loader{Reader: reader, MaxBytes: 1024}).Load(context.Background(), &fidov1.ThreatFeed{Spec: spec}, Validators{})
+	if err == nil || !strings.Contains(err.Error(), "1024") {
+		t.Fatalf("over the operator's cap: %v", err)
+	}
+}

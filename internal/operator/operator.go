@@ -11,8 +11,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -46,6 +48,9 @@ const (
 	DefaultServiceAccount          = "fido-controller-manager"
 	DefaultMaxConcurrentReconciles = 8
 	DefaultEnforcement             = "enforce"
+	// IngestService is the Service detectors reach ingest through
+	// (config/manager), named in the self-signed certificate.
+	IngestService = "fido-ingest"
 )
 
 // DefaultProtectedNamespaces are the usual homes of detectors, monitoring,
@@ -93,6 +98,8 @@ type Options struct {
 	// HTTPClient posts Notify webhooks; nil uses a client whose
 	// connections pass the egress filter.
 	HTTPClient *http.Client
+	// FeedMaxBytes caps every ThreatFeed's size (see DefaultFeedMaxBytes).
+	FeedMaxBytes int64
 	// EgressAllow are internal networks feeds and webhooks may be at
 	// (every internal range is refused otherwise; see package egress).
 	EgressAllow []netip.Prefix
@@ -117,7 +124,21 @@ func DefaultOptions() Options {
 		ProtectOperatorNodes:     true,
 		ProtectedNamespaces:      DefaultProtectedNamespaces,
 		Identity:                 "fido",
+		FeedMaxBytes:             DefaultFeedMaxBytes(),
 	}
+}
+
+// DefaultFeedMaxBytes budgets one feed against the process's memory limit
+// (GOMEMLIMIT): a sixteenth of it, since a loaded index takes about twice
+// to four times the feed's bytes (docs/benchmarks.md), so no single feed
+// can take more than a quarter of the memory. Without a limit it is 64 MiB,
+// the ThreatFeed default.
+func DefaultFeedMaxBytes() int64 {
+	limit := debug.SetMemoryLimit(-1)
+	if limit <= 0 || limit == math.MaxInt64 {
+		return intel.DefaultMaxBytes
+	}
+	return max(1<<20, limit/16)
 }
 
 // BindFlags registers the options as flags, with o's values as defaults.
@@ -136,6 +157,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.DropOverBudget, "drop-over-budget", o.DropOverBudget, "End an action over its blast-radius budget Skipped instead of letting it wait Pending until the budget has room.")
 	fs.IntVar(&o.ActionRetryLimit, "action-retry-limit", o.ActionRetryLimit, "Attempts an action gets before it ends Failed.")
 	fs.BoolVar(&o.ProtectOperatorNodes, "protect-operator-nodes", o.ProtectOperatorNodes, "Never cordon a node that runs the operator's own pods.")
+	fs.Int64Var(&o.FeedMaxBytes, "feed-max-bytes", o.FeedMaxBytes, "Largest ThreatFeed FIDO loads, whatever its maxBytes says; defaults to a sixteenth of GOMEMLIMIT (64 MiB without one).")
 	fs.Func("egress-allow-cidrs", "Comma-separated CIDRs of internal feed servers and webhooks FIDO may connect to. Loopback, private (RFC 1918, IPv6 ULA), CGNAT, link-local (cloud metadata) and reserved addresses are refused otherwise.", func(s string) error {
 		prefixes, err := egress.ParsePrefixes(SplitList(s))
 		o.EgressAllow = prefixes
@@ -175,7 +197,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	workers := controller.Options{MaxConcurrentReconciles: max(o.MaxConcurrentReconciles, 1)}
 	feeds := intel.NewIndex()
 	filter := egress.NewFilter(o.EgressAllow...)
-	feedController := &threatfeed.Reconciler{Index: feeds, Clock: o.Clock, OperatorNamespace: o.Namespace, Fetcher: &intel.Fetcher{Egress: filter}}
+	feedController := &threatfeed.Reconciler{
+		Index: feeds, Clock: o.Clock, OperatorNamespace: o.Namespace,
+		Fetcher: &intel.Fetcher{Egress: filter}, MaxFeedBytes: o.FeedMaxBytes,
+	}
 	if err := feedController.SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
@@ -207,7 +232,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
-	if err := setupIngest(mgr, o); err != nil {
+	if err := setupIngest(ctx, mgr, apiClient, o); err != nil {
 		return err
 	}
 	return responseaction.New(responseaction.Options{
@@ -231,10 +256,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 
 // setupIngest runs the ingest server on every replica (it only writes
 // Incidents), with an uncached client so dedup decisions see the API server.
-func setupIngest(mgr ctrl.Manager, o Options) error {
+func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Options) error {
 	opts := o.Ingest
 	if opts.Addr == "" {
 		return nil
+	}
+	if opts.SelfSignedTLS && opts.CertFile == "" {
+		cert, err := ingest.LoadOrCreateCertificate(ctx, apiClient, o.Namespace, IngestService)
+		if err != nil {
+			return fmt.Errorf("the ingest server's certificate: %w", err)
+		}
+		opts.TLSCertificate = cert
 	}
 	c, err := ingest.NewClient(mgr.GetConfig(), mgr.GetScheme(), opts.WriteTimeout)
 	if err != nil {

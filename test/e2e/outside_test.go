@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -254,5 +257,34 @@ subjects: [{kind: ServiceAccount, name: e2e-scraper, namespace: %[1]s}]
 		if resp.StatusCode == http.StatusOK {
 			t.Error("metrics are still served in plain HTTP")
 		}
+	}
+}
+
+// TestIngestOverSelfSignedTLS: with --ingest-self-signed-tls (as
+// config/default runs it) detectors reach ingest over TLS, trusting the CA
+// the operator publishes, and bearer tokens never travel in clear.
+func TestIngestOverSelfSignedTLS(t *testing.T) {
+	op := startOperator(t, "fido-tls", "--ingest-self-signed-tls=true")
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(jsonpath(t, opNamespace, "configmap", "fido-ingest-ca", `{.data.ca\.crt}`))) {
+		t.Fatal("ConfigMap fido-ingest-ca holds no CA")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "fido-ingest." + opNamespace + ".svc", MinVersion: tls.VersionTLS12}}}
+	body, _ := json.Marshal(falcoEvent("E2E over TLS", "Notice", "e2e-tls", "web-1", badIP))
+	post := func(c *http.Client, scheme string) (int, error) {
+		req, _ := http.NewRequest(http.MethodPost, strings.Replace(op.ingestURL, "http://", scheme+"://", 1)+"/v1/ingest/falco", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+falcoToken)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := post(client, "https"); err != nil || code != http.StatusAccepted {
+		t.Fatalf("over TLS: %d %v", code, err)
+	}
+	if code, _ := post(http.DefaultClient, "http"); code == http.StatusAccepted {
+		t.Error("ingest still accepts plain HTTP")
 	}
 }
