@@ -184,7 +184,12 @@ func serviceAccountTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	return fidov1.Target{}, fmt.Errorf("no service account is known for the subject")
 }
 
+// userTarget is the user the alert names; for a pod the cluster must know
+// the pod, so an alert about a pod that does not exist disables no one.
 func userTarget(inc *fidov1.Incident) (fidov1.Target, error) {
+	if e := inc.Status.Enrichment; inc.Spec.Subject.Kind == fidov1.SubjectPod && (e == nil || e.Pod == nil) {
+		return fidov1.Target{}, fmt.Errorf("pod %s/%s does not exist", subjectNamespace(inc), inc.Spec.Subject.Name)
+	}
 	if u := inc.Spec.Subject.User; u != "" {
 		return fidov1.Target{Kind: fidov1.TargetUser, Name: u}, nil
 	}

@@ -61,6 +61,8 @@ func TestActionTarget(t *testing.T) {
 		{name: "node subject", inc: nodeSubject, tmpl: tmpl(fidov1.ActionCordonNode), want: fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-9"}},
 		{name: "the cluster's node, not the alert's", inc: lyingAlert, tmpl: tmpl(fidov1.ActionCordonNode), want: fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-1"}},
 		{name: "a pod that does not exist has no node", inc: ghostPod, tmpl: tmpl(fidov1.ActionCordonNode), wantErr: "no node"},
+		{name: "a pod that does not exist disables no user", inc: ghostPod, tmpl: tmpl(fidov1.ActionDisableUser), wantErr: "does not exist"},
+		{name: "nor its service account", inc: ghostPod, tmpl: tmpl(fidov1.ActionDisableServiceAccount), wantErr: "no service account"},
 		{name: "no node known", inc: bare, tmpl: tmpl(fidov1.ActionCordonNode), wantErr: "no node"},
 		{name: "notify names the pod", inc: pod, tmpl: tmpl(fidov1.ActionNotify),
 			want: fidov1.Target{Kind: fidov1.TargetPod, Namespace: "shop", Name: "web-0"}},

@@ -447,4 +447,10 @@ func TestDeploymentManifestsApply(t *testing.T) {
 			t.Errorf("kubectl apply -k config/default --dry-run=server did not apply %s:\n%s", want, out)
 		}
 	}
+	// The cert-manager overlay swaps the self-signed certificate for its own.
+	overlay := mustKubectl(t, "kustomize", root+"/config/certmanager")
+	if strings.Contains(overlay, "--ingest-self-signed-tls") || !strings.Contains(overlay, "--ingest-tls-cert-file=/etc/fido/tls/tls.crt") ||
+		!strings.Contains(overlay, "secretName: fido-ingest-cert-manager") {
+		t.Errorf("config/certmanager does not serve ingest with cert-manager's certificate")
+	}
 }

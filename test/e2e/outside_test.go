@@ -288,3 +288,51 @@ func TestIngestOverSelfSignedTLS(t *testing.T) {
 		t.Error("ingest still accepts plain HTTP")
 	}
 }
+
+// TestFloodFromOneDetector: one token floods with distinct alerts; past
+// its cap of open incidents it gets 429, and nothing more is stored for it,
+// while another detector's alerts still get 202 and become incidents.
+func TestFloodFromOneDetector(t *testing.T) {
+	const scanner, token = "e2e-flood-scanner", "e2e-flood-scanner-token-0123"
+	mustKubectl(t, "-n", opNamespace, "patch", "secret", "fido-ingest-tokens", "--type=merge", "-p", fmt.Sprintf(`{"stringData":{%q:%q}}`, scanner, token))
+	t.Cleanup(func() {
+		mustKubectl(t, "-n", opNamespace, "patch", "secret", "fido-ingest-tokens", "--type=json", "-p", `[{"op":"remove","path":"/data/e2e-flood-scanner"}]`)
+	})
+	op := startOperator(t, "fido-flood", "--ingest-max-open-incidents=5")
+	kubectlApply(t, namespaceManifest("e2e-flooded", false))
+	refused := 0
+	for i := range 20 {
+		if code := op.postFalco(t, falcoEvent("E2E flood", "Notice", "e2e-flooded", fmt.Sprintf("pod-%02d", i), badIP)); code == http.StatusTooManyRequests {
+			refused++
+		} else if code != http.StatusAccepted {
+			t.Fatalf("flood alert %d: %d", i, code)
+		}
+	}
+	if refused < 15 {
+		t.Errorf("%d of 20 flood alerts refused, want at least 15 past a cap of 5", refused)
+	}
+	post := func(i int) int {
+		body := fmt.Sprintf(`{"id":"steady-%d","detector":%q,"rule":"E2E steady","priority":"Notice","subject":{"kind":"Pod","namespace":"e2e-flooded","name":"steady-%d"}}`, i, scanner, i)
+		req, _ := http.NewRequest(http.MethodPost, op.ingestURL+"/v1/ingest/generic", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 3 {
+		if code := post(i); code != http.StatusAccepted {
+			t.Fatalf("the other detector's alert %d during the flood: %d", i, code)
+		}
+	}
+	eventually(t, 30*time.Second, func() error {
+		flood := strings.Fields(mustKubectl(t, "-n", "e2e-flooded", "get", "inc", "-l", "security.fido.dev/detector=falco", "-o", "name"))
+		steady := strings.Fields(mustKubectl(t, "-n", "e2e-flooded", "get", "inc", "-l", "security.fido.dev/detector="+scanner, "-o", "name"))
+		if len(flood) != 20-refused || len(steady) != 3 {
+			return fmt.Errorf("%d flood incidents (want %d), %d of the other detector's (want 3)", len(flood), 20-refused, len(steady))
+		}
+		return nil
+	})
+}
