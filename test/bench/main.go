@@ -303,14 +303,7 @@ func (b *bench) post(ns, priority string) int {
 		"output_fields": map[string]any{"k8s.ns.name": ns, "k8s.pod.name": "web", "container.name": "web", "proc.cmdline": "bash", "fd.rip": "203.0.113.9"},
 	}
 	body, _ := json.Marshal(event)
-	req, _ := http.NewRequest(http.MethodPost, b.ingestURL, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return b.postAs(b.ingestURL, token, body)
 }
 
 // requestCounts reads apiserver_request_total and sums the requests per
