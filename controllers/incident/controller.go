@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -31,15 +33,16 @@ import (
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/controllers/status"
+	"github.com/fido-operator/fido/internal/archive"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/index"
 	"github.com/fido-operator/fido/internal/score"
 	"github.com/fido-operator/fido/internal/text"
 )
 
-// +kubebuilder:rbac:groups=security.fido.dev,resources=incidents,verbs=get;list;watch
+// +kubebuilder:rbac:groups=security.fido.dev,resources=incidents,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=security.fido.dev,resources=incidents/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=security.fido.dev,resources=responseactions,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=security.fido.dev,resources=responseactions,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=security.fido.dev,resources=scoringpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -76,6 +79,12 @@ type Reconciler struct {
 	IntelSynced func(context.Context) bool
 	// IntelWait bounds that hold (default 60s).
 	IntelWait time.Duration
+	// Retention is how long a closed incident (Resolved, FalsePositive) is
+	// kept once its actions are settled; then it is archived and deleted
+	// with its actions. Zero keeps closed incidents forever.
+	Retention time.Duration
+	// Archiver takes each closed incident before it is deleted.
+	Archiver archive.Archiver
 	// RespondingStatusDelay bounds how long an assessment waits to be
 	// written with its actions' outcome (0: RespondingStatusDelay; negative:
 	// write at once).
@@ -107,10 +116,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if inc.Spec.Resolution == "" && index.IsOpen(inc) && r.waitingForIntel(ctx) {
 		return ctrl.Result{RequeueAfter: intelRetry}, nil
 	}
+	retireAfter, retired, err := r.retire(ctx, inc)
+	if retired || err != nil {
+		return ctrl.Result{RequeueAfter: retireAfter}, err
+	}
 	before := inc.DeepCopy()
 	inc.InitStatus()
 
-	var err error
 	var hold time.Duration
 	switch {
 	case inc.Spec.Resolution != "":
@@ -136,7 +148,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if conflict {
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: retireAfter}, nil
 }
 
 // intelRetry is how often an incident waiting for the threat feeds is retried.
@@ -394,6 +406,121 @@ func (r *Reconciler) mirrorActions(ctx context.Context, inc *fidov1.Incident) er
 	return nil
 }
 
+// retire archives and deletes a closed incident whose retention is over
+// and whose actions are settled, and its actions (done). wait > 0 says
+// when to look again. Actions a resolution keeps in force (a disabled
+// identity) lose their revert finalizer first, so deleting them undoes
+// nothing: their changes stay, recorded in the archive.
+func (r *Reconciler) retire(ctx context.Context, inc *fidov1.Incident) (wait time.Duration, done bool, err error) {
+	closedAt, closed := closedAt(inc)
+	if r.Retention <= 0 || r.Archiver == nil || !closed {
+		return 0, false, nil
+	}
+	if left := r.Retention - r.now().Sub(closedAt); left > 0 {
+		return left, false, nil
+	}
+	// The cache may still hold an incident retired a moment ago: ask the
+	// API server, so it is archived once (at least once after a crash).
+	if gone, err := r.gone(ctx, inc); gone || err != nil {
+		return 0, gone, err
+	}
+	actions, err := r.listOwned(ctx, inc)
+	if err != nil {
+		return 0, false, err
+	}
+	for i := range actions {
+		if !actionSettled(actions[i].Status.Phase) {
+			return retireRetry, false, nil
+		}
+	}
+	if err := r.Archiver.Archive(ctx, archive.NewRecord(inc, actions)); err != nil {
+		archiveFailures.Inc()
+		return retireRetry, false, fmt.Errorf("archiving incident %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	for i := range actions {
+		if err := r.deleteKept(ctx, &actions[i]); err != nil {
+			return 0, false, err
+		}
+	}
+	if err := r.Delete(ctx, inc, client.Preconditions{UID: &inc.UID}, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		return 0, false, fmt.Errorf("deleting incident %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	archivedTotal.Inc()
+	return 0, true, nil
+}
+
+// gone says whether the incident no longer exists as this object.
+func (r *Reconciler) gone(ctx context.Context, inc *fidov1.Incident) (bool, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	live := &fidov1.Incident{}
+	err := reader.Get(ctx, client.ObjectKeyFromObject(inc), live)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading incident %s/%s: %w", inc.Namespace, inc.Name, err)
+	}
+	return live.UID != inc.UID || !live.DeletionTimestamp.IsZero(), nil
+}
+
+// deleteKept deletes a settled action without reverting it: its revert
+// finalizer, if any, is removed first.
+func (r *Reconciler) deleteKept(ctx context.Context, a *fidov1.ResponseAction) error {
+	if controllerutil.ContainsFinalizer(a, fidov1.Finalizer) {
+		patch := client.MergeFromWithOptions(a.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.RemoveFinalizer(a, fidov1.Finalizer)
+		if err := r.Patch(ctx, a, patch); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("releasing ResponseAction %s before deletion: %w", a.Name, err)
+		}
+	}
+	if err := r.Delete(ctx, a, client.Preconditions{UID: &a.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting ResponseAction %s: %w", a.Name, err)
+	}
+	return nil
+}
+
+// retireRetry is how soon a closed incident whose actions are still
+// settling, or whose archive failed, is looked at again.
+const retireRetry = 30 * time.Second
+
+// closedAt is when the incident's status became Resolved or FalsePositive.
+func closedAt(inc *fidov1.Incident) (time.Time, bool) {
+	phase := inc.Status.Phase
+	if phase != fidov1.IncidentResolved && phase != fidov1.IncidentFalsePositive {
+		return time.Time{}, false
+	}
+	for i := len(inc.Status.Timeline) - 1; i >= 0; i-- {
+		if e := inc.Status.Timeline[i]; e.Reason == string(phase) {
+			return e.Time.Time, true
+		}
+	}
+	if c := meta.FindStatusCondition(inc.Status.Conditions, fidov1.ConditionReady); c != nil {
+		return c.LastTransitionTime.Time, true
+	}
+	return time.Time{}, false
+}
+
+// actionStarted says whether an action has run (or is running).
+func actionStarted(p fidov1.ActionPhase) bool {
+	switch p {
+	case "", fidov1.ActionPending, fidov1.ActionAwaitingApproval:
+		return false
+	}
+	return true
+}
+
+// actionSettled says whether an action's phase can change no more on its own.
+func actionSettled(p fidov1.ActionPhase) bool {
+	switch p {
+	case "", fidov1.ActionPending, fidov1.ActionAwaitingApproval, fidov1.ActionRunning, fidov1.ActionReverting:
+		return false
+	}
+	return true
+}
+
 // close reverts the actions a resolution undoes and marks the incident closed.
 func (r *Reconciler) close(ctx context.Context, inc *fidov1.Incident) error {
 	list, err := r.listOwned(ctx, inc)
@@ -402,7 +529,9 @@ func (r *Reconciler) close(ctx context.Context, inc *fidov1.Incident) error {
 	}
 	for i := range list {
 		a := &list[i]
-		if a.Spec.Revert || !revertsOnClose(inc, a.Spec.Type) {
+		// An action that has not run yet is cancelled whatever the
+		// resolution: nobody may approve it once the incident is closed.
+		if a.Spec.Revert || (!revertsOnClose(inc, a.Spec.Type) && actionStarted(a.Status.Phase)) {
 			continue
 		}
 		patch := client.MergeFrom(a.DeepCopy())

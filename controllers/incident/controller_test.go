@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -16,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/archive"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/operator"
 	"github.com/fido-operator/fido/internal/testenv"
@@ -26,11 +31,18 @@ import (
 // operator namespace, which it returns.
 func startBrain(t *testing.T) (client.Client, string) {
 	t.Helper()
+	return startBrainWith(t, func(*operator.Options) {})
+}
+
+// startBrainWith is startBrain with options changed by edit.
+func startBrainWith(t *testing.T, edit func(*operator.Options)) (client.Client, string) {
+	t.Helper()
 	opNS := env.NewNamespace(t, nil)
 	c := env.Run(t, func(mgr manager.Manager) error {
 		o := operator.DefaultOptions()
 		o.Namespace, o.Enforcement, o.MaxConcurrentReconciles = opNS, "dry-run", 2
 		o.PolicyCountsInterval = time.Second
+		edit(&o)
 		return operator.Setup(context.Background(), mgr, env.Client, o)
 	})
 	return c, opNS
@@ -502,5 +514,101 @@ func TestOwnActionFromALostWriteIsAdopted(t *testing.T) {
 	})
 	if n := len(actionsOf(t, c, ns)); n != 1 {
 		t.Fatalf("%d actions, want 1: the incident's own action must be adopted and nothing planned twice", n)
+	}
+}
+
+// recordingArchiver keeps what it archives.
+type recordingArchiver struct {
+	mu      sync.Mutex
+	records []archive.Record
+}
+
+func (a *recordingArchiver) Archive(_ context.Context, r archive.Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.records = append(a.records, r)
+	return nil
+}
+
+func (a *recordingArchiver) all() []archive.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]archive.Record(nil), a.records...)
+}
+
+// TestClosedIncidentsAreArchivedThenDeleted: a closed incident stays for
+// its retention; then it is archived with its actions and deleted with
+// them, without reverting what its resolution kept in force.
+func TestClosedIncidentsAreArchivedThenDeleted(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	archived := &recordingArchiver{}
+	c, opNS := startBrainWith(t, func(o *operator.Options) {
+		o.Clock, o.Archiver, o.ClosedIncidentRetention = clk, archived, 48*time.Hour
+	})
+	ns := victim(t, c)
+	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
+	testenv.Eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, "shell")
+		if err != nil || inc.Status.Phase != fidov1.IncidentAwaitingApproval {
+			return fmt.Errorf("phase %v %w", inc.Status.Phase, err)
+		}
+		return nil
+	})
+	inc, err := getIncident(c, ns, "shell")
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(inc.DeepCopy())
+	inc.Spec.Resolution = fidov1.ResolutionResolved
+	if err := c.Patch(context.Background(), inc, patch); err != nil {
+		t.Fatal(err)
+	}
+	poke := func(i int) {
+		got, err := getIncident(c, ns, "shell")
+		if err != nil {
+			return
+		}
+		patch := client.MergeFrom(got.DeepCopy())
+		got.Labels = map[string]string{"poke": fmt.Sprint(i)}
+		_ = c.Patch(context.Background(), got, patch)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		got, err := getIncident(c, ns, "shell")
+		if err != nil || got.Status.Phase != fidov1.IncidentResolved {
+			return fmt.Errorf("phase %v %w", got.Status.Phase, err)
+		}
+		for _, a := range actionsOf(t, c, ns) {
+			if a.Status.Phase == fidov1.ActionPending || a.Status.Phase == fidov1.ActionAwaitingApproval || a.Status.Phase == fidov1.ActionReverting {
+				return fmt.Errorf("action %s is %s", a.Name, a.Status.Phase)
+			}
+		}
+		return nil
+	})
+
+	// Within its retention the closed incident stays.
+	clk.Step(47 * time.Hour)
+	poke(1)
+	time.Sleep(2 * time.Second)
+	if _, err := getIncident(c, ns, "shell"); err != nil || len(archived.all()) != 0 {
+		t.Fatalf("retired before its retention: %v, %d archived", err, len(archived.all()))
+	}
+
+	// After it: archived with its actions, then deleted with them.
+	clk.Step(2 * time.Hour)
+	i := 2
+	testenv.Eventually(t, 20*time.Second, func() error {
+		poke(i)
+		i++
+		if _, err := getIncident(c, ns, "shell"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("incident still there: %w", err)
+		}
+		if n := len(actionsOf(t, c, ns)); n != 0 {
+			return fmt.Errorf("%d actions left", n)
+		}
+		return nil
+	})
+	records := archived.all()
+	if len(records) != 1 || records[0].Incident.Name != "shell" || len(records[0].Actions) != 3 || records[0].Kind != archive.RecordKind {
+		t.Fatalf("archived %+v", records)
 	}
 }

@@ -27,8 +27,16 @@ var (
 		Help:    "Time to select a policy and score one incident.",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 	})
+	archivedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fido_incidents_archived_total",
+		Help: "Closed incidents archived and deleted after their retention.",
+	})
+	archiveFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "fido_incident_archive_failures_total",
+		Help: "Attempts to archive a closed incident that failed; it is kept and tried again.",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(incidentOutcomes, containmentSeconds, enrichSeconds, scoreSeconds)
+	metrics.Registry.MustRegister(incidentOutcomes, containmentSeconds, enrichSeconds, scoreSeconds, archivedTotal, archiveFailures)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/fido-operator/fido/controllers/responseaction"
 	"github.com/fido-operator/fido/controllers/scoringpolicy"
 	"github.com/fido-operator/fido/controllers/threatfeed"
+	"github.com/fido-operator/fido/internal/archive"
 	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/enrich"
@@ -98,6 +99,12 @@ type Options struct {
 	// HTTPClient posts Notify webhooks; nil uses a client whose
 	// connections pass the egress filter.
 	HTTPClient *http.Client
+	// ClosedIncidentRetention is how long closed incidents are kept before
+	// they are archived and deleted (0 keeps them forever).
+	ClosedIncidentRetention time.Duration
+	// Archiver takes closed incidents before deletion; nil logs each as one
+	// JSON line (logger "archive").
+	Archiver archive.Archiver
 	// FeedMaxBytes caps every ThreatFeed's size (see DefaultFeedMaxBytes).
 	FeedMaxBytes int64
 	// EgressAllow are internal networks feeds and webhooks may be at
@@ -125,8 +132,12 @@ func DefaultOptions() Options {
 		ProtectedNamespaces:      DefaultProtectedNamespaces,
 		Identity:                 "fido",
 		FeedMaxBytes:             DefaultFeedMaxBytes(),
+		ClosedIncidentRetention:  DefaultClosedIncidentRetention,
 	}
 }
+
+// DefaultClosedIncidentRetention keeps closed incidents for 30 days.
+const DefaultClosedIncidentRetention = 720 * time.Hour
 
 // DefaultFeedMaxBytes budgets one feed against the process's memory limit
 // (GOMEMLIMIT): a sixteenth of it, since a loaded index takes about twice
@@ -157,6 +168,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.DropOverBudget, "drop-over-budget", o.DropOverBudget, "End an action over its blast-radius budget Skipped instead of letting it wait Pending until the budget has room.")
 	fs.IntVar(&o.ActionRetryLimit, "action-retry-limit", o.ActionRetryLimit, "Attempts an action gets before it ends Failed.")
 	fs.BoolVar(&o.ProtectOperatorNodes, "protect-operator-nodes", o.ProtectOperatorNodes, "Never cordon a node that runs the operator's own pods.")
+	fs.DurationVar(&o.ClosedIncidentRetention, "closed-incident-retention", o.ClosedIncidentRetention, "How long a Resolved or FalsePositive incident is kept once its actions are settled; then it is archived (a JSON log line) and deleted with its actions. 0 keeps closed incidents forever; at least the 24h history window otherwise.")
 	fs.Int64Var(&o.FeedMaxBytes, "feed-max-bytes", o.FeedMaxBytes, "Largest ThreatFeed FIDO loads, whatever its maxBytes says; defaults to a sixteenth of GOMEMLIMIT (64 MiB without one).")
 	fs.Func("egress-allow-cidrs", "Comma-separated CIDRs of internal feed servers and webhooks FIDO may connect to. Loopback, private (RFC 1918, IPv6 ULA), CGNAT, link-local (cloud metadata) and reserved addresses are refused otherwise.", func(s string) error {
 		prefixes, err := egress.ParsePrefixes(SplitList(s))
@@ -173,6 +185,9 @@ func (o Options) Validate() error {
 	}
 	if o.Namespace == "" {
 		return fmt.Errorf("--namespace must not be empty")
+	}
+	if o.ClosedIncidentRetention != 0 && o.ClosedIncidentRetention < enrich.DefaultHistoryWindow {
+		return fmt.Errorf("--closed-incident-retention must be 0 or at least the %s history window that scoring counts incidents in", enrich.DefaultHistoryWindow)
 	}
 	return nil
 }
@@ -229,6 +244,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 		Recorder:          mgr.GetEventRecorder("fido-incident"),
 		OperatorNamespace: o.Namespace,
 		Clock:             o.Clock,
+		Retention:         o.ClosedIncidentRetention,
+		Archiver:          archiverOf(o),
 	}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
@@ -281,6 +298,14 @@ func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client,
 		return err
 	}
 	return mgr.AddReadyzCheck("ingest", srv.Ready)
+}
+
+// archiverOf is the configured archive sink, by default the log.
+func archiverOf(o Options) archive.Archiver {
+	if o.Archiver != nil {
+		return o.Archiver
+	}
+	return archive.Log{Logger: ctrl.Log.WithName("archive")}
 }
 
 // SplitList splits a comma-separated flag value, dropping empty items.
