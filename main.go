@@ -27,6 +27,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/devcluster"
 	"github.com/fido-operator/fido/internal/operator"
+	"github.com/fido-operator/fido/internal/version"
 )
 
 // options are the operator's flags: the process's own, and the wiring's.
@@ -59,10 +60,15 @@ func parseFlags() options {
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Address of the Go pprof endpoints, for profiling; empty disables them.")
 	flag.BoolVar(&o.devCluster, "dev-cluster", false, "Start a local control plane (kube-apiserver + etcd from KUBEBUILDER_ASSETS) and run against it.")
 	flag.StringVar(&o.stateDir, "state-dir", ".fido", "With --dev-cluster: where the kubeconfig, etcd data and dev ingest token live.")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	// Production logs are JSON; make run passes --zap-devel for a readable console.
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Get())
+		os.Exit(0)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	return o
 }
@@ -126,7 +132,8 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting the FIDO operator", "namespace", o.operator.Namespace, "enforcement", o.operator.Enforcement)
+	version.RegisterMetric()
+	ctrl.Log.Info("starting the FIDO operator", "version", version.Get().String(), "namespace", o.operator.Namespace, "enforcement", o.operator.Enforcement)
 	return mgr.Start(ctx)
 }
 

@@ -16,7 +16,7 @@ import (
 const (
 	DefaultAddr           = ":8090"
 	DefaultTokenSecret    = "fido-ingest-tokens"
-	DefaultTokenRefresh   = 10 * time.Second
+	DefaultTokenRefresh   = 2 * time.Second
 	DefaultMaxBodyBytes   = 1 << 20
 	DefaultRateLimit      = 200
 	DefaultRateBurst      = 1000
@@ -42,7 +42,7 @@ type Options struct {
 	OperatorNamespace string
 	// TokenSecret is the name of the token Secret, default fido-ingest-tokens.
 	TokenSecret string
-	// TokenRefresh is how often the token Secret is re-read, default 10s.
+	// TokenRefresh is how often the token Secret is re-read, default 2s (new tokens work within 2 s).
 	TokenRefresh time.Duration
 	// MaxBodyBytes bounds a request body, default 1 MiB; larger bodies get 413.
 	MaxBodyBytes int64
