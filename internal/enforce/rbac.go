@@ -136,8 +136,11 @@ func (d *rbacDriver) Plan(ctx context.Context, action *fidov1.ResponseAction) (*
 			return nil, err
 		}
 		changes = append(changes, saChanges...)
-		if recreate == nil {
+		switch {
+		case recreate == nil:
 			note = joinNotes(note, "tokens already issued stay valid until they expire (keepTokens)")
+		case len(recreate.cloudIdentities()) > 0:
+			note = joinNotes(note, "cloud workload identity annotations removed until a revert")
 		}
 	}
 	return &Plan{Changes: changes, Note: note, Exec: func(ctx context.Context) error {
@@ -506,7 +509,11 @@ func (d *rbacDriver) Revert(ctx context.Context, action *fidov1.ResponseAction, 
 				return joinNotes(notes...), err
 			}
 		case RealOperation(c.Operation) == fidov1.ChangeRecreated:
-			notes = append(notes, fmt.Sprintf("ServiceAccount %s/%s keeps its new UID: tokens issued before the action stay invalid", c.Namespace, c.Name))
+			note, err := d.restoreCloudIdentity(ctx, c)
+			if err != nil {
+				return joinNotes(notes...), err
+			}
+			notes = append(notes, note, fmt.Sprintf("ServiceAccount %s/%s keeps its new UID: tokens issued before the action stay invalid", c.Namespace, c.Name))
 		}
 	}
 	return joinNotes(notes...), nil

@@ -63,7 +63,7 @@ func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	ns := newNamespace(t)
 	yes := true
 	sa := &corev1.ServiceAccount{
-		ObjectMeta:                   metav1.ObjectMeta{Namespace: ns, Name: "app", Labels: map[string]string{"team": "shop"}, Annotations: map[string]string{"owner": "shop-team"}},
+		ObjectMeta:                   metav1.ObjectMeta{Namespace: ns, Name: "app", Labels: map[string]string{"team": "shop"}, Annotations: map[string]string{"owner": "shop-team", "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/app"}},
 		ImagePullSecrets:             []corev1.LocalObjectReference{{Name: "registry"}},
 		AutomountServiceAccountToken: &yes,
 	}
@@ -121,6 +121,9 @@ func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	if sa.UID == oldUID || sa.Labels["team"] != "shop" || sa.Annotations["owner"] != "shop-team" || len(sa.ImagePullSecrets) != 1 {
 		t.Errorf("service account not recreated faithfully: uid %s (was %s) %+v", sa.UID, oldUID, sa)
 	}
+	if _, ok := sa.Annotations["eks.amazonaws.com/role-arn"]; ok || !strings.Contains(res.Note, "cloud workload identity") {
+		t.Errorf("the cloud identity survived the recreation: %v, note %q", sa.Annotations, res.Note)
+	}
 	if n := countOps(res.Changes, fidov1.ChangeRecreated); n != 1 {
 		t.Errorf("changes %v, want one recreation", ops(res.Changes))
 	}
@@ -147,6 +150,9 @@ func TestDisableServiceAccountApplyAndRevert(t *testing.T) {
 	mustGet(t, sa)
 	if sa.AutomountServiceAccountToken == nil || !*sa.AutomountServiceAccountToken {
 		t.Error("automountServiceAccountToken not restored to true")
+	}
+	if sa.Annotations["eks.amazonaws.com/role-arn"] != "arn:aws:iam::1:role/app" {
+		t.Errorf("the cloud identity was not restored: %v", sa.Annotations)
 	}
 	if !strings.Contains(rev.Note, "tokens issued before the action stay invalid") {
 		t.Errorf("revert note %q does not say the old tokens stay invalid", rev.Note)

@@ -14,6 +14,16 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
+// cloudIdentityAnnotations federate a ServiceAccount with a cloud identity
+// (AWS IRSA, GKE and Azure workload identity): the recreated account goes
+// without them, so its pods' fresh tokens cannot be exchanged for cloud
+// credentials either; a revert puts them back.
+var cloudIdentityAnnotations = []string{
+	"eks.amazonaws.com/role-arn",
+	"iam.gke.io/gcp-service-account",
+	"azure.workload.identity/client-id",
+}
+
 // annotationLastApplied is kubectl's copy of the last applied manifest: the
 // first thing dropped when a ServiceAccount's record would not fit.
 const annotationLastApplied = "kubectl.kubernetes.io/last-applied-configuration"
@@ -73,6 +83,46 @@ func withoutKey(m map[string]string, key string) map[string]string {
 	return out
 }
 
+// cloudIdentities are the cloud identity annotations a record holds.
+func (rec serviceAccountRecord) cloudIdentities() map[string]string {
+	out := map[string]string{}
+	for _, key := range cloudIdentityAnnotations {
+		if v, ok := rec.Annotations[key]; ok {
+			out[key] = v
+		}
+	}
+	return out
+}
+
+// restoreCloudIdentity puts the recorded cloud identity annotations back
+// on the recreated account, where it does not have them.
+func (d *rbacDriver) restoreCloudIdentity(ctx context.Context, c fidov1.Change) (string, error) {
+	var rec serviceAccountRecord
+	if err := json.Unmarshal([]byte(c.Before), &rec); err != nil || len(rec.cloudIdentities()) == 0 {
+		return "", nil
+	}
+	sa := &corev1.ServiceAccount{}
+	if err := d.r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Name}, sa); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("ServiceAccount %s/%s is gone, its cloud identity not restored", c.Namespace, c.Name), nil
+		}
+		return "", fmt.Errorf("reading ServiceAccount %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	base := sa.DeepCopy()
+	if sa.Annotations == nil {
+		sa.Annotations = map[string]string{}
+	}
+	for key, value := range rec.cloudIdentities() {
+		if _, ok := sa.Annotations[key]; !ok {
+			sa.Annotations[key] = value
+		}
+	}
+	if err := d.c.Patch(ctx, sa, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return "", fmt.Errorf("restoring the cloud identity of ServiceAccount %s/%s: %w", c.Namespace, c.Name, err)
+	}
+	return "", nil
+}
+
 // recordedRecreate finds a recreation an earlier attempt recorded.
 func recordedRecreate(changes []fidov1.Change) *recorded {
 	for _, c := range changes {
@@ -104,9 +154,13 @@ func (d *rbacDriver) recreate(ctx context.Context, namespace, name string, rec s
 		return fmt.Errorf("deleting ServiceAccount %s/%s: %w", namespace, name, err)
 	}
 	off := false
+	annotations := rec.Annotations
+	for _, key := range cloudIdentityAnnotations {
+		annotations = withoutKey(annotations, key)
+	}
 	sa := &corev1.ServiceAccount{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: namespace, Name: name, Labels: rec.Labels, Annotations: rec.Annotations, OwnerReferences: rec.OwnerReferences,
+			Namespace: namespace, Name: name, Labels: rec.Labels, Annotations: annotations, OwnerReferences: rec.OwnerReferences,
 		},
 		ImagePullSecrets:             rec.ImagePullSecrets,
 		AutomountServiceAccountToken: &off,
