@@ -366,6 +366,24 @@ func TestResponseActionGlobalDryRun(t *testing.T) {
 	condition(t, got, fidov1.ConditionReverted, metav1.ConditionTrue, fidov1.ReasonNothingToRevert)
 }
 
+// claimedThenCrashed gives an IsolatePod action of pod the status a crash
+// right after its claim leaves: Running, one attempt, the plan recorded.
+func claimedThenCrashed(t *testing.T, a *fidov1.ResponseAction, pod string) {
+	t.Helper()
+	now := metav1.Now()
+	a.Status = fidov1.ResponseActionStatus{
+		Phase: fidov1.ActionRunning, Attempts: 1, ClaimedBy: "crashed-0", StartTime: &now,
+		Changes: []fidov1.Change{
+			{Operation: fidov1.ChangeWouldCreate, Kind: "NetworkPolicy", Namespace: a.Namespace, Name: enforce.NetworkPolicyName(a)},
+			{Operation: fidov1.ChangeWouldPatch, Kind: "Pod", Namespace: a.Namespace, Name: pod,
+				Field: "metadata.labels[" + fidov1.LabelQuarantine + "]", Before: "null", After: `"` + a.Name + `"`},
+		},
+	}
+	if err := env.Client.Status().Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestResponseActionRedrivenAfterCrash(t *testing.T) {
 	ns := env.NewNamespace(t, nil)
 	pod(t, ns, "web-1", map[string]string{"app": "web"})
@@ -373,18 +391,7 @@ func TestResponseActionRedrivenAfterCrash(t *testing.T) {
 	create(t, a)
 	// The state a crash leaves: claimed (Running, one attempt, the plan
 	// recorded), the NetworkPolicy created, the pod not labelled yet.
-	now := metav1.Now()
-	a.Status = fidov1.ResponseActionStatus{
-		Phase: fidov1.ActionRunning, Attempts: 1, ClaimedBy: "crashed-0", StartTime: &now,
-		Changes: []fidov1.Change{
-			{Operation: fidov1.ChangeWouldCreate, Kind: "NetworkPolicy", Namespace: ns, Name: enforce.NetworkPolicyName(a)},
-			{Operation: fidov1.ChangeWouldPatch, Kind: "Pod", Namespace: ns, Name: "web-1",
-				Field: "metadata.labels[" + fidov1.LabelQuarantine + "]", Before: "null", After: `"isolate"`},
-		},
-	}
-	if err := env.Client.Status().Update(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	claimedThenCrashed(t, a, "web-1")
 	np, err := enforce.QuarantinePolicy(a)
 	if err != nil {
 		t.Fatal(err)
@@ -792,18 +799,7 @@ func TestResponseActionRedriveReplans(t *testing.T) {
 	pod(t, ns, "web-1", map[string]string{"app": "web"})
 	a := incidentAction(action(ns, "isolate", fidov1.ActionIsolatePod, fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: "web-1"}))
 	create(t, a)
-	now := metav1.Now()
-	a.Status = fidov1.ResponseActionStatus{
-		Phase: fidov1.ActionRunning, Attempts: 1, ClaimedBy: "crashed-0", StartTime: &now,
-		Changes: []fidov1.Change{
-			{Operation: fidov1.ChangeWouldCreate, Kind: "NetworkPolicy", Namespace: ns, Name: enforce.NetworkPolicyName(a)},
-			{Operation: fidov1.ChangeWouldPatch, Kind: "Pod", Namespace: ns, Name: "web-1",
-				Field: "metadata.labels[" + fidov1.LabelQuarantine + "]", Before: "null", After: `"isolate"`},
-		},
-	}
-	if err := env.Client.Status().Update(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	claimedThenCrashed(t, a, "web-1")
 	testenv.Eventually(t, wait, func() error {
 		got := &fidov1.ResponseAction{}
 		if err := r.client.Get(ctx, client.ObjectKeyFromObject(a), got); err != nil {
