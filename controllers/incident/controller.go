@@ -182,6 +182,18 @@ const RespondingStatusDelay = 10 * time.Second
 // responded to. It returns how long the status write may be held back
 // (see RespondingStatusDelay); zero means write now.
 func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Duration, error) {
+	owned, err := r.listOwned(ctx, inc)
+	if err != nil {
+		return 0, err
+	}
+	if len(owned) > 0 {
+		// Planned already, status held back: while the actions still run,
+		// enriching and scoring again would only be redone at the write.
+		inc.Status.Phase = phaseFromActions(statusesOf(owned))
+		if hold := r.holdFor(inc, earliestCreation(owned)); hold > 0 {
+			return hold, nil
+		}
+	}
 	start := time.Now()
 	enrichment := r.Enricher.Run(ctx, inc)
 	inc.Status.Enrichment = &enrichment
@@ -199,10 +211,6 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Dur
 	sources := sel.score(inc)
 	scoreSeconds.Observe(time.Since(start).Seconds())
 
-	owned, err := r.listOwned(ctx, inc)
-	if err != nil {
-		return 0, err
-	}
 	if len(owned) > 0 {
 		// An earlier pass created actions and held back (or lost) its
 		// status write: the incident was responded to; never plan twice.
