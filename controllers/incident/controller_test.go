@@ -547,43 +547,9 @@ func TestClosedIncidentsAreArchivedThenDeleted(t *testing.T) {
 	})
 	ns := victim(t, c)
 	create(t, c, policy(opNS, "default", fidov1.ModeEnforce, realisticRules), incident(ns, "shell", fidov1.PriorityCritical))
-	testenv.Eventually(t, 20*time.Second, func() error {
-		inc, err := getIncident(c, ns, "shell")
-		if err != nil || inc.Status.Phase != fidov1.IncidentAwaitingApproval {
-			return fmt.Errorf("phase %v %w", inc.Status.Phase, err)
-		}
-		return nil
-	})
-	inc, err := getIncident(c, ns, "shell")
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch := client.MergeFrom(inc.DeepCopy())
-	inc.Spec.Resolution = fidov1.ResolutionResolved
-	if err := c.Patch(context.Background(), inc, patch); err != nil {
-		t.Fatal(err)
-	}
-	poke := func(i int) {
-		got, err := getIncident(c, ns, "shell")
-		if err != nil {
-			return
-		}
-		patch := client.MergeFrom(got.DeepCopy())
-		got.Labels = map[string]string{"poke": fmt.Sprint(i)}
-		_ = c.Patch(context.Background(), got, patch)
-	}
-	testenv.Eventually(t, 20*time.Second, func() error {
-		got, err := getIncident(c, ns, "shell")
-		if err != nil || got.Status.Phase != fidov1.IncidentResolved {
-			return fmt.Errorf("phase %v %w", got.Status.Phase, err)
-		}
-		for _, a := range actionsOf(t, c, ns) {
-			if a.Status.Phase == fidov1.ActionPending || a.Status.Phase == fidov1.ActionAwaitingApproval || a.Status.Phase == fidov1.ActionReverting {
-				return fmt.Errorf("action %s is %s", a.Name, a.Status.Phase)
-			}
-		}
-		return nil
-	})
+	awaitPhase(t, c, ns, "shell", fidov1.IncidentAwaitingApproval)
+	resolveAndSettle(t, c, ns, "shell")
+	poke := func(i int) { poke(t, c, ns, "shell", i) }
 
 	// Within its retention the closed incident stays.
 	clk.Step(47 * time.Hour)
@@ -611,4 +577,56 @@ func TestClosedIncidentsAreArchivedThenDeleted(t *testing.T) {
 	if len(records) != 1 || records[0].Incident.Name != "shell" || len(records[0].Actions) != 3 || records[0].Kind != archive.RecordKind {
 		t.Fatalf("archived %+v", records)
 	}
+}
+
+// awaitPhase waits for the incident to reach phase.
+func awaitPhase(t *testing.T, c client.Client, ns, name string, phase fidov1.IncidentPhase) {
+	t.Helper()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		inc, err := getIncident(c, ns, name)
+		if err != nil || inc.Status.Phase != phase {
+			return fmt.Errorf("phase %v, want %s: %w", inc.Status.Phase, phase, err)
+		}
+		return nil
+	})
+}
+
+// resolveAndSettle closes the incident as Resolved and waits until it is
+// and none of its actions is still pending or reverting.
+func resolveAndSettle(t *testing.T, c client.Client, ns, name string) {
+	t.Helper()
+	inc, err := getIncident(c, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(inc.DeepCopy())
+	inc.Spec.Resolution = fidov1.ResolutionResolved
+	if err := c.Patch(context.Background(), inc, patch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		got, err := getIncident(c, ns, name)
+		if err != nil || got.Status.Phase != fidov1.IncidentResolved {
+			return fmt.Errorf("phase %v %w", got.Status.Phase, err)
+		}
+		for _, a := range actionsOf(t, c, ns) {
+			if a.Status.Phase == fidov1.ActionPending || a.Status.Phase == fidov1.ActionAwaitingApproval || a.Status.Phase == fidov1.ActionReverting {
+				return fmt.Errorf("action %s is %s", a.Name, a.Status.Phase)
+			}
+		}
+		return nil
+	})
+}
+
+// poke changes a label of the incident, so it is reconciled now (a fake
+// clock's step wakes nothing).
+func poke(t *testing.T, c client.Client, ns, name string, i int) {
+	t.Helper()
+	got, err := getIncident(c, ns, name)
+	if err != nil {
+		return
+	}
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Labels = map[string]string{"poke": fmt.Sprint(i)}
+	_ = c.Patch(context.Background(), got, patch)
 }

@@ -104,3 +104,25 @@ func TestRevertsOnClose(t *testing.T) {
 		}
 	}
 }
+
+func TestContainmentInForce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		actions []fidov1.ActionStatus
+		want    bool
+	}{
+		{"no actions", nil, false},
+		{"a notification sent", []fidov1.ActionStatus{{Type: fidov1.ActionNotify, Phase: fidov1.ActionSucceeded}}, false},
+		{"awaiting approval", []fidov1.ActionStatus{{Type: fidov1.ActionIsolatePod, Phase: fidov1.ActionAwaitingApproval}}, false},
+		{"failed", []fidov1.ActionStatus{{Type: fidov1.ActionIsolatePod, Phase: fidov1.ActionFailed}}, false},
+		{"reverted", []fidov1.ActionStatus{{Type: fidov1.ActionIsolatePod, Phase: fidov1.ActionReverted}}, false},
+		{"isolated", []fidov1.ActionStatus{{Type: fidov1.ActionNotify, Phase: fidov1.ActionSucceeded}, {Type: fidov1.ActionIsolatePod, Phase: fidov1.ActionSucceeded}}, true},
+		{"running", []fidov1.ActionStatus{{Type: fidov1.ActionCordonNode, Phase: fidov1.ActionRunning}}, true},
+		{"reverting", []fidov1.ActionStatus{{Type: fidov1.ActionDisableUser, Phase: fidov1.ActionReverting}}, true},
+	} {
+		inc := &fidov1.Incident{Status: fidov1.IncidentStatus{Actions: tc.actions}}
+		if got := containmentInForce(inc); got != tc.want {
+			t.Errorf("%s: containmentInForce = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -287,6 +287,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opt
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &fidov1.ThreatFeed{}, IndexSource, sourceKeys); err != nil {
 		return fmt.Errorf("indexing threatfeed sources: %w", err)
 	}
+	feedMetrics.Set(r.reportFeeds)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fidov1.ThreatFeed{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.feedsReading("ConfigMap"))).

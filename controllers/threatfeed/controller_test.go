@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/egress"
@@ -278,6 +279,7 @@ func TestThreatFeedInlineConfigMapAndSecret(t *testing.T) {
 	if got := tfHits(index, "10.20.30.40"); len(got) != 1 || got[0] != inline {
 		t.Errorf("CIDR from an inline feed: hits %v", got)
 	}
+	assertFeedGauges(t, inline, 1, 3)
 	select {
 	case ev := <-changes:
 		if ev.Object.GetName() == "" {
@@ -292,6 +294,7 @@ func TestThreatFeedInlineConfigMapAndSecret(t *testing.T) {
 			Spec: fidov1.ThreatFeedSpec{ConfigMapRef: &fidov1.ObjectKeyRef{Namespace: ns, Name: "blocklist", Key: "list.csv"},
 				Format: fidov1.FormatCSV, CSV: &fidov1.CSVFormat{ValueColumn: 1, TypeColumn: ptr.To(int32(0)), HasHeader: true}}})
 		tfWaitFor(t, fromCM, tfReady(metav1.ConditionFalse, fidov1.ReasonSyncFailed, "not found"))
+		assertFeedGauges(t, fromCM, 0, 0)
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "blocklist"},
 			Data: map[string]string{"list.csv": "type,value\nip-dst,198.51.100.9\nsha256,E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855\n"}}
 		tfCreate(t, cm)
@@ -443,5 +446,30 @@ func TestThreatFeedResult(t *testing.T) {
 				t.Errorf("got %v, %v; want %v, %v", res.RequeueAfter, err, tt.wantAfter, tt.wantErr)
 			}
 		})
+	}
+}
+
+// assertFeedGauges checks the feed's metrics as a scrape would see them.
+func assertFeedGauges(t *testing.T, name string, ready, indicators float64) {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" && l.GetValue() == name {
+					got[f.GetName()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	if got["fido_threatfeed_ready"] != ready || got["fido_threatfeed_indicators"] != indicators || got["fido_threatfeed_refresh_interval_seconds"] <= 0 {
+		t.Errorf("feed %s gauges %v, want ready %v with %v indicators", name, got, ready, indicators)
+	}
+	if _, synced := got["fido_threatfeed_last_sync_timestamp_seconds"]; synced != (ready == 1) {
+		t.Errorf("feed %s: last sync time reported %v, want %v", name, synced, ready == 1)
 	}
 }

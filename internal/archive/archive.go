@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
@@ -18,14 +20,16 @@ const RecordKind = "fido.security.fido.dev/ArchivedIncident/v1"
 
 // Record is one closed incident and its actions, as they were when archived.
 type Record struct {
-	Kind     string                  `json:"kind"`
+	Kind string `json:"kind"`
+	// ClosedAt is when the incident became Resolved or FalsePositive.
+	ClosedAt metav1.Time             `json:"closedAt"`
 	Incident fidov1.Incident         `json:"incident"`
 	Actions  []fidov1.ResponseAction `json:"actions,omitempty"`
 }
 
 // NewRecord builds the record of an incident and its actions.
-func NewRecord(inc *fidov1.Incident, actions []fidov1.ResponseAction) Record {
-	return Record{Kind: RecordKind, Incident: *inc.DeepCopy(), Actions: actions}
+func NewRecord(inc *fidov1.Incident, closedAt time.Time, actions []fidov1.ResponseAction) Record {
+	return Record{Kind: RecordKind, ClosedAt: metav1.NewTime(closedAt), Incident: *inc.DeepCopy(), Actions: actions}
 }
 
 // Archiver stores records; a nil error means the record is durable, and

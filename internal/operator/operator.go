@@ -14,10 +14,12 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,9 +104,13 @@ type Options struct {
 	// ClosedIncidentRetention is how long closed incidents are kept before
 	// they are archived and deleted (0 keeps them forever).
 	ClosedIncidentRetention time.Duration
-	// Archiver takes closed incidents before deletion; nil logs each as one
-	// JSON line (logger "archive").
+	// Archive configures where closed incidents go before deletion.
+	Archive ArchiveOptions
+	// Archiver, when set, replaces the sinks Archive configures (tests).
 	Archiver archive.Archiver
+	// StaleIncidentAfter closes an unresolved incident with no alert for
+	// this long as Resolved, unless containment is in force (0: never).
+	StaleIncidentAfter time.Duration
 	// FeedMaxBytes caps every ThreatFeed's size (see DefaultFeedMaxBytes).
 	FeedMaxBytes int64
 	// EgressAllow are internal networks feeds and webhooks may be at
@@ -115,6 +121,22 @@ type Options struct {
 	// PolicyCountsInterval is how often ScoringPolicy counts are refreshed
 	// (default 30s; tests shorten it).
 	PolicyCountsInterval time.Duration
+}
+
+// ArchiveOptions configure the archive sinks: the log, and optionally an
+// HTTP endpoint that must acknowledge each record.
+type ArchiveOptions struct {
+	// Log writes each record as one JSON log line (logger "archive").
+	Log bool
+	// URL is the HTTP sink; empty for none.
+	URL string
+	// Format is the HTTP sink's body format.
+	Format string
+	// Index is the Elasticsearch or Splunk index.
+	Index string
+	// AuthSecret names a Secret in the operator namespace whose key
+	// "authorization" is the Authorization header sent to the sink.
+	AuthSecret string
 }
 
 // DefaultOptions are the options with every default filled in.
@@ -133,6 +155,7 @@ func DefaultOptions() Options {
 		Identity:                 "fido",
 		FeedMaxBytes:             DefaultFeedMaxBytes(),
 		ClosedIncidentRetention:  DefaultClosedIncidentRetention,
+		Archive:                  ArchiveOptions{Log: true, Format: string(archive.JSONLines)},
 	}
 }
 
@@ -168,7 +191,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.DropOverBudget, "drop-over-budget", o.DropOverBudget, "End an action over its blast-radius budget Skipped instead of letting it wait Pending until the budget has room.")
 	fs.IntVar(&o.ActionRetryLimit, "action-retry-limit", o.ActionRetryLimit, "Attempts an action gets before it ends Failed.")
 	fs.BoolVar(&o.ProtectOperatorNodes, "protect-operator-nodes", o.ProtectOperatorNodes, "Never cordon a node that runs the operator's own pods.")
-	fs.DurationVar(&o.ClosedIncidentRetention, "closed-incident-retention", o.ClosedIncidentRetention, "How long a Resolved or FalsePositive incident is kept once its actions are settled; then it is archived (a JSON log line) and deleted with its actions. 0 keeps closed incidents forever; at least the 24h history window otherwise.")
+	fs.DurationVar(&o.ClosedIncidentRetention, "closed-incident-retention", o.ClosedIncidentRetention, "How long a Resolved or FalsePositive incident is kept once its actions are settled; then it is archived (--archive-log, --archive-url) and deleted with its actions. 0 keeps closed incidents forever; at least the 24h history window otherwise.")
+	fs.DurationVar(&o.StaleIncidentAfter, "stale-incident-after", o.StaleIncidentAfter, "Close an unresolved incident as Resolved (annotation "+incident.AnnotationClosedAsStale+") when no alert came for it this long, unless an action other than Notify is in force. 0 never closes incidents by age.")
+	fs.BoolVar(&o.Archive.Log, "archive-log", o.Archive.Log, "Archive each closed incident as one JSON log line before deleting it.")
+	fs.StringVar(&o.Archive.URL, "archive-url", o.Archive.URL, "HTTP(S) endpoint each closed incident is posted to before deletion; it is deleted only once the endpoint acknowledged it (2xx, and no error in the body).")
+	fs.StringVar(&o.Archive.Format, "archive-format", o.Archive.Format, "Body format for --archive-url: jsonlines, splunk-hec (HTTP Event Collector) or elasticsearch (bulk API, document ID the incident's UID).")
+	fs.StringVar(&o.Archive.Index, "archive-index", o.Archive.Index, "Elasticsearch index (default "+archive.DefaultElasticsearchIndex+") or Splunk index (default: the token's) for --archive-url.")
+	fs.StringVar(&o.Archive.AuthSecret, "archive-auth-secret", o.Archive.AuthSecret, "Secret in the operator namespace whose key 'authorization' is the Authorization header for --archive-url (e.g. 'Splunk <token>', 'ApiKey <key>', 'Bearer <token>'); read for every record, so rotation applies at once.")
 	fs.Int64Var(&o.FeedMaxBytes, "feed-max-bytes", o.FeedMaxBytes, "Largest ThreatFeed FIDO loads, whatever its maxBytes says; defaults to a sixteenth of GOMEMLIMIT (64 MiB without one).")
 	fs.Func("egress-allow-cidrs", "Comma-separated CIDRs of internal feed servers and webhooks FIDO may connect to. Loopback, private (RFC 1918, IPv6 ULA), CGNAT, link-local (cloud metadata) and reserved addresses are refused otherwise.", func(s string) error {
 		prefixes, err := egress.ParsePrefixes(SplitList(s))
@@ -188,6 +217,30 @@ func (o Options) Validate() error {
 	}
 	if o.ClosedIncidentRetention != 0 && o.ClosedIncidentRetention < enrich.DefaultHistoryWindow {
 		return fmt.Errorf("--closed-incident-retention must be 0 or at least the %s history window that scoring counts incidents in", enrich.DefaultHistoryWindow)
+	}
+	if o.StaleIncidentAfter < 0 {
+		return fmt.Errorf("--stale-incident-after must not be negative")
+	}
+	return o.Archive.validate()
+}
+
+// validate checks the archive sink options.
+func (a ArchiveOptions) validate() error {
+	if _, err := archive.ParseFormat(a.Format); err != nil {
+		return fmt.Errorf("--archive-format: %w", err)
+	}
+	if a.URL == "" {
+		if !a.Log {
+			return fmt.Errorf("--archive-log=false needs --archive-url: closed incidents must be archived somewhere before they are deleted (or keep them with --closed-incident-retention=0)")
+		}
+		return nil
+	}
+	u, err := url.Parse(a.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("--archive-url must be an http(s) URL with a host")
+	}
+	if u.User != nil {
+		return fmt.Errorf("--archive-url must not carry credentials: put the Authorization header in the Secret named by --archive-auth-secret")
 	}
 	return nil
 }
@@ -245,7 +298,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 		OperatorNamespace: o.Namespace,
 		Clock:             o.Clock,
 		Retention:         o.ClosedIncidentRetention,
-		Archiver:          archiverOf(o),
+		Archiver:          archiverOf(o, mgr.GetClient(), filter),
+		StaleAfter:        o.StaleIncidentAfter,
 	}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
@@ -300,12 +354,49 @@ func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client,
 	return mgr.AddReadyzCheck("ingest", srv.Ready)
 }
 
-// archiverOf is the configured archive sink, by default the log.
-func archiverOf(o Options) archive.Archiver {
+// archiverOf is the configured archive sinks: the HTTP endpoint (guarded
+// so an outage is not hit by every due incident), then the log.
+func archiverOf(o Options, secrets client.Reader, filter *egress.Filter) archive.Archiver {
 	if o.Archiver != nil {
 		return o.Archiver
 	}
-	return archive.Log{Logger: ctrl.Log.WithName("archive")}
+	var sinks archive.Multi
+	if o.Archive.URL != "" {
+		u, _ := url.Parse(o.Archive.URL) // validated
+		format, _ := archive.ParseFormat(o.Archive.Format)
+		sink := &archive.HTTP{
+			URL: u, Format: format, Index: o.Archive.Index,
+			Client:        &http.Client{Transport: filter.Transport(nil), Timeout: archiveTimeout},
+			Authorization: secretHeader(secrets, o.Namespace, o.Archive.AuthSecret),
+		}
+		sinks = append(sinks, &archive.Guarded{Sink: sink, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute})
+	}
+	if o.Archive.Log {
+		sinks = append(sinks, archive.Log{Logger: ctrl.Log.WithName("archive")})
+	}
+	return sinks
+}
+
+// archiveTimeout bounds one post to the archive sink.
+const archiveTimeout = 30 * time.Second
+
+// secretHeader reads the archive sink's Authorization header from the
+// Secret's key "authorization" (nil without a Secret).
+func secretHeader(secrets client.Reader, namespace, name string) func(context.Context) (string, error) {
+	if name == "" {
+		return nil
+	}
+	return func(ctx context.Context) (string, error) {
+		s := &corev1.Secret{}
+		if err := secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); err != nil {
+			return "", fmt.Errorf("reading the archive credentials (Secret %s/%s): %w", namespace, name, err)
+		}
+		auth := strings.TrimSpace(string(s.Data["authorization"]))
+		if auth == "" {
+			return "", fmt.Errorf("secret %s/%s has no key \"authorization\"", namespace, name)
+		}
+		return auth, nil
+	}
 }
 
 // SplitList splits a comma-separated flag value, dropping empty items.
