@@ -9,6 +9,8 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMTOOL_VERSION)
 # Real kube-apiserver, etcd and kubectl built from the Go module proxy and
 # cached outside the checkout (see hack/k8s).
 K8S_ASSETS = $(shell hack/k8s/build.sh)
@@ -32,6 +34,10 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 docs: manifests ## Generate docs/api.md from the CRDs.
 	go run ./hack/apidocs config/crd/bases docs/api.md
 
+.PHONY: monitoring
+monitoring: ## Generate config/monitoring/prometheusrule.yaml from the rules file promtool tests.
+	hack/prometheusrule.sh config/monitoring/rules/fido.rules.yaml > config/monitoring/prometheusrule.yaml
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files -co --exclude-standard '*.go')
@@ -45,10 +51,11 @@ lint: $(GOLANGCI_LINT) ## golangci-lint with .golangci.yml (importas, unused, er
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: manifests generate docs lint ## Fail when generated files, formatting or lint drift from the sources.
+verify: manifests generate docs monitoring lint ## Fail when generated files, formatting or lint drift from the sources.
 	@test -z "$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go'))" || { gofmt -l $$(git ls-files -co --exclude-standard '*.go'); echo "gofmt needed"; exit 1; }
 	@git diff --exit-code -- config/crd config/rbac api docs/api.md || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- config/crd config/rbac api docs/api.md)" || { git status --porcelain -- config/crd config/rbac api docs/api.md; echo "untracked generated files"; exit 1; }
+	@test -z "$$(git status --porcelain -- config/monitoring/prometheusrule.yaml)" || { git diff -- config/monitoring/prometheusrule.yaml; echo "config/monitoring/prometheusrule.yaml differs from config/monitoring/rules: run 'make monitoring' and commit"; exit 1; }
 
 .PHONY: k8s-assets
 k8s-assets: ## Build (or reuse) kube-apiserver, etcd and kubectl; prints their directory.
@@ -57,6 +64,12 @@ k8s-assets: ## Build (or reuse) kube-apiserver, etcd and kubectl; prints their d
 .PHONY: test
 test: manifests generate vet ## Unit tests and integration tests against a real kube-apiserver + etcd.
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out
+
+.PHONY: test-monitoring
+test-monitoring: $(PROMTOOL) ## promtool check and unit tests of the alert rules; the dashboard and rules query only metrics the operator defines.
+	$(PROMTOOL) check rules config/monitoring/rules/fido.rules.yaml
+	$(PROMTOOL) test rules config/monitoring/tests/*.yaml
+	PROMTOOL=$(PROMTOOL) go test -count=1 ./test/monitoring/
 
 .PHONY: test-e2e
 test-e2e: manifests ## End-to-end: bin/fido as its own process, driven through kubectl and HTTP.
@@ -94,6 +107,11 @@ $(GOLANGCI_LINT):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) GOFLAGS=-mod=mod go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $(GOLANGCI_LINT)
+
+$(PROMTOOL):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) GOFLAGS=-mod=mod go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	mv $(LOCALBIN)/promtool $(PROMTOOL)
 
 .PHONY: help
 help: ## Show this help.
