@@ -9,6 +9,9 @@ CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM_VERSION ?= v4.3.1
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+CHART ?= charts/fido
 PROMTOOL_VERSION ?= v0.316.0
 PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMTOOL_VERSION)
 # Real kube-apiserver, etcd and kubectl built from the Go module proxy and
@@ -25,6 +28,15 @@ all: build
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and markers.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=fido-manager-role paths=./controllers/... paths=./internal/... output:rbac:artifacts:config=config/rbac
+	@$(MAKE) --no-print-directory chart-sync
+
+.PHONY: chart-sync
+chart-sync: ## Copy the CRDs, config/rbac and config/admission into charts/fido, and the release into its appVersion (never edit the copies).
+	rm -rf $(CHART)/crds $(CHART)/files/rbac $(CHART)/files/admission
+	mkdir -p $(CHART)/crds $(CHART)/files/rbac $(CHART)/files/admission
+	cp config/crd/bases/*.yaml $(CHART)/crds/
+	for d in rbac admission; do for f in $$(sed -n 's/^- //p' config/$$d/kustomization.yaml); do cp config/$$d/$$f $(CHART)/files/$$d/; done; done
+	tag=$$(sed -n 's/^ *newTag: *//p' config/manager/kustomization.yaml) && sed -i "s/^appVersion: .*/appVersion: $$tag/" $(CHART)/Chart.yaml
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
@@ -56,6 +68,8 @@ verify: manifests generate docs monitoring lint ## Fail when generated files, fo
 	@git diff --exit-code -- config/crd config/rbac api docs/api.md || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- config/crd config/rbac api docs/api.md)" || { git status --porcelain -- config/crd config/rbac api docs/api.md; echo "untracked generated files"; exit 1; }
 	@test -z "$$(git status --porcelain -- config/monitoring/prometheusrule.yaml)" || { git diff -- config/monitoring/prometheusrule.yaml; echo "config/monitoring/prometheusrule.yaml differs from config/monitoring/rules: run 'make monitoring' and commit"; exit 1; }
+	@git diff --exit-code -- $(CHART)/crds $(CHART)/files $(CHART)/Chart.yaml || { echo "$(CHART) differs from config/: run 'make chart-sync' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(CHART)/crds $(CHART)/files)" || { git status --porcelain -- $(CHART)/crds $(CHART)/files; echo "untracked chart copies of config/"; exit 1; }
 
 .PHONY: k8s-assets
 k8s-assets: ## Build (or reuse) kube-apiserver, etcd and kubectl; prints their directory.
@@ -72,8 +86,19 @@ test-monitoring: $(PROMTOOL) ## promtool check and unit tests of the alert rules
 	PROMTOOL=$(PROMTOOL) go test -count=1 ./test/monitoring/
 
 .PHONY: test-e2e
-test-e2e: manifests ## End-to-end: bin/fido as its own process, driven through kubectl and HTTP.
+test-e2e: manifests $(HELM) ## End-to-end: bin/fido as its own process, driven through kubectl and HTTP.
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -tags e2e -count=1 -timeout 20m ./test/e2e/
+
+.PHONY: test-chart
+test-chart: $(HELM) ## helm lint --strict and helm template of charts/fido: defaults, every option (charts/fido/ci), values the schema refuses.
+	$(HELM) lint --strict $(CHART)
+	for f in $(CHART)/ci/*-values.yaml; do $(HELM) lint --strict $(CHART) -f $$f; done
+	$(HELM) template fido $(CHART) --namespace fido-system --include-crds > /dev/null
+	for f in $(CHART)/ci/*-values.yaml; do $(HELM) template fido $(CHART) --namespace fido-system --include-crds -f $$f > /dev/null; done
+	@for bad in enforcement=off replicaCount=0 retention.closedIncidents=30d logLevel=warn tls.mode=existingSecret \
+	    archive.format=syslog archive.log=false egressAllowCIDRs={10.0.0.1} extraArgs={leader-elect} unknown=1; do \
+	  if $(HELM) template fido $(CHART) --set "$$bad" > /dev/null 2>&1; then echo "values.schema.json accepted --set $$bad"; exit 1; fi; \
+	done; echo "values.schema.json refused every bad value"
 
 .PHONY: bench
 bench: bench-micro bench-containment ## All benchmarks; docs/benchmarks.md records their figures.
@@ -107,6 +132,11 @@ $(GOLANGCI_LINT):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) GOFLAGS=-mod=mod go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $(GOLANGCI_LINT)
+
+$(HELM):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) GOFLAGS=-mod=mod go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $(HELM)
 
 $(PROMTOOL):
 	mkdir -p $(LOCALBIN)
