@@ -70,3 +70,35 @@ func BenchmarkParseFalco(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFirstAnswerWithHungAPIServer measures how long the first sender
+// waits when the API server accepted the connection and never answers:
+// each iteration starts a fresh ingest server (so nothing knows the API
+// server is down yet) and posts one alert. "budget-800ms" is the default;
+// "budget-5s" is the old behaviour (the answer waited for the 5s write
+// timeout).
+func BenchmarkFirstAnswerWithHungAPIServer(b *testing.B) {
+	for _, budget := range []time.Duration{DefaultAnswerBudget, DefaultWriteTimeout} {
+		b.Run("budget-"+budget.String(), func(b *testing.B) {
+			var worst time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				c, hung := hangingClient(b)
+				srv := startServer(b, Options{Client: c, AnswerBudget: budget})
+				body := uniqueFalco(b, "Bench hung", i)
+				b.StartTimer()
+				t0 := time.Now()
+				r := post(b, srv.url, "falco", falcoToken, body)
+				worst = max(worst, time.Since(t0))
+				b.StopTimer()
+				if r.code != http.StatusAccepted || r.body["spooled"] != 1.0 {
+					b.Fatalf("post: %d %v", r.code, r.body)
+				}
+				close(hung.release)
+				srv.stop()
+				b.StartTimer()
+			}
+			b.ReportMetric(worst.Seconds()*1000, "worst-ms")
+		})
+	}
+}

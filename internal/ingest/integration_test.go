@@ -311,6 +311,38 @@ func TestOutageSpoolsAndDrains(t *testing.T) {
 	}
 }
 
+// TestHungAPIServerDoesNotHoldTheAnswer: when the API server accepts a
+// write and never answers, the sender still gets its 202 (the alert is
+// spooled) while the write is still hanging, and the alert then counts
+// once.
+func TestHungAPIServerDoesNotHoldTheAnswer(t *testing.T) {
+	c, hung := hangingClient(t)
+	srv := startServer(t, Options{Client: c, AnswerBudget: DefaultAnswerBudget})
+	body := uniqueFalco(t, "Hung API server", 1)
+	r := post(t, srv.url, "falco", falcoToken, body)
+	if r.code != http.StatusAccepted || r.body["spooled"] != 1.0 {
+		t.Fatalf("answer %d %v, want 202 with the alert spooled", r.code, r.body)
+	}
+	if hung.held.Load() == 0 {
+		t.Fatal("the write was not hanging when the answer came: the test proves nothing")
+	}
+	close(hung.release)
+	srv.wakeDrainer()
+	eventually(t, "the spool to drain", func() bool { return spoolCount(srv) == 0 })
+	inc, err := incidentFor(t, "shop", body, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hung create landed; its status write, cancelled with the
+	// request, is the controller's to fill (InitStatus), as after a crash.
+	if inc.Status.Occurrences > 1 || len(inc.Status.Timeline) > 1 {
+		t.Errorf("occurrences %d, timeline %v: the hung write and the spooled copy are one alert", inc.Status.Occurrences, inc.Status.Timeline)
+	}
+	if _, err := incidentFor(t, "shop", body, 2); err == nil {
+		t.Error("the spooled copy of the hung alert made a second incident")
+	}
+}
+
 func TestRestartReplaysSpool(t *testing.T) {
 	var mode atomic.Int32
 	mode.Store(int32(apiRefused))

@@ -126,6 +126,37 @@ func (f *faultyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return f.rt.RoundTrip(r)
 }
 
+// hangingTransport holds every request, whatever its context says, until
+// released: an API server (or a proxy) that accepted the connection and
+// never answers, under a client library that would wait for it.
+type hangingTransport struct {
+	rt      http.RoundTripper
+	held    atomic.Int32
+	release chan struct{}
+}
+
+// RoundTrip waits for the release, then passes the request on.
+func (h *hangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.held.Add(1)
+	defer h.held.Add(-1)
+	<-h.release
+	return h.rt.RoundTrip(r)
+}
+
+// hangingClient is a client of the test API server whose requests hang
+// until the returned transport's release channel is closed.
+func hangingClient(t testing.TB) (client.Client, *hangingTransport) {
+	t.Helper()
+	h := &hangingTransport{release: make(chan struct{})}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { h.rt = rt; return h }
+	c, err := NewClient(cfg, env.Scheme, DefaultWriteTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, h
+}
+
 // faultyClient is a client of the test API server whose requests fail
 // while mode says so.
 func faultyClient(t testing.TB, mode *atomic.Int32) client.Client {
@@ -160,6 +191,11 @@ func startServer(t testing.TB, opts Options) *running {
 	}
 	if opts.SpoolPath == "" {
 		opts.SpoolPath = filepath.Join(t.TempDir(), "spool.db")
+	}
+	if opts.AnswerBudget == 0 {
+		// Tests assert where alerts went; a loaded machine must not spool
+		// them. The budget's own test sets it.
+		opts.AnswerBudget = time.Minute
 	}
 	opts.Addr, opts.OperatorNamespace = "127.0.0.1:0", testOperatorNS
 	s, err := New(opts)

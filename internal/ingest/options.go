@@ -28,6 +28,9 @@ const (
 	DefaultMaxOpenIncidents = 10000
 	DefaultDedupWindow      = time.Hour
 	DefaultWriteTimeout     = 5 * time.Second
+	// DefaultAnswerBudget keeps every answer under a second: senders time
+	// out, and Falco does not resend.
+	DefaultAnswerBudget = 800 * time.Millisecond
 	DefaultShutdown         = 15 * time.Second
 )
 
@@ -69,6 +72,11 @@ type Options struct {
 	DedupWindow time.Duration
 	// WriteTimeout bounds each API request, default 5s; slower means spool.
 	WriteTimeout time.Duration
+	// AnswerBudget is how long a request waits for the API server before
+	// its remaining alerts go to the spool, default 800ms: whether the API
+	// server is up, slow or down, the sender has its answer within about
+	// a second. Without a spool a request waits up to 2×WriteTimeout.
+	AnswerBudget time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests on shutdown, default 15s.
 	ShutdownTimeout time.Duration
 	// Client talks to the API server for incidents and namespaces. It must
@@ -112,6 +120,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.SpoolDetectorShare, "ingest-spool-detector-share", DefaultSpoolDetectorShare, "Fraction of the spool one detector may fill, so a flood from one detector leaves room for the others (1: no share).")
 	fs.IntVar(&o.MaxOpenIncidents, "ingest-max-open-incidents", DefaultMaxOpenIncidents, "Open incidents one detector may have; beyond it its alerts get 429 (negative: unlimited). A detector's scope may set its own.")
 	fs.DurationVar(&o.DedupWindow, "ingest-dedup-window", DefaultDedupWindow, "A repeated alert within this time of the incident's lastSeen counts as an occurrence instead of a new incident.")
+	fs.DurationVar(&o.AnswerBudget, "ingest-answer-budget", DefaultAnswerBudget, "How long a request waits for the API server before its alerts go to the spool, so every sender is answered within about a second whether the API server is up, slow or down.")
 	fs.DurationVar(&o.WriteTimeout, "ingest-write-timeout", DefaultWriteTimeout, "Timeout of each API server request of the ingest path; slower alerts go to the spool.")
 }
 
@@ -139,6 +148,7 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.MaxOpenIncidents, DefaultMaxOpenIncidents)
 	setDefault(&o.DedupWindow, DefaultDedupWindow)
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.AnswerBudget, DefaultAnswerBudget)
 	setDefault(&o.ShutdownTimeout, DefaultShutdown)
 	if o.TokenReader == nil {
 		o.TokenReader = o.Client
@@ -146,7 +156,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger.GetSink() == nil {
 		o.Logger = logf.Log.WithName("ingest")
 	}
-	if o.MaxBodyBytes < 0 || o.SpoolMaxAlerts < 0 || o.SpoolMaxBytes < 0 || o.DedupWindow < 0 || o.WriteTimeout < 0 {
+	if o.MaxBodyBytes < 0 || o.SpoolMaxAlerts < 0 || o.SpoolMaxBytes < 0 || o.DedupWindow < 0 || o.WriteTimeout < 0 || o.AnswerBudget < 0 {
 		return o, fmt.Errorf("ingest: limits, windows and timeouts must not be negative")
 	}
 	return o, nil

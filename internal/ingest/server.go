@@ -371,16 +371,20 @@ func (s *Server) accept(ctx context.Context, ep endpoint, alerts []*Alert) answe
 }
 
 // persistDirect persists alerts in order until one fails for a reason a
-// retry could fix (or the request's time budget is spent), and returns
-// the alerts not yet persisted.
+// retry could fix, or the request's time budget is spent, and returns the
+// alerts not yet persisted. With a spool the budget is AnswerBudget, and
+// it holds even if a write hangs: the answer stops waiting for it (the
+// write may still land, and the spooled copy then counts once by its ref).
 func (s *Server) persistDirect(ctx context.Context, ep endpoint, alerts []*Alert, t *tally) []*Alert {
-	deadline := time.Now().Add(2 * s.opts.WriteTimeout)
+	budget := 2 * s.opts.WriteTimeout
+	if s.spool != nil {
+		budget = s.opts.AnswerBudget
+	}
+	budgetCtx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	for i, a := range alerts {
-		if i > 0 && time.Now().After(deadline) && s.spool != nil {
-			return alerts[i:]
-		}
 		start := time.Now()
-		outcome, err := s.persister.persist(ctx, a)
+		outcome, err := s.persistWithin(budgetCtx, a)
 		switch {
 		case err == nil:
 			persistSeconds.WithLabelValues("direct").Observe(time.Since(start).Seconds())
@@ -390,14 +394,38 @@ func (s *Server) persistDirect(ctx context.Context, ep endpoint, alerts []*Alert
 			t.rejected = append(t.rejected, fmt.Sprintf("event %d: %v", i, err))
 			alertsTotal.WithLabelValues(ep.name, "rejected").Inc()
 		default:
-			s.opts.Logger.Info("API server unavailable for an alert; spooling", "endpoint", ep.name, "incident", a.BaseName(), "error", err.Error())
-			if s.spool != nil {
-				s.apiDown.Store(true)
+			if s.spool == nil {
+				return alerts[i:]
 			}
+			s.opts.Logger.Info("API server unavailable or slow for an alert; spooling", "endpoint", ep.name, "incident", a.BaseName(), "error", err.Error())
+			s.apiDown.Store(true)
 			return alerts[i:]
 		}
 	}
 	return nil
+}
+
+// persistWithin persists one alert, giving up waiting when ctx ends even
+// if the write itself does not return.
+func (s *Server) persistWithin(ctx context.Context, a *Alert) (Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	type result struct {
+		outcome Outcome
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		outcome, err := s.persister.persist(ctx, a)
+		done <- result{outcome, err}
+	}()
+	select {
+	case r := <-done:
+		return r.outcome, r.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("no answer from the API server within the answer budget: %w", ctx.Err())
+	}
 }
 
 // spoolAlerts stores alerts in the spool and wakes the drainer.
