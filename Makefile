@@ -121,7 +121,7 @@ build: ## Build the manager binary bin/fido.
 run: manifests build ## Start a local control plane (unless KUBECONFIG is set) and run the operator in the foreground.
 	@mkdir -p .fido && assets="$(K8S_ASSETS)" && ln -sf "$$assets/kubectl" $(LOCALBIN)/kubectl && \
 	KUBEBUILDER_ASSETS="$$assets" $(LOCALBIN)/fido --dev-cluster=$(if $(KUBECONFIG),false,true) \
-		--ingest-spool-path=$(CURDIR)/.fido/ingest-spool.db --egress-allow-cidrs=127.0.0.1/32 --zap-devel=true $(RUN_ARGS)
+		--ingest-spool-path=$(CURDIR)/.fido/ingest-spool.db --egress-allow-cidrs=127.0.0.1/32 --zap-devel=true --zap-log-level=info $(RUN_ARGS)
 
 $(CONTROLLER_GEN):
 	mkdir -p $(LOCALBIN)

@@ -26,6 +26,7 @@ import (
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/devcluster"
+	"github.com/fido-operator/fido/internal/logging"
 	"github.com/fido-operator/fido/internal/operator"
 	"github.com/fido-operator/fido/internal/version"
 )
@@ -45,7 +46,7 @@ type options struct {
 	pprofAddr     string
 }
 
-func parseFlags() options {
+func parseFlags(ctx context.Context) options {
 	o := options{operator: operator.DefaultOptions()}
 	o.operator.Namespace = envOr("POD_NAMESPACE", o.operator.Namespace)
 	o.operator.ServiceAccount = envOr("SERVICE_ACCOUNT", o.operator.ServiceAccount)
@@ -69,22 +70,24 @@ func parseFlags() options {
 		fmt.Println(version.Get())
 		os.Exit(0)
 	}
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	// Once a shutdown is asked for, the errors controller-runtime logs for a
+	// clean stop are info lines.
+	ctrl.SetLogger(logging.QuietShutdown(zap.New(zap.UseFlagOptions(&zapOpts)), func() bool { return ctx.Err() != nil }))
 	return o
 }
 
 func main() {
-	if err := run(parseFlags()); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if err := run(ctx, parseFlags(ctx)); err != nil {
 		ctrl.Log.Error(err, "fido stopped")
 		os.Exit(1)
 	}
 }
 
-func run(o options) error {
+func run(ctx context.Context, o options) error {
 	if err := o.operator.Validate(); err != nil {
 		return err
 	}
-	ctx := ctrl.SetupSignalHandler()
 	cfg, stop, err := restConfig(ctx, o)
 	if err != nil {
 		return err
