@@ -31,7 +31,7 @@ const (
 	// DefaultAnswerBudget keeps every answer under a second: senders time
 	// out, and Falco does not resend.
 	DefaultAnswerBudget = 800 * time.Millisecond
-	DefaultShutdown         = 15 * time.Second
+	DefaultShutdown     = 15 * time.Second
 )
 
 // Options configure the ingest server. Zero values take the defaults

@@ -35,10 +35,10 @@ func (s *shutdownSink) Error(err error, msg string, kv ...any) {
 	switch {
 	case err == nil || !s.stopping():
 	case msg == releasedMessage && err.Error() == "leader election lost":
-		s.LogSink.Info(0, "leader lease released on shutdown")
+		s.Info(0, "leader lease released on shutdown")
 		return
 	case msg == syncAbortedMessage:
-		s.LogSink.Info(0, "cache sync stopped by the shutdown", append(kv, "reason", err.Error())...)
+		s.Info(0, "cache sync stopped by the shutdown", append(kv, "reason", err.Error())...)
 		return
 	}
 	s.LogSink.Error(err, msg, kv...)
