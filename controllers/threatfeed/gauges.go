@@ -13,13 +13,14 @@ import (
 )
 
 var (
-	feedLabels = []string{"namespace", "name"}
+	// ThreatFeeds are cluster-scoped: the name is the whole identity.
+	feedLabels = []string{"name"}
 	readyDesc  = prometheus.NewDesc("fido_threatfeed_ready",
 		"1 when the feed's last sync succeeded (condition Ready), else 0.", feedLabels, nil)
 	lastSyncDesc = prometheus.NewDesc("fido_threatfeed_last_sync_timestamp_seconds",
 		"When the feed's indicators were last loaded successfully (Unix time; absent if never).", feedLabels, nil)
 	refreshDesc = prometheus.NewDesc("fido_threatfeed_refresh_interval_seconds",
-		"How often the feed is fetched: alerts compare the sync age with it.", feedLabels, nil)
+		"How often the feed is fetched: alerts compare the sync age with it. Absent while the feed is suspended.", feedLabels, nil)
 	indicatorsDesc = prometheus.NewDesc("fido_threatfeed_indicators",
 		"Indicators the feed loaded.", feedLabels, nil)
 
@@ -36,7 +37,7 @@ func (r *Reconciler) reportFeeds(ctx context.Context, ch chan<- prometheus.Metri
 	}
 	for i := range list.Items {
 		feed := &list.Items[i]
-		labels := []string{feed.Namespace, feed.Name}
+		labels := []string{feed.Name}
 		ready := 0.0
 		if meta.IsStatusConditionTrue(feed.Status.Conditions, fidov1.ConditionReady) {
 			ready = 1
@@ -45,7 +46,9 @@ func (r *Reconciler) reportFeeds(ctx context.Context, ch chan<- prometheus.Metri
 		if t := feed.Status.LastSyncTime; t != nil {
 			ch <- prometheus.MustNewConstMetric(lastSyncDesc, prometheus.GaugeValue, float64(t.Unix()), labels...)
 		}
-		ch <- prometheus.MustNewConstMetric(refreshDesc, prometheus.GaugeValue, refreshInterval(feed).Seconds(), labels...)
+		if !feed.Spec.Suspend { // a suspended feed is not expected to sync
+			ch <- prometheus.MustNewConstMetric(refreshDesc, prometheus.GaugeValue, refreshInterval(feed).Seconds(), labels...)
+		}
 		ch <- prometheus.MustNewConstMetric(indicatorsDesc, prometheus.GaugeValue, float64(feed.Status.IndicatorCount), labels...)
 	}
 	return nil
