@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -46,9 +48,13 @@ const (
 )
 
 type config struct {
-	idle, burst, senders, incidents int
-	flood                           int
-	operatorArgs, operatorEnv       string
+	idle, burst, senders int
+	// incidents are the counts at which the manager's memory is read.
+	incidents []int
+	// heapProfile, when set, is where a heap profile is saved at each count.
+	heapProfile               string
+	flood                     int
+	operatorArgs, operatorEnv string
 }
 
 func main() {
@@ -56,11 +62,24 @@ func main() {
 	flag.IntVar(&c.idle, "idle", 50, "alerts sent one at a time")
 	flag.IntVar(&c.burst, "burst", 1000, "alerts sent at once")
 	flag.IntVar(&c.senders, "senders", 50, "concurrent senders in the burst")
-	flag.IntVar(&c.incidents, "incidents", 10000, "incidents that exist when the manager's RSS is read")
+	flag.Func("incidents", "comma-separated counts of incidents at which the manager's RSS is read (default 10000)", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return err
+			}
+			c.incidents = append(c.incidents, n)
+		}
+		return nil
+	})
+	flag.StringVar(&c.heapProfile, "heap-profile", "", "save the manager's heap profile at each count to FILE-<count>.pprof (starts the manager with --pprof-bind-address)")
 	flag.IntVar(&c.flood, "flood", 0, "instead of the containment runs: this many distinct alerts from one token while a second detector keeps reporting")
 	flag.StringVar(&c.operatorArgs, "operator-args", "", "extra flags for bin/fido, space-separated")
 	flag.StringVar(&c.operatorEnv, "operator-env", "", "extra environment of bin/fido only, space-separated KEY=VALUE (e.g. GOMEMLIMIT=180MiB)")
 	flag.Parse()
+	if c.incidents == nil {
+		c.incidents = []int{10000}
+	}
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -75,6 +94,22 @@ type bench struct {
 	ingestURL string
 	operator  *exec.Cmd
 	seen      *watcher
+	pprofAddr string
+}
+
+// saveHeapProfile saves the manager's heap profile (after a GC) to path.
+func (b *bench) saveHeapProfile(path string) error {
+	resp, err := http.Get("http://" + b.pprofAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("heap profile: %s (go tool pprof -top %s)\n", path, path)
+	return os.WriteFile(path, raw, 0o600)
 }
 
 func run(c config) error {
@@ -125,7 +160,17 @@ func run(c config) error {
 	}
 	printRequests(before, after, len(burst))
 
-	return b.measureRSS(c.incidents)
+	for _, n := range c.incidents {
+		if err := b.measureRSS(n); err != nil {
+			return err
+		}
+		if c.heapProfile != "" {
+			if err := b.saveHeapProfile(fmt.Sprintf("%s-%d.pprof", c.heapProfile, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (b *bench) setUp(env *envtest.Environment) error {
@@ -197,6 +242,10 @@ func (b *bench) startOperator(env *envtest.Environment) error {
 		"--action-rate-limit=-1", "--namespace-action-rate-limit=-1", "--ingest-rate-limit=-1", "--zap-log-level=error"}
 	if extra := strings.Fields(flag.Lookup("operator-args").Value.String()); len(extra) > 0 {
 		args = append(args, extra...)
+	}
+	if flag.Lookup("heap-profile").Value.String() != "" {
+		b.pprofAddr = freeAddr()
+		args = append(args, "--pprof-bind-address", b.pprofAddr)
 	}
 	b.operator = exec.Command(filepath.Join(testenv.RepoRoot(), "bin", "fido"), args...)
 	b.operator.Env = append(os.Environ(), strings.Fields(flag.Lookup("operator-env").Value.String())...)
@@ -390,15 +439,20 @@ func (b *bench) measureRSS(n int) error {
 		fmt.Printf("%d incidents exist: manager RSS %s, peak %s\n", len(have.Items), rss, hwm)
 		return nil
 	}
-	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bulk"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bulk"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
+	var bulk fidov1.IncidentList
+	if err := b.client.List(ctx, &bulk, client.InNamespace("bulk")); err != nil {
+		return err
+	}
+	first := len(bulk.Items)
 	start := time.Now()
 	err := parallel(missing, 16, func(i int) error {
 		return b.client.Create(ctx, &fidov1.Incident{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bulk-%05d", i), Namespace: "bulk"},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bulk-%05d", first+i), Namespace: "bulk"},
 			Spec: fidov1.IncidentSpec{Detector: "falco", Rule: "Contact K8S API Server From Container", Priority: fidov1.PriorityInformational,
-				Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "bulk", Name: fmt.Sprintf("pod-%05d", i)}},
+				Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "bulk", Name: fmt.Sprintf("pod-%05d", first+i)}},
 		})
 	})
 	if err != nil {
@@ -415,7 +469,7 @@ func (b *bench) measureRSS(n int) error {
 				done++
 			}
 		}
-		if done == missing {
+		if done == first+missing {
 			break
 		}
 	}
