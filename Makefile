@@ -114,8 +114,9 @@ bench-containment: build ## Alert-to-NetworkPolicy containment against a local c
 ##@ Build and run
 
 .PHONY: build
-build: ## Build the manager binary bin/fido.
+build: ## Build the manager binary bin/fido and the kubectl plugin bin/kubectl-fido.
 	go build -o $(LOCALBIN)/fido .
+	go build -o $(LOCALBIN)/kubectl-fido ./cmd/kubectl-fido
 
 .PHONY: run
 run: manifests build ## Start a local control plane (unless KUBECONFIG is set) and run the operator in the foreground.
