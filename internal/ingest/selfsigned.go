@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,9 +40,16 @@ const (
 
 // LoadOrCreateCertificate returns the ingest server's certificate from the
 // Secret SelfSignedSecret, creating (or, near expiry, renewing) a CA and a
-// certificate for the Service's DNS names when needed, and publishes the
-// CA in the ConfigMap CAConfigMap so detectors can trust it.
-func LoadOrCreateCertificate(ctx context.Context, c client.Client, namespace, service string) (*tls.Certificate, error) {
+// certificate for the Services' DNS names when needed, and publishes the
+// CA in the ConfigMap CAConfigMap so detectors can trust it. Every server
+// of the manager that serves TLS this way (ingest, the console) passes the
+// same services and shares the one certificate and CA; a certificate that
+// does not name all of them is renewed.
+func LoadOrCreateCertificate(ctx context.Context, c client.Client, namespace string, services ...string) (*tls.Certificate, error) {
+	if len(services) == 0 {
+		return nil, fmt.Errorf("a self-signed certificate needs at least one Service name")
+	}
+	names := dnsNames(services, namespace)
 	key := client.ObjectKey{Namespace: namespace, Name: SelfSignedSecret}
 	for range 3 {
 		secret := &corev1.Secret{}
@@ -50,11 +58,11 @@ func LoadOrCreateCertificate(ctx context.Context, c client.Client, namespace, se
 			return nil, fmt.Errorf("reading Secret %s: %w", key, getErr)
 		}
 		if getErr == nil {
-			if cert, ok := usable(secret); ok {
+			if cert, ok := usable(secret, names); ok {
 				return cert, publishCA(ctx, c, namespace, secret.Data["ca.crt"])
 			}
 		}
-		data, err := selfSigned(service, namespace, time.Now())
+		data, err := selfSigned(names, time.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -75,8 +83,9 @@ func LoadOrCreateCertificate(ctx context.Context, c client.Client, namespace, se
 	return nil, fmt.Errorf("could not read or create Secret %s", key)
 }
 
-// usable parses the Secret's certificate, unless it is close to expiry.
-func usable(secret *corev1.Secret) (*tls.Certificate, bool) {
+// usable parses the Secret's certificate, unless it is close to expiry or
+// does not name every one of names.
+func usable(secret *corev1.Secret, names []string) (*tls.Certificate, bool) {
 	cert, err := tls.X509KeyPair(secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey])
 	if err != nil || len(cert.Certificate) == 0 {
 		return nil, false
@@ -84,6 +93,11 @@ func usable(secret *corev1.Secret) (*tls.Certificate, bool) {
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil || time.Until(leaf.NotAfter) < certRenewBefore {
 		return nil, false
+	}
+	for _, n := range names {
+		if !slices.Contains(leaf.DNSNames, n) {
+			return nil, false
+		}
 	}
 	return &cert, true
 }
@@ -115,9 +129,20 @@ func publishCA(ctx context.Context, c client.Client, namespace string, ca []byte
 	return nil
 }
 
-// selfSigned makes a CA and a serving certificate for the Service's names
-// (and localhost), as Secret data: tls.crt, tls.key and ca.crt.
-func selfSigned(service, namespace string, now time.Time) (map[string][]byte, error) {
+// dnsNames are the names a certificate for the Services carries: each
+// Service's short and qualified names, and localhost (port-forwards).
+func dnsNames(services []string, namespace string) []string {
+	var names []string
+	for _, s := range services {
+		names = append(names, s, s+"."+namespace, s+"."+namespace+".svc", s+"."+namespace+".svc.cluster.local")
+	}
+	return append(names, "localhost")
+}
+
+// selfSigned makes a CA and a serving certificate for names (the first
+// Service's .svc name, names[2], is its common name), as Secret data:
+// tls.crt, tls.key and ca.crt.
+func selfSigned(names []string, now time.Time) (map[string][]byte, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -135,7 +160,6 @@ func selfSigned(service, namespace string, now time.Time) (map[string][]byte, er
 	if err != nil {
 		return nil, err
 	}
-	names := []string{service, service + "." + namespace, service + "." + namespace + ".svc", service + "." + namespace + ".svc.cluster.local", "localhost"}
 	template := &x509.Certificate{
 		SerialNumber: serial(), Subject: pkix.Name{CommonName: names[2]}, DNSNames: names,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(certValidity),

@@ -74,7 +74,7 @@ func TestSelfSignedTLSRenewsNearExpiry(t *testing.T) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	old, err := selfSigned("fido-ingest", ns, time.Now().Add(-certValidity+24*time.Hour)) // expires in a day
+	old, err := selfSigned(dnsNames([]string{"fido-ingest"}, ns), time.Now().Add(-certValidity+24*time.Hour)) // expires in a day
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,5 +92,38 @@ func TestSelfSignedTLSRenewsNearExpiry(t *testing.T) {
 	cm := &corev1.ConfigMap{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: CAConfigMap}, cm); err != nil || cm.Data["ca.crt"] == string(old["ca.crt"]) {
 		t.Fatalf("the new CA is not published: %v", err)
+	}
+}
+
+// TestSelfSignedTLSNamesEveryService: the console shares the ingest
+// certificate; one made before the console was enabled is renewed to name
+// it too, and from then on both servers load the same certificate.
+func TestSelfSignedTLSNamesEveryService(t *testing.T) {
+	requireEnv(t)
+	ctx := context.Background()
+	ns := "console-tls"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	ingestOnly, err := LoadOrCreateCertificate(ctx, env.Client, ns, "fido-ingest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, err := LoadOrCreateCertificate(ctx, env.Client, ns, "fido-ingest", "fido-console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(ingestOnly.Certificate[0], both.Certificate[0]) {
+		t.Fatal("a certificate without the console's names was kept")
+	}
+	leaf, _ := x509.ParseCertificate(both.Certificate[0])
+	for _, name := range []string{"fido-ingest." + ns + ".svc", "fido-console." + ns + ".svc", "localhost"} {
+		if err := leaf.VerifyHostname(name); err != nil {
+			t.Errorf("the shared certificate does not name %s: %v", name, err)
+		}
+	}
+	again, err := LoadOrCreateCertificate(ctx, env.Client, ns, "fido-ingest", "fido-console")
+	if err != nil || !bytes.Equal(again.Certificate[0], both.Certificate[0]) {
+		t.Fatalf("the next replica did not share the certificate: %v", err)
 	}
 }
