@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/console"
 	"github.com/fido-operator/fido/internal/devcluster"
 	"github.com/fido-operator/fido/internal/logging"
 	"github.com/fido-operator/fido/internal/operator"
@@ -159,13 +161,39 @@ func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
 		return nil, nil, err
 	}
 	abs, _ := filepath.Abs(cluster.KubeconfigPath)
-	fmt.Printf("\nLocal control plane is up. In another terminal:\n  export KUBECONFIG=%s\n  kubectl get fido -A\nDevelopment ingest token (any detector): %s\n\n", abs, filepath.Join(o.stateDir, "ingest-token"))
+	fmt.Printf("\nLocal control plane is up. In another terminal:\n  export KUBECONFIG=%s\n  kubectl get fido -A\nDevelopment ingest token (any detector): %s\n%s\n", abs, filepath.Join(o.stateDir, "ingest-token"), consoleBanner(ctx, o, cluster.Config))
 	stop := func() {
 		if err := cluster.Stop(); err != nil {
 			ctrl.Log.Error(err, "stopping the local control plane")
 		}
 	}
 	return cluster.Config, stop, nil
+}
+
+// consoleBanner gives the local control plane a console login (a token of
+// the ServiceAccount console.DevAccount, bound to cluster-admin there, in
+// <state-dir>/console-token) and says where the console is.
+func consoleBanner(ctx context.Context, o options, cfg *rest.Config) string {
+	addr := o.operator.Console.Addr
+	if addr == "" {
+		return ""
+	}
+	scheme := "http"
+	if o.operator.Console.SelfSignedTLS || o.operator.Console.CertFile != "" {
+		scheme = "https"
+	}
+	url := scheme + "://localhost" + addr[strings.LastIndex(addr, ":"):]
+	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	if err == nil {
+		var token string
+		if token, err = console.DevToken(ctx, c, o.operator.Namespace, 24*time.Hour); err == nil {
+			path := filepath.Join(o.stateDir, "console-token")
+			if err = os.WriteFile(path, []byte(token+"\n"), 0o600); err == nil {
+				return fmt.Sprintf("Web console: %s (log in with the token in %s; valid 24 h, a new one each start)\n", url, path)
+			}
+		}
+	}
+	return fmt.Sprintf("Web console: %s (no development token: %v; use kubectl create token)\n", url, err)
 }
 
 // devManifests are the samples a fresh local control plane starts with:

@@ -116,7 +116,7 @@ func (a *clusterAuthority) writer(id *Identity) (client.Client, func(), error) {
 	cfg := rest.AnonymousClientConfig(a.base)
 	cfg.BearerToken = id.secret
 	cfg.UserAgent = "fido-console"
-	cfg.QPS, cfg.Burst = 5, 10
+	cfg.QPS, cfg.Burst, cfg.RateLimiter = 5, 10, nil
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, nil, err

@@ -175,8 +175,15 @@ func enrichmentFacts(e *fidov1.Enrichment) []factGroup {
 		groups = append(groups, factGroup{Title: "History", Facts: []fact{
 			{"earlier incidents of the subject", strconv.Itoa(int(h.SubjectIncidents))},
 			{"earlier incidents of the workload", strconv.Itoa(int(h.WorkloadIncidents))},
-			{"window", h.Window.Duration.String()},
+			{"window", humanDuration(h.Window.Duration)},
 		}})
+	}
+	for i := range groups {
+		for j := range groups[i].Facts {
+			if groups[i].Facts[j].V == "" {
+				groups[i].Facts[j].V = "–"
+			}
+		}
 	}
 	if len(e.Errors) > 0 {
 		g := factGroup{Title: "Enrichers that could not contribute"}
@@ -217,8 +224,8 @@ type chartRow struct {
 }
 
 const (
-	chartLabelW = 190.0
-	chartBarW   = 300.0
+	chartLabelW = 150.0
+	chartBarW   = 220.0
 	chartRowH   = 24.0
 )
 
@@ -254,7 +261,7 @@ func newScoreChart(s *fidov1.Score, id string) *scoreChart {
 		c.Rules = append(c.Rules, row(k.Rule, string(k.Category), k.Points, scale, y))
 		y += chartRowH
 	}
-	c.W, c.H = int(chartLabelW+chartBarW+80), int(y+4)
+	c.W, c.H = int(chartLabelW+chartBarW+70), int(y+4)
 	return c
 }
 

@@ -606,9 +606,14 @@ func canRevert(ra *fidov1.ResponseAction) bool {
 	if ra.Spec.Revert {
 		return false
 	}
+	if ra.Spec.Type == fidov1.ActionDeletePod || ra.Spec.Type == fidov1.ActionNotify {
+		return false
+	}
 	switch ra.Status.Phase {
-	case fidov1.ActionSucceeded, fidov1.ActionFailed, fidov1.ActionRunning:
-		return ra.Spec.Type != fidov1.ActionDeletePod && ra.Spec.Type != fidov1.ActionNotify
+	case fidov1.ActionSucceeded:
+		return true
+	case fidov1.ActionFailed, fidov1.ActionRunning: // only what it did change
+		return len(ra.Status.Changes) > 0
 	}
 	return false
 }

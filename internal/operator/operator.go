@@ -1,7 +1,7 @@
 // Package operator wires FIDO together: the field indexes, the shared
 // caches (compiled policies, the threat-intel index, the provenance
-// signer, the action drivers), the four reconcilers and the ingest
-// server. main.go, the e2e binary and the incident controller's
+// signer, the action drivers), the reconcilers, the ingest server and
+// the web console. main.go, the e2e binary and the incident controller's
 // integration tests (which need the whole pipeline) all call Setup, so
 // nothing is wired twice or differently in a test; the other controllers'
 // tests run their one reconciler on its own.
@@ -9,6 +9,7 @@ package operator
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"math"
@@ -31,6 +32,7 @@ import (
 	"github.com/fido-operator/fido/controllers/scoringpolicy"
 	"github.com/fido-operator/fido/controllers/threatfeed"
 	"github.com/fido-operator/fido/internal/archive"
+	"github.com/fido-operator/fido/internal/console"
 	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/enrich"
@@ -96,6 +98,8 @@ type Options struct {
 	Identity string
 	// Ingest configures the ingest server; an empty Addr disables it.
 	Ingest ingest.Options
+	// Console configures the web console; an empty Addr disables it.
+	Console console.Options
 	// Clock is the time source; nil is the wall clock. Tests inject a fake.
 	Clock clock.PassiveClock
 	// HTTPClient posts Notify webhooks; nil uses a client whose
@@ -205,6 +209,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		return err
 	})
 	o.Ingest.BindFlags(fs)
+	o.Console.BindFlags(fs)
 }
 
 // Validate checks the options.
@@ -303,7 +308,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
-	if err := setupIngest(ctx, mgr, apiClient, o); err != nil {
+	ingestServer, err := setupIngest(ctx, mgr, apiClient, o)
+	if err != nil {
+		return err
+	}
+	if err := setupConsole(mgr, o, policies, ingestServer, func() (*tls.Certificate, error) { return selfSignedCertificate(ctx, apiClient, o) }); err != nil {
 		return err
 	}
 	return responseaction.New(responseaction.Options{
@@ -327,31 +336,75 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 
 // setupIngest runs the ingest server on every replica (it only writes
 // Incidents), with an uncached client so dedup decisions see the API server.
-func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Options) error {
+func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Options) (*ingest.Server, error) {
 	opts := o.Ingest
 	if opts.Addr == "" {
-		return nil
+		return nil, nil
 	}
 	if opts.SelfSignedTLS && opts.CertFile == "" {
-		cert, err := ingest.LoadOrCreateCertificate(ctx, apiClient, o.Namespace, IngestService)
+		cert, err := selfSignedCertificate(ctx, apiClient, o)
 		if err != nil {
-			return fmt.Errorf("the ingest server's certificate: %w", err)
+			return nil, fmt.Errorf("the ingest server's certificate: %w", err)
 		}
 		opts.TLSCertificate = cert
 	}
 	c, err := ingest.NewClient(mgr.GetConfig(), mgr.GetScheme(), opts.WriteTimeout)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts.Client, opts.OperatorNamespace, opts.Cache = c, o.Namespace, mgr.GetCache()
 	srv, err := ingest.New(opts)
 	if err != nil {
-		return fmt.Errorf("starting the ingest server: %w", err)
+		return nil, fmt.Errorf("starting the ingest server: %w", err)
 	}
 	if err := mgr.Add(srv); err != nil {
+		return nil, err
+	}
+	return srv, mgr.AddReadyzCheck("ingest", srv.Ready)
+}
+
+// selfSignedCertificate is the certificate FIDO makes for its TLS servers
+// (--ingest-self-signed-tls, --console-self-signed-tls): one certificate
+// and CA, shared by ingest and the console and by every replica, naming
+// the Services of the servers that use it.
+func selfSignedCertificate(ctx context.Context, apiClient client.Client, o Options) (*tls.Certificate, error) {
+	var services []string
+	if o.Ingest.Addr != "" && o.Ingest.SelfSignedTLS && o.Ingest.CertFile == "" {
+		services = append(services, IngestService)
+	}
+	if o.Console.Addr != "" && o.Console.SelfSignedTLS && o.Console.CertFile == "" {
+		services = append(services, console.Service)
+	}
+	return ingest.LoadOrCreateCertificate(ctx, apiClient, o.Namespace, services...)
+}
+
+// setupConsole serves the web console on every replica. Its pages read the
+// manager's cache; the operator's client asks TokenReview and
+// SubjectAccessReview who a caller is and what they may do (the only
+// permissions it needs); every change is sent with the caller's own token.
+func setupConsole(mgr ctrl.Manager, o Options, policies *score.Cache, ingestServer *ingest.Server, certificate func() (*tls.Certificate, error)) error {
+	opts := o.Console
+	if opts.Addr == "" {
+		return nil
+	}
+	if opts.SelfSignedTLS && opts.CertFile == "" {
+		cert, err := certificate()
+		if err != nil {
+			return fmt.Errorf("the console's certificate: %w", err)
+		}
+		opts.TLSCertificate = cert
+	}
+	opts.Cache, opts.Reviews, opts.Config = mgr.GetCache(), mgr.GetClient(), mgr.GetConfig()
+	opts.Scheme, opts.Mapper, opts.Recorder = mgr.GetScheme(), mgr.GetRESTMapper(), mgr.GetEventRecorder("fido-console")
+	opts.Policies, opts.OperatorNamespace = policies, o.Namespace
+	if ingestServer != nil {
+		opts.SpoolDepth = ingestServer.SpoolDepth
+	}
+	srv, err := console.New(opts)
+	if err != nil {
 		return err
 	}
-	return mgr.AddReadyzCheck("ingest", srv.Ready)
+	return mgr.Add(srv)
 }
 
 // archiverOf is the configured archive sinks: the HTTP endpoint (guarded

@@ -238,7 +238,7 @@ func (b *bench) startOperator(env *envtest.Environment) error {
 	ingest := freeAddr()
 	probes := freeAddr()
 	args := []string{"--kubeconfig", kubeconfig, "--namespace", opNamespace, "--ingest-bind-address", ingest,
-		"--health-probe-bind-address", probes, "--metrics-bind-address", "0", "--ingest-spool-path", filepath.Join(dir, "spool.db"),
+		"--health-probe-bind-address", probes, "--metrics-bind-address", "0", "--console-bind-address=", "--ingest-spool-path", filepath.Join(dir, "spool.db"),
 		"--action-rate-limit=-1", "--namespace-action-rate-limit=-1", "--ingest-rate-limit=-1", "--zap-log-level=error"}
 	if extra := strings.Fields(flag.Lookup("operator-args").Value.String()); len(extra) > 0 {
 		args = append(args, extra...)

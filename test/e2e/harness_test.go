@@ -228,6 +228,7 @@ type operator struct {
 	cmd        *exec.Cmd
 	ingestURL  string
 	metricsURL string
+	consoleURL string
 	log        *lockedWriter
 	done       chan struct{}
 }
@@ -236,11 +237,12 @@ type operator struct {
 // its ingest endpoint answers.
 func startOperator(t *testing.T, name string, extra ...string) *operator {
 	t.Helper()
-	ingest, metrics, probes := freePort(t), freePort(t), freePort(t)
+	ingest, metrics, probes, console := freePort(t), freePort(t), freePort(t), freePort(t)
 	spool := filepath.Join(t.TempDir(), "spool.db")
 	args := append([]string{
 		"--kubeconfig", operatorKubeconfig, "--namespace", opNamespace,
 		"--ingest-bind-address", ingest, "--metrics-bind-address", metrics, "--health-probe-bind-address", probes,
+		"--console-bind-address", console,
 		"--ingest-spool-path", spool, "--leader-elect", "--zap-devel=false",
 		// The tests' webhook sink; every other internal address stays refused.
 		"--egress-allow-cidrs=127.0.0.1/32",
@@ -252,7 +254,7 @@ func startOperator(t *testing.T, name string, extra ...string) *operator {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	op := &operator{name: name, cmd: cmd, ingestURL: "http://" + ingest, metricsURL: "http://" + metrics + "/metrics", log: log, done: make(chan struct{})}
+	op := &operator{name: name, cmd: cmd, ingestURL: "http://" + ingest, metricsURL: "http://" + metrics + "/metrics", consoleURL: "http://" + console, log: log, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(op.done) }()
 	t.Cleanup(func() {
 		op.stop()
