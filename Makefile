@@ -109,7 +109,7 @@ bench-micro: ## Micro-benchmarks: scoring, indicator index, RBAC reach, ingest p
 
 .PHONY: bench-containment
 bench-containment: build ## Alert-to-NetworkPolicy containment against a local control plane (BENCH_ARGS to tune).
-	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go run ./test/bench -idle 50 -burst 1000 -senders 50 -incidents 10000 $(BENCH_ARGS)
+	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go run ./test/bench -idle 50 -burst 1000 -senders 50 -incidents 10000,50000 $(BENCH_ARGS)
 
 ##@ Build and run
 

@@ -47,6 +47,13 @@ type Subject struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	User string `json:"user,omitempty"`
+	// groups of the Kubernetes user, when the detector knows them (audit
+	// events do): RBAC reach counts bindings to these groups too.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
+	// +listType=atomic
+	// +optional
+	Groups []string `json:"groups,omitempty"`
 	// ip address of the subject, for IP subjects.
 	// +kubebuilder:validation:MaxLength=45
 	// +optional

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/ingest"
 )
 
 // planSource is one policy's say in an incident's response: the tier its
@@ -41,7 +42,7 @@ func planActions(inc *fidov1.Incident, sources []planSource, p planner) ([]*fido
 		scope := fidov1.ScopeOf(policy.Namespace, p.operatorNamespace)
 		planned := map[actionKey]string{}
 		for _, tmpl := range src.tier.Actions {
-			target, err := actionTarget(inc, tmpl)
+			target, err := actionTarget(inc, tmpl, p.operatorNamespace)
 			if err == nil {
 				if why := fidov1.ReachError(scope, policy.Namespace, target, tmpl.Type); why != "" {
 					err = fmt.Errorf("policy %s/%s: %s", policy.Namespace, policy.Name, why)
@@ -133,7 +134,7 @@ func incidentLabelValue(name string) string {
 
 // actionTarget is the template's explicit target, or the one derived from
 // the incident's subject and enrichment.
-func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate) (fidov1.Target, error) {
+func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, operatorNamespace string) (fidov1.Target, error) {
 	if tmpl.Target != nil {
 		t := *tmpl.Target
 		if t.Namespace == "" && t.Kind != fidov1.TargetNode && t.Kind != fidov1.TargetUser {
@@ -143,7 +144,7 @@ func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate) (fidov1.Targ
 	}
 	switch tmpl.Type {
 	case fidov1.ActionIsolatePod, fidov1.ActionDeletePod, fidov1.ActionLabel, fidov1.ActionScaleWorkload:
-		return podTarget(inc)
+		return podTarget(inc, operatorNamespace)
 	case fidov1.ActionDisableServiceAccount:
 		return serviceAccountTarget(inc)
 	case fidov1.ActionDisableUser:
@@ -151,7 +152,7 @@ func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate) (fidov1.Targ
 	case fidov1.ActionCordonNode:
 		return nodeTarget(inc)
 	case fidov1.ActionNotify:
-		return notifyTarget(inc), nil
+		return notifyTarget(inc, operatorNamespace), nil
 	}
 	return fidov1.Target{}, fmt.Errorf("unknown action type %q", tmpl.Type)
 }
@@ -163,12 +164,31 @@ func subjectNamespace(inc *fidov1.Incident) string {
 	return inc.Namespace
 }
 
-func podTarget(inc *fidov1.Incident) (fidov1.Target, error) {
+// podTarget is the subject pod, or for an identity the pod its request
+// acted on (the audit log's objectRef: the pod exec'd into).
+func podTarget(inc *fidov1.Incident, operatorNamespace string) (fidov1.Target, error) {
 	s := inc.Spec.Subject
 	if s.Kind == fidov1.SubjectPod && s.Name != "" {
 		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: subjectNamespace(inc), Name: s.Name}, nil
 	}
+	if ns, name, ok := auditedPod(inc, operatorNamespace); ok {
+		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: name}, nil
+	}
 	return fidov1.Target{}, fmt.Errorf("the subject is a %s, not a pod", s.Kind)
+}
+
+// auditedPod is the pod an identity's audited request acted on. Only the
+// ingest server's k8s-audit incidents in the operator namespace (where
+// tenants cannot write) are believed: anyone may create an Incident in
+// their own namespace, and fields are whatever its author typed.
+func auditedPod(inc *fidov1.Incident, operatorNamespace string) (namespace, name string, ok bool) {
+	s, f := inc.Spec.Subject, inc.Spec.Fields
+	if inc.Spec.Detector != ingest.DetectorK8sAudit || inc.Namespace != operatorNamespace ||
+		(s.Kind != fidov1.SubjectUser && s.Kind != fidov1.SubjectServiceAccount) || f[ingest.FieldAuditResource] != "pods" {
+		return "", "", false
+	}
+	namespace, name = string(f[ingest.FieldAuditNamespace]), string(f[ingest.FieldAuditName])
+	return namespace, name, namespace != "" && name != ""
 }
 
 // serviceAccountTarget is the subject service account, or the one the
@@ -189,6 +209,9 @@ func serviceAccountTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 func userTarget(inc *fidov1.Incident) (fidov1.Target, error) {
 	if e := inc.Status.Enrichment; inc.Spec.Subject.Kind == fidov1.SubjectPod && (e == nil || e.Pod == nil) {
 		return fidov1.Target{}, fmt.Errorf("pod %s/%s does not exist", subjectNamespace(inc), inc.Spec.Subject.Name)
+	}
+	if inc.Spec.Subject.Kind == fidov1.SubjectServiceAccount {
+		return fidov1.Target{}, fmt.Errorf("the subject is a service account: DisableServiceAccount answers it")
 	}
 	if u := inc.Spec.Subject.User; u != "" {
 		return fidov1.Target{Kind: fidov1.TargetUser, Name: u}, nil
@@ -229,8 +252,8 @@ func contradictions(inc *fidov1.Incident) string {
 }
 
 // notifyTarget names what the message is about; Notify changes nothing on it.
-func notifyTarget(inc *fidov1.Incident) fidov1.Target {
-	if t, err := podTarget(inc); err == nil {
+func notifyTarget(inc *fidov1.Incident, operatorNamespace string) fidov1.Target {
+	if t, err := podTarget(inc, operatorNamespace); err == nil {
 		return t
 	}
 	if t, err := serviceAccountTarget(inc); err == nil {

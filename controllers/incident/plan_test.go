@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/ingest"
 )
 
 const testOperatorNamespace = "fido-system"
@@ -40,6 +41,15 @@ func TestActionTarget(t *testing.T) {
 	lyingAlert.Spec.Subject.Node = "payments-node" // the pod runs on worker-1
 	ghostPod := podIncident()
 	ghostPod.Status.Enrichment = &fidov1.Enrichment{}
+	audited := &fidov1.Incident{
+		ObjectMeta: metav1.ObjectMeta{Name: "exec-1", Namespace: testOperatorNamespace},
+		Spec: fidov1.IncidentSpec{Detector: ingest.DetectorK8sAudit, Subject: fidov1.Subject{Kind: fidov1.SubjectUser, User: "alice"},
+			Fields: map[string]fidov1.FieldValue{ingest.FieldAuditResource: "pods", ingest.FieldAuditNamespace: "payments", ingest.FieldAuditName: "api-0"}},
+	}
+	forgedInTenantNamespace := audited.DeepCopy()
+	forgedInTenantNamespace.Namespace = "shop"
+	forgedDetector := audited.DeepCopy()
+	forgedDetector.Spec.Detector = "generic"
 	tests := []struct {
 		name    string
 		inc     *fidov1.Incident
@@ -74,10 +84,15 @@ func TestActionTarget(t *testing.T) {
 			tmpl: withTarget(tmpl(fidov1.ActionLabel), fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-2"}),
 			want: fidov1.Target{Kind: fidov1.TargetNode, Name: "worker-2"}},
 		{name: "unknown type", inc: pod, tmpl: tmpl("Explode"), wantErr: `unknown action type "Explode"`},
+		{name: "the pod an audited user exec'd into", inc: audited, tmpl: tmpl(fidov1.ActionIsolatePod),
+			want: fidov1.Target{Kind: fidov1.TargetPod, Namespace: "payments", Name: "api-0"}},
+		{name: "the audited user", inc: audited, tmpl: tmpl(fidov1.ActionDisableUser), want: fidov1.Target{Kind: fidov1.TargetUser, Name: "alice"}},
+		{name: "audit fields in a tenant's own incident name no pod", inc: forgedInTenantNamespace, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
+		{name: "audit fields from another detector name no pod", inc: forgedDetector, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := actionTarget(tt.inc, tt.tmpl)
+			got, err := actionTarget(tt.inc, tt.tmpl, testOperatorNamespace)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)

@@ -25,6 +25,9 @@ type account struct {
 	serviceAccount bool
 	namespace      string // the service account's namespace, or where to look for a user's RoleBindings ("" = all)
 	name           string
+	// knownGroups are groups the detector saw the account in (audit
+	// events carry them), beyond those every such account has.
+	knownGroups []string
 }
 
 // userName is how the authorizer sees the account.
@@ -37,11 +40,16 @@ func (a account) userName() string {
 
 // groups are the groups the account is known to belong to.
 func (a account) groups() []string {
+	groups := []string{authenticatedGroup}
 	if a.serviceAccount {
-		return []string{allServiceAccountsGroup, allServiceAccountsGroup + ":" + a.namespace, authenticatedGroup}
+		groups = append(groups, allServiceAccountsGroup, allServiceAccountsGroup+":"+a.namespace)
 	}
-	return []string{authenticatedGroup}
+	return append(groups, a.knownGroups...)
 }
+
+// mastersGroup is the group the API server authorizes for everything,
+// bypassing RBAC: no binding shows it.
+const mastersGroup = "system:masters"
 
 // binding is how a binding's subjects name an account.
 type binding int
@@ -88,9 +96,11 @@ func subjectAccount(in *Input) (account, bool) {
 	case in.Pod != nil:
 		return account{serviceAccount: true, namespace: in.Pod.Namespace, name: podServiceAccount(in.Pod)}, true
 	case s.Kind == fidov1.SubjectServiceAccount && s.Name != "" && s.Namespace != "":
-		return account{serviceAccount: true, namespace: s.Namespace, name: s.Name}, true
+		return account{serviceAccount: true, namespace: s.Namespace, name: s.Name, knownGroups: s.Groups}, true
 	case s.Kind == fidov1.SubjectUser && s.User != "":
-		return userAccount(s.User, s.Namespace), true
+		acct := userAccount(s.User, s.Namespace)
+		acct.knownGroups = s.Groups
+		return acct, true
 	}
 	return account{}, false
 }
@@ -129,6 +139,9 @@ func (e *rbacEnricher) Enrich(ctx context.Context, in *Input, out *fidov1.Enrich
 // the built-in discovery bindings every authenticated account has are noise.
 func describeAccess(acct account, grants []Grant, named map[string]bool) *fidov1.AccessInfo {
 	reach := EvaluateReach(grants)
+	if slices.Contains(acct.knownGroups, mastersGroup) {
+		reach.ClusterAdmin = true
+	}
 	info := &fidov1.AccessInfo{
 		Subject:         acct.userName(),
 		ClusterAdmin:    reach.ClusterAdmin,

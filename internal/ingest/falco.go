@@ -7,6 +7,7 @@ import (
 	"time"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/audit"
 	"github.com/fido-operator/fido/internal/text"
 )
 
@@ -123,20 +124,18 @@ func falcoFields(raw map[string]json.RawMessage) map[string]string {
 }
 
 // falcoSubject derives the subject from the Kubernetes fields of a syscall
-// event, the target of an audit event, or the k8smeta plugin's fields.
+// event or the k8smeta plugin's fields, or for an audit event (the
+// k8saudit plugin's ka.* fields) the identity that made the request.
 func falcoSubject(ev falcoEvent, f map[string]string) (fidov1.Subject, bool) {
+	if user := userName(f["ka.user.name"]); user != "" {
+		// The k8saudit plugin: the subject is who made the request (the
+		// object it acted on stays in the ka.target.* fields).
+		return auditSubject(audit.NewIdentity(user, nil, userName(f["ka.impuser.name"]), nil)), true
+	}
 	ns := firstOf(dnsLabel, f["k8s.ns.name"], f["k8smeta.ns.name"])
 	pod := firstOf(dnsSubdomain, f["k8s.pod.name"], f["k8smeta.pod.name"])
-	user := firstOf(userName, f["ka.user.name"], f["user.name"])
-	target := strings.ToLower(f["ka.target.resource"])
-	tns, tname := dnsLabel(f["ka.target.namespace"]), dnsSubdomain(f["ka.target.name"])
-	if pod == "" && target == "pods" && tns != "" && tname != "" {
-		ns, pod = tns, tname
-	}
+	user := userName(f["user.name"])
 	node := firstOf(dnsSubdomain, ev.Hostname, f["k8smeta.node.name"], f["hostname"])
-	if pod == "" && target == "serviceaccounts" && tns != "" && tname != "" {
-		return fidov1.Subject{Kind: fidov1.SubjectServiceAccount, Namespace: tns, Name: tname, Node: node, User: user}, true
-	}
 	ip := firstOf(ipOrEmpty, f["fd.lip"], f["fd.cip"])
 	return subjectFrom(ns, pod, cleanLine(f["container.name"], maxSubjectField), node, user, ip)
 }

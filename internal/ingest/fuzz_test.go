@@ -76,3 +76,23 @@ func FuzzFindURLs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAudit feeds arbitrary bodies to the audit endpoint's parser and
+// matcher: no panic, and every alert it returns is valid.
+func FuzzAudit(f *testing.F) {
+	f.Add(auditList(bindingEvent("f-1", "ResponseComplete")))
+	f.Add([]byte(`{"items":[{"auditID":"x","stage":"Panic","impersonatedUser":{"username":"system:serviceaccount:a:b"},"objectRef":{"resource":"pods","namespace":"A_B","name":"` + "\u2028" + `"}}]}`))
+	f.Add([]byte(`{"items":[{"auditID":"x","stage":"ResponseComplete","requestObject":"not an object","sourceIPs":["::1","nope"]}]}`))
+	s := &Server{opts: Options{AuditRules: bindingRule(f)}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		alerts, err := s.parseAudit(body, time.Now())
+		if err != nil {
+			return
+		}
+		for _, a := range alerts {
+			if err := a.validate(); err != nil {
+				t.Fatalf("invalid alert %+v: %v", a, err)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,7 +52,7 @@ func TestIngestFalcoCreatesAndDeduplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "shop", Name: "shop-7d9c8b6f5-x2x9q", Container: "shop", Node: "worker-2", User: "www-data"}
-	if inc.Spec.Detector != "falco" || inc.Spec.Rule != "Outbound Connection to C2 Servers" || inc.Spec.Priority != fidov1.PriorityWarning || inc.Spec.Subject != want {
+	if inc.Spec.Detector != "falco" || inc.Spec.Rule != "Outbound Connection to C2 Servers" || inc.Spec.Priority != fidov1.PriorityWarning || !reflect.DeepEqual(inc.Spec.Subject, want) {
 		t.Errorf("spec = %+v", inc.Spec)
 	}
 	if len(inc.Spec.Indicators) != 4 || inc.Spec.Fields["fd.sip.name"] != "evil.example" || inc.Labels[fidov1.LabelDetector] != "falco" {
@@ -117,7 +118,7 @@ func TestIngestAlertmanager(t *testing.T) {
 			t.Errorf("%s: %v", tc.alert.Rule, err)
 			continue
 		}
-		if inc.Spec.Subject != tc.alert.Subject || inc.Status.Occurrences != 0 || inc.Annotations[fidov1.AnnotationAlertRef] != tc.alert.Ref {
+		if !reflect.DeepEqual(inc.Spec.Subject, tc.alert.Subject) || inc.Status.Occurrences != 0 || inc.Annotations[fidov1.AnnotationAlertRef] != tc.alert.Ref {
 			t.Errorf("%s: subject %+v occurrences %d annotations %v", tc.alert.Rule, inc.Spec.Subject, inc.Status.Occurrences, inc.Annotations)
 		}
 	}

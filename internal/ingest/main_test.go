@@ -36,6 +36,7 @@ const (
 	amToken      = "alertmanager-token-0123456789"
 	scannerToken = "scanner-token-0123456789"
 	genericToken = "generic-token-0123456789"
+	auditToken   = "k8s-audit-token-0123456789"
 )
 
 func TestMain(m *testing.M) {
@@ -82,6 +83,7 @@ func seedCluster() error {
 			"alertmanager":  []byte(amToken),
 			"image-scanner": []byte(scannerToken),
 			"generic":       []byte(genericToken),
+			"k8s-audit":     []byte(auditToken),
 		},
 	})
 }

@@ -35,6 +35,14 @@ var (
 		Name: "fido_ingest_overflow_total",
 		Help: "Alerts refused because their detector had as many open incidents as it may have, by detector.",
 	}, []string{"detector"})
+	auditEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_audit_events_total",
+		Help: "Kubernetes audit events received on /v1/ingest/k8s-audit, by outcome (matched: some AuditRule reported it; unmatched; operator: the operator's own request, ignored).",
+	}, []string{"outcome"})
+	auditRuleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_audit_rule_errors_total",
+		Help: "AuditRule evaluations that failed on an event (counted as no match), by rule.",
+	}, []string{"rule"})
 	persistSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fido_ingest_persist_duration_seconds",
 		Help:    "Time to turn one alert into a created or updated Incident, by path (direct or drain).",
@@ -43,5 +51,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal)
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, auditEventsTotal, auditRuleErrors)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fido-operator/fido/internal/audit"
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -79,6 +80,13 @@ type Options struct {
 	AnswerBudget time.Duration
 	// ShutdownTimeout bounds the drain of in-flight requests on shutdown, default 15s.
 	ShutdownTimeout time.Duration
+	// AuditRules are the rules /v1/ingest/k8s-audit matches events
+	// against; nil or empty: every audit event is dropped.
+	AuditRules *audit.Set
+	// OperatorServiceAccount is the operator's own service account: its
+	// audited requests (FIDO's own responses, such as removing a user from
+	// a cluster-admin binding) never become incidents.
+	OperatorServiceAccount string
 	// Client talks to the API server for incidents and namespaces. It must
 	// not read from a cache (use client.New, not the manager's client).
 	Client client.Client

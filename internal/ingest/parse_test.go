@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -99,7 +100,7 @@ func TestParseFalco(t *testing.T) {
 			t.Helper()
 			a := got[0]
 			want := fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "shop", Name: "web-1", Container: "web", Node: "worker-1", User: "root"}
-			if a.Subject != want {
+			if !reflect.DeepEqual(a.Subject, want) {
 				t.Errorf("subject = %+v, want %+v", a.Subject, want)
 			}
 			if a.Priority != fidov1.PriorityNotice || a.Rule != "Terminal shell in container" || a.Detector != "falco" {
@@ -135,16 +136,27 @@ func TestParseFalco(t *testing.T) {
 				t.Errorf("subject %+v priority %s", a.Subject, a.Priority)
 			}
 		}},
-		{name: "k8s audit exec targets the pod", body: fixture(t, "falco_audit.json"), check: func(t *testing.T, got []*Alert) {
+		{name: "k8s audit exec is about the identity that made it", body: fixture(t, "falco_audit.json"), check: func(t *testing.T, got []*Alert) {
 			t.Helper()
 			a := got[0]
-			if a.Subject.Kind != fidov1.SubjectPod || a.Subject.Namespace != "shop" || a.Subject.Name != "web-1" || a.Subject.User != "system:serviceaccount:ci:deployer" {
+			if a.Subject.Kind != fidov1.SubjectServiceAccount || a.Subject.Namespace != "ci" || a.Subject.Name != "deployer" || a.Subject.User != "system:serviceaccount:ci:deployer" {
 				t.Errorf("subject = %+v", a.Subject)
+			}
+			if a.Fields["ka.target.name"] != "web-1" || a.Fields["ka.target.subresource"] != "exec" {
+				t.Errorf("the pod acted on is not recorded: %v", a.Fields)
 			}
 			if !hasIndicator(a, fidov1.IndicatorIP, "192.0.2.10") || hasIndicator(a, fidov1.IndicatorIP, "127.0.0.1") {
 				t.Errorf("indicators = %v: want 192.0.2.10 and no loopback", a.Indicators)
 			}
 		}},
+		{name: "k8s audit impersonation is about the impersonated user", body: falcoEventJSON(t, map[string]any{"source": "k8s_audit", "output_fields": map[string]any{
+			"ka.user.name": "mallory", "ka.impuser.name": "alice", "ka.verb": "create", "ka.target.resource": "clusterrolebindings", "k8s.ns.name": "<NA>", "k8s.pod.name": "<NA>"}}),
+			check: func(t *testing.T, got []*Alert) {
+				t.Helper()
+				if s := got[0].Subject; s.Kind != fidov1.SubjectUser || s.User != "alice" {
+					t.Errorf("subject = %+v", s)
+				}
+			}},
 		{name: "node level event without kubernetes fields", body: falcoEventJSON(t, map[string]any{"output_fields": map[string]any{"proc.name": "sshd", "k8s.ns.name": "<NA>", "k8s.pod.name": "<NA>"}}), check: func(t *testing.T, got []*Alert) {
 			t.Helper()
 			if s := got[0].Subject; s.Kind != fidov1.SubjectNode || s.Name != "worker-1" {
@@ -275,7 +287,7 @@ func TestParseAlertmanager(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			a := tc.alert
-			if a.Subject != tc.subject || a.Priority != tc.priority || a.Resolved != tc.resolved {
+			if !reflect.DeepEqual(a.Subject, tc.subject) || a.Priority != tc.priority || a.Resolved != tc.resolved {
 				t.Errorf("got %+v %s resolved=%v", a.Subject, a.Priority, a.Resolved)
 			}
 			for _, in := range tc.indicators {

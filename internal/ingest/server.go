@@ -95,6 +95,7 @@ func (s *Server) routes() http.Handler {
 		{name: "falco", detector: DetectorFalco, parse: ParseFalco},
 		{name: "alertmanager", detector: DetectorAlertmanager, parse: ParseAlertmanager},
 		{name: "generic", parse: ParseGeneric},
+		{name: "k8s-audit", detector: DetectorK8sAudit, parse: s.parseAudit},
 	} {
 		mux.HandleFunc("POST /v1/ingest/"+ep.name, func(w http.ResponseWriter, r *http.Request) {
 			s.write(w, ep, s.ingest(ep, r))

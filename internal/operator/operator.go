@@ -27,11 +27,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/controllers/auditrule"
 	"github.com/fido-operator/fido/controllers/incident"
 	"github.com/fido-operator/fido/controllers/responseaction"
 	"github.com/fido-operator/fido/controllers/scoringpolicy"
 	"github.com/fido-operator/fido/controllers/threatfeed"
 	"github.com/fido-operator/fido/internal/archive"
+	"github.com/fido-operator/fido/internal/audit"
 	"github.com/fido-operator/fido/internal/console"
 	"github.com/fido-operator/fido/internal/egress"
 	"github.com/fido-operator/fido/internal/enforce"
@@ -308,6 +310,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
+	if err := (&auditrule.Reconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr, workers); err != nil {
+		return err
+	}
 	ingestServer, err := setupIngest(ctx, mgr, apiClient, o)
 	if err != nil {
 		return err
@@ -353,6 +358,10 @@ func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client,
 		return nil, err
 	}
 	opts.Client, opts.OperatorNamespace, opts.Cache = c, o.Namespace, mgr.GetCache()
+	opts.AuditRules, opts.OperatorServiceAccount = audit.NewSet(), o.ServiceAccount
+	if err := auditrule.Feed(ctx, mgr.GetCache(), opts.AuditRules); err != nil {
+		return nil, err
+	}
 	srv, err := ingest.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting the ingest server: %w", err)

@@ -7,9 +7,17 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +39,8 @@ import (
 const (
 	opNamespace = "fido-system"
 	falcoToken  = "e2e-falco-token-0123456789abcdef"
+	// auditToken is the bearer token of the API server's audit webhook.
+	auditToken = "e2e-k8s-audit-token-0123456789abcdef"
 )
 
 var (
@@ -47,6 +57,13 @@ var (
 	// tenantKubeconfig impersonates the user "mallory", who holds only the
 	// roles a test binds to her.
 	tenantKubeconfig string
+	// auditIngestAddr is where the API server's audit webhook posts: an
+	// operator started with --ingest-bind-address=auditIngestAddr gets
+	// the cluster's audit events.
+	auditIngestAddr string
+	// auditIngestTLS are the flags that serve ingest with the certificate
+	// the audit webhook trusts (the API server sends its token over TLS only).
+	auditIngestTLS []string
 )
 
 func TestMain(m *testing.M) {
@@ -69,12 +86,25 @@ func run(m *testing.M) (int, error) {
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(root, "bin", "fido"), root).CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("building bin/fido: %w\n%s", err, out)
 	}
+	auditDir, err := os.MkdirTemp("", "fido-e2e-audit-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(auditDir)
+	auditFlags, err := auditWebhook(auditDir)
+	if err != nil {
+		return 0, err
+	}
 	env := &envtest.Environment{}
 	// As in a production cluster: kubelets are authorized by the Node
-	// authorizer and NodeRestriction limits what they may write.
-	env.ControlPlane.GetAPIServer().Configure().
+	// authorizer and NodeRestriction limits what they may write; and the
+	// audit log goes to FIDO's webhook as the README tells.
+	apiserver := env.ControlPlane.GetAPIServer().Configure().
 		Set("authorization-mode", "Node,RBAC").
 		Append("enable-admission-plugins", "NodeRestriction")
+	for k, v := range auditFlags {
+		apiserver.Set(k, v)
+	}
 	if _, err := env.Start(); err != nil {
 		return 0, err
 	}
@@ -124,7 +154,7 @@ func install() error {
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_default.yaml")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_scoringpolicy_namespaced.yaml")},
 		{"apply", "-f", filepath.Join(root, "config", "samples", "security_v1alpha1_threatfeed.yaml")},
-		{"-n", opNamespace, "create", "secret", "generic", "fido-ingest-tokens", "--from-literal=falco=" + falcoToken},
+		{"-n", opNamespace, "create", "secret", "generic", "fido-ingest-tokens", "--from-literal=falco=" + falcoToken, "--from-literal=k8s-audit=" + auditToken},
 	}
 	for _, args := range steps {
 		if _, err := kubectl(args...); err != nil {
@@ -396,4 +426,83 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// auditWebhook writes the README's audit policy and a webhook kubeconfig
+// for a free local port (auditIngestAddr), and returns the kube-apiserver
+// flags that use them.
+func auditWebhook(dir string) (map[string]string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	auditIngestAddr = l.Addr().String()
+	_ = l.Close()
+	policy, err := os.ReadFile(filepath.Join(root, "config", "audit", "policy.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := localhostCertificate()
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := filepath.Join(dir, "ingest.crt"), filepath.Join(dir, "ingest.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	auditIngestTLS = []string{"--ingest-bind-address", auditIngestAddr, "--ingest-tls-cert-file", certFile, "--ingest-tls-key-file", keyFile}
+	webhook := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: fido
+  cluster: {server: "https://%s/v1/ingest/k8s-audit", certificate-authority-data: %s}
+users:
+- name: kube-apiserver
+  user: {token: %q}
+contexts:
+- name: fido
+  context: {cluster: fido, user: kube-apiserver}
+current-context: fido
+`, auditIngestAddr, base64.StdEncoding.EncodeToString(certPEM), auditToken)
+	policyFile, webhookFile := filepath.Join(dir, "audit-policy.yaml"), filepath.Join(dir, "audit-webhook.yaml")
+	if err := os.WriteFile(policyFile, policy, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(webhookFile, []byte(webhook), 0o600); err != nil {
+		return nil, err
+	}
+	return map[string]string{
+		"audit-policy-file":             policyFile,
+		"audit-webhook-config-file":     webhookFile,
+		"audit-webhook-mode":            "batch",
+		"audit-webhook-batch-max-wait":  "1s",
+		"audit-webhook-initial-backoff": "1s",
+	}, nil
+}
+
+// localhostCertificate makes a self-signed certificate for 127.0.0.1.
+func localhostCertificate() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fido-e2e-ingest"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }
