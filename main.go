@@ -201,7 +201,7 @@ func consoleBanner(ctx context.Context, o options, cfg *rest.Config) string {
 // or manual action, which act on pods that do not exist).
 func devManifests() []string {
 	var out []string
-	for _, f := range []string{"namespaces.yaml", "security_v1alpha1_scoringpolicy_default.yaml", "security_v1alpha1_scoringpolicy_namespaced.yaml", "security_v1alpha1_threatfeed.yaml"} {
+	for _, f := range []string{"namespaces.yaml", "security_v1alpha1_scoringpolicy_default.yaml", "security_v1alpha1_scoringpolicy_namespaced.yaml", "security_v1alpha1_scoringpolicy_identity.yaml", "security_v1alpha1_auditrules.yaml", "security_v1alpha1_threatfeed.yaml"} {
 		out = append(out, filepath.Join("config", "samples", f))
 	}
 	return out
