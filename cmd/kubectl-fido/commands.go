@@ -56,6 +56,10 @@ var commands = []command{
 		name: "false-positive", args: "INCIDENT", summary: "Close an incident as a false positive: FIDO reverts its actions",
 		example: "false-positive -n shop falco-terminal-shell-6d2c1f", setup: setupFalsePositive,
 	},
+	{
+		name: "console", args: "", summary: "Serve the web console on this machine, as you (your kubeconfig), and print its URL",
+		example: "console --port 8082", setup: setupConsole,
+	},
 }
 
 // lookup finds a command by name.

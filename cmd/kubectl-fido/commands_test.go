@@ -45,6 +45,8 @@ func TestDispatchWithoutCluster(t *testing.T) {
 		{[]string{"frobnicate"}, 1, "", `error: unknown command "frobnicate"`},
 		{[]string{"get", "--bogus"}, 1, "", "unknown flag: --bogus"},
 		{[]string{"-n", "shop"}, 1, "", "no command"},
+		{[]string{"help", "console"}, 0, "--operator-namespace", ""},
+		{[]string{"console", "--address", "0.0.0.0", "--kubeconfig", "/dev/null", "--server", "https://127.0.0.1:1"}, 1, "", "loopback address only"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

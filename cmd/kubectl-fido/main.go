@@ -9,6 +9,7 @@
 //	kubectl fido revert ACTION|INCIDENT     undo one action, or every action of an incident
 //	kubectl fido resolve INCIDENT       close a true positive (--restore-access gives disabled identities back)
 //	kubectl fido false-positive INCIDENT    close an incident as a false positive: every action is reverted
+//	kubectl fido console                the web console on 127.0.0.1, with your kubeconfig's identity and RBAC
 //
 // Approving is a merge patch that sets spec.approved and the annotation
 // security.fido.dev/approved-by to the caller's username (from a

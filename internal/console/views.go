@@ -291,7 +291,7 @@ func hourlyChart(counts []int, now time.Time) barChart {
 		i := d * 24
 		c.Ticks = append(c.Ticks, tick{X: float64(i) * slot, Label: now.Add(-time.Duration(len(counts)-i) * time.Hour).UTC().Format("Mon 02")})
 	}
-	c.Legend = fmt.Sprintf("%d incidents in 7 days, at most %d in one hour", c.Total, c.Max)
+	c.Legend = fmt.Sprintf("%s in 7 days, at most %d in one hour", plural(c.Total, "incident"), c.Max)
 	return c
 }
 
@@ -695,6 +695,14 @@ func feedSource(s *fidov1.ThreatFeedSpec) string {
 		return fmt.Sprintf("inline (%d entries)", len(s.Inline))
 	}
 	return "–"
+}
+
+// plural is "1 incident", "2 incidents".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // humanDuration is a short, rounded duration: 45s, 12m, 3h, 2d.
