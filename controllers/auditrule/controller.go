@@ -91,4 +91,3 @@ func Feed(ctx context.Context, c cache.Cache, set *audit.Set) error {
 	})
 	return err
 }
-

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,5 +105,16 @@ func TestAuditEndpointRefusals(t *testing.T) {
 		if r := post(t, srv.url, "k8s-audit", auditToken, []byte(body)); r.code != http.StatusBadRequest {
 			t.Errorf("%s: %d %v", body, r.code, r.body)
 		}
+	}
+}
+
+// TestOperatorsOwnRequestsAreIgnored: FIDO taking a user out of a
+// cluster-admin binding is audited too; it must not report itself.
+func TestOperatorsOwnRequestsAreIgnored(t *testing.T) {
+	srv := startServer(t, Options{AuditRules: bindingRule(t), OperatorServiceAccount: "fido-controller-manager"})
+	own := strings.Replace(bindingEvent("o-1", "ResponseComplete"), `"impersonatedUser":{"username":"alice","groups":["dev"]}`,
+		`"impersonatedUser":{"username":"system:serviceaccount:`+testOperatorNS+`:fido-controller-manager"}`, 1)
+	if r := post(t, srv.url, "k8s-audit", auditToken, auditList(own)); r.code != http.StatusAccepted || r.body["accepted"] != 0.0 {
+		t.Fatalf("answer %d %v, want 202 with nothing accepted", r.code, r.body)
 	}
 }
