@@ -92,7 +92,7 @@ func TestAuditLogIdentityIncidents(t *testing.T) {
 	// The pod exec'd into is isolated at once; disabling alice waits for a person.
 	eventually(t, 60*time.Second, func() error {
 		if out, err := kubectl("-n", ns, "get", "networkpolicy", "-o", "name"); err != nil || !strings.Contains(out, "fido-quarantine") {
-			return fmt.Errorf("no isolating NetworkPolicy in %s: %s %v", ns, out, err)
+			return fmt.Errorf("no isolating NetworkPolicy in %s: %s: %w", ns, out, err)
 		}
 		return nil
 	})
