@@ -28,6 +28,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/console"
 	"github.com/fido-operator/fido/internal/devcluster"
+	"github.com/fido-operator/fido/internal/enrich"
 	"github.com/fido-operator/fido/internal/logging"
 	"github.com/fido-operator/fido/internal/operator"
 	"github.com/fido-operator/fido/internal/version"
@@ -106,8 +107,9 @@ func run(ctx context.Context, o options) error {
 		HealthProbeBindAddress: o.probeAddr,
 		PprofBindAddress:       o.pprofAddr,
 		Cache: cache.Options{
-			// Managed fields are never read here; dropping them keeps the cache small.
-			DefaultTransform: cache.TransformStripManagedFields(),
+			// Managed fields are never read here, nor most of a Trivy
+			// VulnerabilityReport; dropping them keeps the cache small.
+			DefaultTransform: enrich.TrimVulnerabilityReports(cache.TransformStripManagedFields()),
 			// ThreatFeeds may reference ConfigMaps and Secrets in the operator
 			// namespace only, and the operator may read them nowhere else.
 			ByObject: map[client.Object]cache.ByObject{

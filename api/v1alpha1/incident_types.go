@@ -392,6 +392,82 @@ type HistoryInfo struct {
 	Window metav1.Duration `json:"window"`
 }
 
+// MaxCriticalIDs bounds VulnerabilityInfo.CriticalIDs.
+const MaxCriticalIDs = 10
+
+// MaxScannedImages bounds VulnerabilityInfo.Images.
+const MaxScannedImages = 32
+
+// VulnerabilityInfo summarises the Trivy Operator's VulnerabilityReports
+// for the images of the attacked pod. The totals count each distinct image
+// once, however many containers run it.
+type VulnerabilityInfo struct {
+	// critical is the number of vulnerabilities of critical severity.
+	Critical int32 `json:"critical"`
+	// high is the number of vulnerabilities of high severity.
+	High int32 `json:"high"`
+	// medium is the number of vulnerabilities of medium severity.
+	Medium int32 `json:"medium"`
+	// low is the number of vulnerabilities of low severity.
+	Low int32 `json:"low"`
+	// unknown is the number of vulnerabilities of unknown severity.
+	Unknown int32 `json:"unknown"`
+	// fixable is the number of vulnerabilities, of any severity, with a
+	// fixed version available.
+	Fixable int32 `json:"fixable"`
+	// criticalIDs are the identifiers of the critical vulnerabilities
+	// (e.g. CVE-2024-3094), de-duplicated and sorted; the first ones when
+	// there are more.
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=128
+	// +listType=atomic
+	// +optional
+	CriticalIDs []string `json:"criticalIDs,omitempty"`
+	// scannedAt is when the oldest of the reports was last updated.
+	// +optional
+	ScannedAt *metav1.Time `json:"scannedAt,omitempty"`
+	// reportAge is how old that report was when the incident was enriched,
+	// in whole minutes.
+	ReportAge metav1.Duration `json:"reportAge"`
+	// images lists each scanned container with its image's counts, sorted
+	// by container name.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Images []ImageVulnerabilities `json:"images,omitempty"`
+}
+
+// ImageVulnerabilities is one VulnerabilityReport: the vulnerabilities of
+// the image one container runs.
+type ImageVulnerabilities struct {
+	// container the image runs in.
+	// +kubebuilder:validation:MaxLength=63
+	Container string `json:"container"`
+	// image the report scanned, as registry/repository:tag or
+	// registry/repository@digest.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Image string `json:"image,omitempty"`
+	// report is the name of the VulnerabilityReport, in the pod's namespace.
+	// +kubebuilder:validation:MaxLength=253
+	Report string `json:"report"`
+	// critical is the number of vulnerabilities of critical severity.
+	Critical int32 `json:"critical"`
+	// high is the number of vulnerabilities of high severity.
+	High int32 `json:"high"`
+	// medium is the number of vulnerabilities of medium severity.
+	Medium int32 `json:"medium"`
+	// low is the number of vulnerabilities of low severity.
+	Low int32 `json:"low"`
+	// unknown is the number of vulnerabilities of unknown severity.
+	Unknown int32 `json:"unknown"`
+	// fixable is the number of vulnerabilities with a fixed version available.
+	Fixable int32 `json:"fixable"`
+	// scannedAt is when the report was last updated.
+	// +optional
+	ScannedAt *metav1.Time `json:"scannedAt,omitempty"`
+}
+
 // IntelHit is one threat-feed match for one of the incident's indicators.
 type IntelHit struct {
 	// type of the matched indicator.
@@ -448,6 +524,11 @@ type Enrichment struct {
 	// history of earlier incidents.
 	// +optional
 	History *HistoryInfo `json:"history,omitempty"`
+	// vulnerabilities of the pod's images, from the Trivy Operator's
+	// VulnerabilityReports; absent when the Trivy Operator is not installed
+	// or has no report for the pod's workload.
+	// +optional
+	Vulnerabilities *VulnerabilityInfo `json:"vulnerabilities,omitempty"`
 	// intel lists threat-feed matches.
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=atomic

@@ -1,6 +1,7 @@
 // Package enrich collects what the cluster knows about an Incident's subject
 // — the pod, its workload and node, the RBAC reach of its account, how it is
-// exposed, its namespace, earlier incidents and threat-intel matches — and
+// exposed, its namespace, its images' vulnerabilities (when the Trivy
+// Operator is installed), earlier incidents and threat-intel matches — and
 // writes it into a fidov1.Enrichment.
 //
 // Each source is one Enricher. A Pipeline runs them in a fixed order, each
@@ -74,6 +75,9 @@ type Options struct {
 	HistoryWindow time.Duration
 	// Intel matches indicators against threat feeds; nil disables intel.
 	Intel IntelMatcher
+	// Vulnerabilities lists the Trivy Operator's VulnerabilityReports
+	// (a *VulnerabilityReports); nil disables vulnerability data.
+	Vulnerabilities ReportLister
 	// Clock is the time source; the wall clock when nil.
 	Clock clock.PassiveClock
 }
@@ -110,7 +114,8 @@ func NewPipeline(opts Options, enrichers ...Enricher) *Pipeline {
 }
 
 // DefaultEnrichers returns the standard enrichers in the order they must run:
-// pod first, since the others build on the pod.
+// pod first, since the others build on the pod, and vulnerabilities after
+// workload, whose answer it uses.
 func DefaultEnrichers(reader client.Reader, opts Options) []Enricher {
 	opts = opts.withDefaults()
 	return []Enricher{
@@ -120,6 +125,7 @@ func DefaultEnrichers(reader client.Reader, opts Options) []Enricher {
 		&namespaceEnricher{reader: reader},
 		&rbacEnricher{reader: reader},
 		&exposureEnricher{reader: reader},
+		&vulnerabilityEnricher{reports: opts.Vulnerabilities, now: opts.Clock.Now},
 		&historyEnricher{reader: reader, window: opts.HistoryWindow, now: opts.Clock.Now},
 		&intelEnricher{matcher: opts.Intel},
 	}

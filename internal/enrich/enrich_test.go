@@ -181,7 +181,7 @@ func TestPipelineBoundsErrors(t *testing.T) {
 }
 
 func TestDefaultPipelineOrder(t *testing.T) {
-	want := []string{"pod", "workload", "node", "namespace", "rbac", "exposure", "history", "intel"}
+	want := []string{"pod", "workload", "node", "namespace", "rbac", "exposure", "vulnerabilities", "history", "intel"}
 	if got := New(newFakeReader(), Options{}).Names(); !reflect.DeepEqual(got, want) {
 		t.Errorf("enrichers = %v, want %v", got, want)
 	}

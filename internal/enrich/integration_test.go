@@ -193,7 +193,13 @@ func createIncident(ctx context.Context, t *testing.T, c client.Client, name, po
 // startCache starts an informer cache with the history indexes, as the manager does.
 func startCache(ctx context.Context, t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) client.Reader {
 	t.Helper()
-	informers, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	return startCacheWith(ctx, t, cfg, cache.Options{Scheme: scheme})
+}
+
+// startCacheWith is startCache with the cache's options.
+func startCacheWith(ctx context.Context, t *testing.T, cfg *rest.Config, opts cache.Options) cache.Cache {
+	t.Helper()
+	informers, err := cache.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("creating cache: %v", err)
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -292,9 +294,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	engine := enforce.NewEngine(mgr.GetClient(), mgr.GetAPIReader(), recorder, enforce.Options{
 		OperatorNamespace: o.Namespace, HTTPClient: o.HTTPClient, Egress: filter,
 	})
+	vulnerabilities, err := vulnerabilityReports(mgr, o.Clock)
+	if err != nil {
+		return err
+	}
 	if err := (&incident.Reconciler{
 		Client:            mgr.GetClient(),
-		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{Intel: feeds, Clock: o.Clock}),
+		Enricher:          enrich.New(mgr.GetClient(), enrich.Options{Intel: feeds, Clock: o.Clock, Vulnerabilities: vulnerabilities}),
 		FeedChanges:       threatfeed.Changes(feeds),
 		IntelSynced:       feedController.Synced,
 		Policies:          policies,
@@ -338,6 +344,28 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 		Clock:                  o.Clock,
 	}).SetupWithManager(ctx, mgr, workers)
 }
+
+// vulnerabilityReports reads the Trivy Operator's VulnerabilityReports
+// through the manager's cache once the API server serves them, asking
+// discovery (with a bounded request) whether it does.
+func vulnerabilityReports(mgr ctrl.Manager, clk clock.PassiveClock) (*enrich.VulnerabilityReports, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.Timeout = discoveryTimeout
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the discovery client: %w", err)
+	}
+	v := &enrich.VulnerabilityReports{
+		Cache: mgr.GetCache(), Discovery: disco, Clock: clk, Logger: ctrl.Log.WithName("vulnerabilities"),
+	}
+	if err := mgr.Add(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// discoveryTimeout bounds one discovery request.
+const discoveryTimeout = 10 * time.Second
 
 // setupIngest runs the ingest server on every replica (it only writes
 // Incidents), with an uncached client so dedup decisions see the API server.

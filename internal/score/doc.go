@@ -30,7 +30,7 @@ const Variables = "" +
 	"| variable | fields |\n" +
 	"| --- | --- |\n" +
 	"| `incident` | `detector`, `rule`, `priority` (string, e.g. `\"Critical\"`), `priorityRank` (int: Emergency 7 … Debug 0, unknown -1), `summary`, `subject {kind, namespace, name, container, node, user, ip}`, `indicators` (list of `{type, value}`), `fields` (map(string, string) of raw detector fields) |\n" +
-	"| `enrichment` | `pod {name, node, serviceAccount, phase, privileged, hostNetwork, hostPID, hostPath, runAsRoot, labels, images, containers}` where `images` is a list of strings and `containers` a list of `{name, image, imageID, privileged, runAsRoot}`; `workload {kind, name, replicas}`; `node {name, roles, labels, unschedulable}`; `serviceAccount {subject, bindings, clusterAdmin, readSecrets, execPods, createWorkloads, escalate}`; `exposure {services, ingresses, publicLoadBalancer, nodePort, ingress}`; `namespace {name, labels}`; `errors` (list of `{enricher, message}`) |\n" +
+	"| `enrichment` | `pod {name, node, serviceAccount, phase, privileged, hostNetwork, hostPID, hostPath, runAsRoot, labels, images, containers}` where `images` is a list of strings and `containers` a list of `{name, image, imageID, privileged, runAsRoot}`; `workload {kind, name, replicas}`; `node {name, roles, labels, unschedulable}`; `serviceAccount {subject, bindings, clusterAdmin, readSecrets, execPods, createWorkloads, escalate}`; `exposure {services, ingresses, publicLoadBalancer, nodePort, ingress}`; `namespace {name, labels}`; `vulnerabilities {critical, high, medium, low, unknown, fixable, criticalIDs, reportAge, scanned, images}` from the Trivy Operator's VulnerabilityReports on the pod's images (counts by severity, `fixable` = with a fixed version, `criticalIDs` the first 10 critical CVE IDs sorted, `reportAge` a duration such as `duration(\"168h\")`, `scanned` false when no report covers the pod, `images` a list of `{container, image, critical, high, medium, low, unknown, fixable}`); `errors` (list of `{enricher, message}`) |\n" +
 	"| `intel` | list of threat-feed hits `{type, value, matched, feed, confidence, severity, tags}` |\n" +
 	"| `history` | `{subjectIncidents, workloadIncidents}`: earlier incidents of the same subject / workload |\n" +
 	"\n" +
@@ -56,7 +56,7 @@ const Variables = "" +
 	"\n" +
 	"Limits: an expression may be at most 4096 characters and nest at most 32 levels. Its\n" +
 	"worst-case cost, estimated at compile time from the sizes of the inputs (64 indicators,\n" +
-	"fields and intel hits as the API allows, 256 entries for other lists and maps), must stay\n" +
-	"under 1000000 CEL cost units. An expression estimated above 5000 units (typically a loop\n" +
-	"inside a loop) is also metered while it runs and fails for that incident when it exceeds\n" +
-	"1000000 units.\n"
+	"fields and intel hits and 10 critical IDs, as the API allows; 256 entries for other lists\n" +
+	"and maps), must stay under 1000000 CEL cost units. An expression estimated above 5000\n" +
+	"units (typically a loop inside a loop) is also metered while it runs and fails for that\n" +
+	"incident when it exceeds 1000000 units.\n"

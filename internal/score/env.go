@@ -55,6 +55,8 @@ const (
 	typeEnricherError = "fido.EnricherError"
 	typeIntelHit      = "fido.IntelHit"
 	typeHistory       = "fido.History"
+	typeVulns         = "fido.Vulnerabilities"
+	typeImageVulns    = "fido.ImageVulnerabilities"
 )
 
 var (
@@ -124,6 +126,7 @@ var schema = []objectDecl{
 		field("serviceAccount", object(typeAccess), func(v *enrichmentView) any { return newObject(accessType, v.serviceAccount) }),
 		field("exposure", object(typeExposure), func(v *enrichmentView) any { return newObject(exposureType, v.exposure) }),
 		field("namespace", object(typeNamespace), func(v *enrichmentView) any { return newObject(namespaceType, v.namespace) }),
+		field("vulnerabilities", object(typeVulns), func(v *enrichmentView) any { return newObject(vulnsType, v.vulnerabilities) }),
 		field("errors", listOf(typeEnricherError), func(v *enrichmentView) any { return v.errors }),
 	}},
 	{typePod, []fieldDecl{
@@ -177,6 +180,28 @@ var schema = []objectDecl{
 	{typeNamespace, []fieldDecl{
 		field("name", types.StringType, func(n *fidov1.NamespaceInfo) any { return n.Name }),
 		field("labels", stringMap, func(n *fidov1.NamespaceInfo) any { return labelsValue(n.Labels) }),
+	}},
+	{typeVulns, []fieldDecl{
+		field("critical", types.IntType, func(v *vulnsView) any { return int64(v.info.Critical) }),
+		field("high", types.IntType, func(v *vulnsView) any { return int64(v.info.High) }),
+		field("medium", types.IntType, func(v *vulnsView) any { return int64(v.info.Medium) }),
+		field("low", types.IntType, func(v *vulnsView) any { return int64(v.info.Low) }),
+		field("unknown", types.IntType, func(v *vulnsView) any { return int64(v.info.Unknown) }),
+		field("fixable", types.IntType, func(v *vulnsView) any { return int64(v.info.Fixable) }),
+		field("criticalIDs", stringList, func(v *vulnsView) any { return stringsValue(v.info.CriticalIDs) }),
+		field("reportAge", types.DurationType, func(v *vulnsView) any { return v.info.ReportAge.Duration }),
+		field("scanned", types.BoolType, func(v *vulnsView) any { return len(v.info.Images) > 0 }),
+		field("images", listOf(typeImageVulns), func(v *vulnsView) any { return v.images }),
+	}},
+	{typeImageVulns, []fieldDecl{
+		field("container", types.StringType, func(i *fidov1.ImageVulnerabilities) any { return i.Container }),
+		field("image", types.StringType, func(i *fidov1.ImageVulnerabilities) any { return i.Image }),
+		field("critical", types.IntType, func(i *fidov1.ImageVulnerabilities) any { return int64(i.Critical) }),
+		field("high", types.IntType, func(i *fidov1.ImageVulnerabilities) any { return int64(i.High) }),
+		field("medium", types.IntType, func(i *fidov1.ImageVulnerabilities) any { return int64(i.Medium) }),
+		field("low", types.IntType, func(i *fidov1.ImageVulnerabilities) any { return int64(i.Low) }),
+		field("unknown", types.IntType, func(i *fidov1.ImageVulnerabilities) any { return int64(i.Unknown) }),
+		field("fixable", types.IntType, func(i *fidov1.ImageVulnerabilities) any { return int64(i.Fixable) }),
 	}},
 	{typeEnricherError, []fieldDecl{
 		field("enricher", types.StringType, func(e *fidov1.EnricherError) any { return e.Enricher }),
@@ -317,10 +342,11 @@ const (
 // for the lists and maps whose size the API validates; the others, such
 // as labels, roles, tags or containers, are assumed to hold defaultListSize.
 var listSizes = map[string]uint64{
-	"indicators": 64,
-	"fields":     64,
-	"intel":      64,
-	"errors":     16,
+	"indicators":  64,
+	"fields":      64,
+	"intel":       64,
+	"errors":      16,
+	"criticalIDs": fidov1.MaxCriticalIDs,
 }
 
 // stringSizes are the longest strings the estimator assumes, by field name.

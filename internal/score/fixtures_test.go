@@ -2,6 +2,7 @@ package score
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -58,7 +59,19 @@ func enrichedIncident() *fidov1.Incident {
 				PublicLoadBalancer: true, NodePort: true, Ingress: true,
 			},
 			Namespace: &fidov1.NamespaceInfo{Name: "shop", Labels: map[string]string{"env": "prod", "team": "shop"}},
-			History:   &fidov1.HistoryInfo{SubjectIncidents: 3, WorkloadIncidents: 5},
+			Vulnerabilities: &fidov1.VulnerabilityInfo{
+				Critical: 2, High: 7, Medium: 12, Low: 30, Unknown: 1, Fixable: 40,
+				CriticalIDs: []string{"CVE-2024-3094", "CVE-2024-6387"},
+				ReportAge:   metav1.Duration{Duration: 50 * time.Hour},
+				Images: []fidov1.ImageVulnerabilities{
+					{Container: "sidecar", Image: "ghcr.io/shop/proxy:1.2", Report: "replicaset-web-5d8f-sidecar", High: 1},
+					{
+						Container: "web", Image: "docker.io/shop/web:latest", Report: "replicaset-web-5d8f-web",
+						Critical: 2, High: 6, Medium: 12, Low: 30, Unknown: 1, Fixable: 40,
+					},
+				},
+			},
+			History: &fidov1.HistoryInfo{SubjectIncidents: 3, WorkloadIncidents: 5},
 			Intel: []fidov1.IntelHit{
 				{
 					Type: fidov1.IndicatorIP, Value: "185.220.101.47", Matched: "185.220.101.0/24", Feed: "tor-exits",

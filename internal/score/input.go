@@ -27,6 +27,8 @@ var (
 	errorType      = object(typeEnricherError)
 	intelHitType   = object(typeIntelHit)
 	historyType    = object(typeHistory)
+	vulnsType      = object(typeVulns)
+	imageVulnsType = object(typeImageVulns)
 )
 
 // input is the activation every rule of a policy is evaluated against. It is
@@ -70,13 +72,14 @@ type incidentView struct {
 // enrichmentView is the enrichment variable, with a zero value standing in
 // for every part the enrichers did not provide.
 type enrichmentView struct {
-	pod            *podView
-	workload       *fidov1.WorkloadInfo
-	node           *fidov1.NodeInfo
-	serviceAccount *fidov1.AccessInfo
-	exposure       *fidov1.ExposureInfo
-	namespace      *fidov1.NamespaceInfo
-	errors         ref.Val
+	pod             *podView
+	workload        *fidov1.WorkloadInfo
+	node            *fidov1.NodeInfo
+	serviceAccount  *fidov1.AccessInfo
+	exposure        *fidov1.ExposureInfo
+	namespace       *fidov1.NamespaceInfo
+	vulnerabilities *vulnsView
+	errors          ref.Val
 }
 
 // podView is the pod with its derived image list.
@@ -84,6 +87,12 @@ type podView struct {
 	pod        *fidov1.PodInfo
 	images     []string
 	containers ref.Val
+}
+
+// vulnsView is the vulnerability summary with its images as CEL objects.
+type vulnsView struct {
+	info   *fidov1.VulnerabilityInfo
+	images ref.Val
 }
 
 // Shared zero values for absent parts; CEL never modifies its inputs.
@@ -99,6 +108,7 @@ var (
 	zeroAccess    = &fidov1.AccessInfo{}
 	zeroExposure  = &fidov1.ExposureInfo{}
 	zeroNamespace = &fidov1.NamespaceInfo{}
+	emptyVulns    = &vulnsView{info: &fidov1.VulnerabilityInfo{}, images: noObjects}
 )
 
 // newInput builds the activation for one incident.
@@ -132,14 +142,22 @@ func newIncidentView(spec *fidov1.IncidentSpec) *incidentView {
 
 func newEnrichmentView(enr *fidov1.Enrichment) *enrichmentView {
 	return &enrichmentView{
-		pod:            newPodView(enr.Pod),
-		workload:       orShared(enr.Workload, zeroWorkload),
-		node:           orShared(enr.Node, zeroNode),
-		serviceAccount: orShared(enr.ServiceAccount, zeroAccess),
-		exposure:       orShared(enr.Exposure, zeroExposure),
-		namespace:      orShared(enr.Namespace, zeroNamespace),
-		errors:         objectList(errorType, enr.Errors),
+		pod:             newPodView(enr.Pod),
+		workload:        orShared(enr.Workload, zeroWorkload),
+		node:            orShared(enr.Node, zeroNode),
+		serviceAccount:  orShared(enr.ServiceAccount, zeroAccess),
+		exposure:        orShared(enr.Exposure, zeroExposure),
+		namespace:       orShared(enr.Namespace, zeroNamespace),
+		vulnerabilities: newVulnsView(enr.Vulnerabilities),
+		errors:          objectList(errorType, enr.Errors),
 	}
+}
+
+func newVulnsView(info *fidov1.VulnerabilityInfo) *vulnsView {
+	if info == nil {
+		return emptyVulns
+	}
+	return &vulnsView{info: info, images: objectList(imageVulnsType, info.Images)}
 }
 
 func newPodView(pod *fidov1.PodInfo) *podView {
