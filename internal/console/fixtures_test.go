@@ -22,8 +22,28 @@ type memStore struct {
 	nsLabels map[string]map[string]string
 }
 
-func (m *memStore) incidents(context.Context) ([]*fidov1.Incident, error)     { return m.incs, nil }
-func (m *memStore) actions(context.Context) ([]*fidov1.ResponseAction, error) { return m.acts, nil }
+func (m *memStore) incidents(_ context.Context, ns string) ([]*fidov1.Incident, error) {
+	return inNamespace(m.incs, ns), nil
+}
+
+func (m *memStore) actions(_ context.Context, ns string) ([]*fidov1.ResponseAction, error) {
+	return inNamespace(m.acts, ns), nil
+}
+
+// inNamespace keeps the objects of one namespace ("": all).
+func inNamespace[T interface{ GetNamespace() string }](objs []T, ns string) []T {
+	if ns == "" {
+		return objs
+	}
+	var out []T
+	for _, o := range objs {
+		if o.GetNamespace() == ns {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 func (m *memStore) policies(context.Context) ([]*fidov1.ScoringPolicy, error) { return m.pols, nil }
 func (m *memStore) feeds(context.Context) ([]*fidov1.ThreatFeed, error)       { return m.fds, nil }
 func (m *memStore) namespaceLabels(_ context.Context, ns string) (map[string]string, error) {

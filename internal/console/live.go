@@ -112,7 +112,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *Identity) err
 		return errorf(http.StatusServiceUnavailable, "too many live pages; reload later")
 	}
 	defer cancel()
+	// The stream outlives the server's read and write timeouts.
 	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

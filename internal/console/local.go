@@ -177,7 +177,11 @@ func (a *localAuthority) writer(*Identity) (client.Client, func(), error) {
 	return a.user, func() {}, nil
 }
 
-// localLogin opens the session with the key of the printed URL.
+// localLogin opens the session with the key of the printed URL. Its
+// cookie is SameSite=Lax, not Strict: the URL is opened from a terminal
+// (a navigation from no site), and the redirect that follows must carry
+// it. The key, the loopback address and the Host check keep other sites
+// and users out; every change still needs the CSRF token and Origin.
 func (s *Server) localLogin(w http.ResponseWriter, r *http.Request) {
 	if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("key")), []byte(s.localKey)) != 1 {
 		s.fail(w, r, nil, errorf(http.StatusUnauthorized, "Open the console with the URL kubectl fido console printed: it carries the key of this session."))
@@ -254,18 +258,18 @@ type guardedStore struct {
 	kinds kindSet
 }
 
-func (g guardedStore) incidents(ctx context.Context) ([]*fidov1.Incident, error) {
+func (g guardedStore) incidents(ctx context.Context, namespace string) ([]*fidov1.Incident, error) {
 	if g.kinds[resIncidents] == nil {
 		return nil, nil
 	}
-	return g.store.incidents(ctx)
+	return g.store.incidents(ctx, namespace)
 }
 
-func (g guardedStore) actions(ctx context.Context) ([]*fidov1.ResponseAction, error) {
+func (g guardedStore) actions(ctx context.Context, namespace string) ([]*fidov1.ResponseAction, error) {
 	if g.kinds[resActions] == nil {
 		return nil, nil
 	}
-	return g.store.actions(ctx)
+	return g.store.actions(ctx, namespace)
 }
 
 func (g guardedStore) policies(ctx context.Context) ([]*fidov1.ScoringPolicy, error) {

@@ -37,7 +37,7 @@ func visible[T interface{ GetNamespace() string }](objs []T, sc scope) []T {
 // for, only that namespace is checked (so a user with access to one empty
 // namespace is answered, not refused).
 func (s *Server) visibleIncidents(ctx context.Context, id *Identity, namespace string) ([]*fidov1.Incident, error) {
-	incs, err := s.store.incidents(ctx)
+	incs, err := s.store.incidents(ctx, namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (s *Server) visibleIncidents(ctx context.Context, id *Identity, namespace s
 
 // visibleActions are the actions id may list (ok false: none anywhere).
 func (s *Server) visibleActions(ctx context.Context, id *Identity) ([]*fidov1.ResponseAction, scope, error) {
-	actions, err := s.store.actions(ctx)
+	actions, err := s.store.actions(ctx, "")
 	if err != nil {
 		return nil, scope{}, err
 	}
@@ -136,7 +136,7 @@ func (s *Server) incidentPage(w http.ResponseWriter, r *http.Request, id *Identi
 	}
 	var actions []*fidov1.ResponseAction
 	if showActions {
-		if actions, err = s.store.actions(ctx); err != nil {
+		if actions, err = s.store.actions(ctx, ns); err != nil {
 			return err
 		}
 	}
@@ -182,7 +182,7 @@ func orForbidden(err error, what string) error {
 }
 
 func (s *Server) findIncident(ctx context.Context, ns, name string) (*fidov1.Incident, error) {
-	incs, err := s.store.incidents(ctx)
+	incs, err := s.store.incidents(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (s *Server) findIncident(ctx context.Context, ns, name string) (*fidov1.Inc
 }
 
 func (s *Server) findAction(ctx context.Context, ns, name string) (*fidov1.ResponseAction, []*fidov1.ResponseAction, error) {
-	actions, err := s.store.actions(ctx)
+	actions, err := s.store.actions(ctx, ns)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,8 +12,9 @@ import (
 // store is what pages read. The objects it returns are shared with the
 // cache: read them, never change them.
 type store interface {
-	incidents(ctx context.Context) ([]*fidov1.Incident, error)
-	actions(ctx context.Context) ([]*fidov1.ResponseAction, error)
+	// incidents and actions list one namespace, or every one ("").
+	incidents(ctx context.Context, namespace string) ([]*fidov1.Incident, error)
+	actions(ctx context.Context, namespace string) ([]*fidov1.ResponseAction, error)
 	policies(ctx context.Context) ([]*fidov1.ScoringPolicy, error)
 	feeds(ctx context.Context) ([]*fidov1.ThreatFeed, error)
 	namespaceLabels(ctx context.Context, namespace string) (map[string]string, error)
@@ -23,17 +24,17 @@ type store interface {
 // never modified here).
 type readerStore struct{ r client.Reader }
 
-func (s readerStore) incidents(ctx context.Context) ([]*fidov1.Incident, error) {
+func (s readerStore) incidents(ctx context.Context, namespace string) ([]*fidov1.Incident, error) {
 	list := &fidov1.IncidentList{}
-	if err := s.r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.r.List(ctx, list, client.UnsafeDisableDeepCopy, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
 	return pointers(list.Items), nil
 }
 
-func (s readerStore) actions(ctx context.Context) ([]*fidov1.ResponseAction, error) {
+func (s readerStore) actions(ctx context.Context, namespace string) ([]*fidov1.ResponseAction, error) {
 	list := &fidov1.ResponseActionList{}
-	if err := s.r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := s.r.List(ctx, list, client.UnsafeDisableDeepCopy, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
 	return pointers(list.Items), nil
