@@ -114,6 +114,7 @@ var schema = []objectDecl{
 		field("node", types.StringType, func(s *fidov1.Subject) any { return s.Node }),
 		field("user", types.StringType, func(s *fidov1.Subject) any { return s.User }),
 		field("ip", types.StringType, func(s *fidov1.Subject) any { return s.IP }),
+		field("groups", stringList, func(s *fidov1.Subject) any { return stringsOrNone(s.Groups) }),
 	}},
 	{typeIndicator, []fieldDecl{
 		field("type", types.StringType, func(i *fidov1.Indicator) any { return string(i.Type) }),

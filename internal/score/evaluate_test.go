@@ -312,3 +312,19 @@ func TestEvaluateNilIncident(t *testing.T) {
 		t.Errorf("total %d errors %v, want 10 (the rule, no priority points) and no errors", got.Total, got.Errors)
 	}
 }
+
+// TestSubjectGroups: an identity's groups, from the audit log, are
+// visible to rules; a subject without them has an empty list.
+func TestSubjectGroups(t *testing.T) {
+	admin := bareIncident()
+	admin.Spec.Subject = fidov1.Subject{Kind: fidov1.SubjectUser, User: "root", Groups: []string{"system:masters", "system:authenticated"}}
+	for _, tc := range []struct {
+		inc  *fidov1.Incident
+		want bool
+	}{{admin, true}, {bareIncident(), false}} {
+		matched, errs := evalOne(t, `"system:masters" in incident.subject.groups`, tc.inc)
+		if matched != tc.want || len(errs) > 0 {
+			t.Errorf("subject %+v: matched %v (errors %v), want %v", tc.inc.Spec.Subject, matched, errs, tc.want)
+		}
+	}
+}

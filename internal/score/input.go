@@ -296,3 +296,11 @@ func (o *objectVal) IsSet(field ref.Val) ref.Val {
 	_, found := fieldGetters[o.typ.TypeName()][string(name)]
 	return types.Bool(found)
 }
+
+// stringsOrNone is s, or the shared empty list when s is nil.
+func stringsOrNone(s []string) []string {
+	if s == nil {
+		return noStrings
+	}
+	return s
+}
