@@ -34,6 +34,11 @@ const (
 	FieldAuditRequestURI   = "audit.requestURI"
 	FieldAuditID           = "audit.auditID"
 	FieldAuditRule         = "audit.rule"
+	// The identity's requests in the last hour, as this replica saw them
+	// in the audit log: all, writes, and answered 401/403.
+	FieldAuditRequests = "audit.identity.requests1h"
+	FieldAuditWrites   = "audit.identity.writes1h"
+	FieldAuditDenied   = "audit.identity.denied1h"
 )
 
 // parseAudit turns the events of an EventList that some AuditRule matches
@@ -53,11 +58,16 @@ func (s *Server) parseAudit(body []byte, now time.Time) ([]*Alert, error) {
 	self := audit.ServiceAccountPrefix + s.opts.OperatorNamespace + ":" + s.opts.OperatorServiceAccount
 	var alerts []*Alert
 	for i := range events {
-		if s.opts.OperatorServiceAccount != "" && audit.IdentityOf(&events[i]).User == self {
+		ev := &events[i]
+		user := audit.IdentityOf(ev).User
+		if s.opts.OperatorServiceAccount != "" && user == self {
 			auditEventsTotal.WithLabelValues("operator").Inc()
 			continue
 		}
-		matches, failed := s.opts.AuditRules.Match(ctx, &events[i], s.cachedNamespaceLabels)
+		if ev.Stage == auditv1.StageResponseComplete || ev.Stage == auditv1.StagePanic {
+			s.activity.Record(user, ev.Verb, responseCode(ev), eventTime(ev, now))
+		}
+		matches, failed := s.opts.AuditRules.Match(ctx, ev, s.cachedNamespaceLabels)
 		for _, name := range failed {
 			auditRuleErrors.WithLabelValues(name).Inc()
 		}
@@ -67,7 +77,7 @@ func (s *Server) parseAudit(body []byte, now time.Time) ([]*Alert, error) {
 		}
 		auditEventsTotal.WithLabelValues(outcome).Inc()
 		for _, m := range matches {
-			alerts = append(alerts, auditAlert(m, now))
+			alerts = append(alerts, auditAlert(m, s.activity.Recent(user, eventTime(ev, now)), now))
 		}
 	}
 	if len(alerts) > MaxBatch {
@@ -89,11 +99,28 @@ func (s *Server) cachedNamespaceLabels(ctx context.Context, name string) (map[st
 	return ns.Labels, true
 }
 
+// responseCode is the event's HTTP status code (0 when it has none).
+func responseCode(ev *auditv1.Event) int32 {
+	if ev.ResponseStatus == nil {
+		return 0
+	}
+	return ev.ResponseStatus.Code
+}
+
+// eventTime is when the API server recorded the event's stage.
+func eventTime(ev *auditv1.Event, now time.Time) time.Time {
+	if ev.StageTimestamp.IsZero() {
+		return now
+	}
+	return ev.StageTimestamp.Time
+}
+
 // auditAlert is the alert of one rule match: about the identity that made
-// the request, with the object it acted on in the fields. Repeats of one
-// identity and rule fold into one incident; the audit ID is the ref, so a
-// later stage of the same request counts once.
-func auditAlert(m audit.Match, now time.Time) *Alert {
+// the request, with the object it acted on and the identity's recent
+// activity in the fields. Repeats of one identity and rule fold into one
+// incident; the audit ID is the ref, so a later stage of the same request
+// counts once.
+func auditAlert(m audit.Match, recent audit.Counts, now time.Time) *Alert {
 	ev := m.Event
 	id := audit.IdentityOf(ev)
 	subject := auditSubject(id)
@@ -106,7 +133,7 @@ func auditAlert(m audit.Match, now time.Time) *Alert {
 		Summary:    cleanText(auditSummary(ev, id), MaxSummary),
 		Subject:    subject,
 		Indicators: auditIndicators(ev),
-		Fields:     auditFields(ev, id, m.Rule.Name),
+		Fields:     auditFields(ev, id, m.Rule.Name, recent),
 		ReceivedAt: now,
 	}
 	if !ev.StageTimestamp.IsZero() {
@@ -185,10 +212,14 @@ func auditIndicators(ev *auditv1.Event) []fidov1.Indicator {
 	return out
 }
 
-// auditFields records the request: verb, the object acted on, the
-// impersonator, the user agent, the answer and the audit ID.
-func auditFields(ev *auditv1.Event, id audit.Identity, rule string) map[string]fidov1.FieldValue {
+// auditFields records the request (verb, the object acted on, the
+// impersonator, the user agent, the answer, the audit ID) and the
+// identity's recent activity.
+func auditFields(ev *auditv1.Event, id audit.Identity, rule string, recent audit.Counts) map[string]fidov1.FieldValue {
 	f := fieldSet{}
+	f.add(FieldAuditRequests, strconv.Itoa(recent.Requests))
+	f.add(FieldAuditWrites, strconv.Itoa(recent.Writes))
+	f.add(FieldAuditDenied, strconv.Itoa(recent.Denied))
 	f.add(FieldAuditRule, rule)
 	f.add(FieldAuditVerb, cleanLine(ev.Verb, 64))
 	if r := ev.ObjectRef; r != nil {

@@ -118,3 +118,34 @@ func TestOperatorsOwnRequestsAreIgnored(t *testing.T) {
 		t.Fatalf("answer %d %v, want 202 with nothing accepted", r.code, r.body)
 	}
 }
+
+// TestIdentityActivityRidesOnTheIncident: the identity's requests of the
+// last hour — all, writes, refused — are counted from every audited
+// request, matched or not, and recorded on its incident.
+func TestIdentityActivityRidesOnTheIncident(t *testing.T) {
+	srv := startServer(t, Options{AuditRules: bindingRule(t)})
+	var events []string
+	for i := range 3 {
+		events = append(events, fmt.Sprintf(`{"auditID":"p-%d","stage":"ResponseComplete","verb":"list","user":{"username":"mallory"},"impersonatedUser":{"username":"dave"},
+			"objectRef":{"resource":"secrets","namespace":"kube-system"},"responseStatus":{"metadata":{},"code":403},"stageTimestamp":"2026-11-30T09:59:00.000000Z"}`, i))
+	}
+	bind := strings.ReplaceAll(bindingEvent("p-9", "ResponseComplete"), `"username":"alice"`, `"username":"dave"`)
+	if r := post(t, srv.url, "k8s-audit", auditToken, auditList(append(events, bind)...)); r.code != http.StatusAccepted || r.body["created"] != 1.0 {
+		t.Fatalf("answer %d %v", r.code, r.body)
+	}
+	var list fidov1.IncidentList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(testOperatorNS), client.MatchingLabels{fidov1.LabelDetector: DetectorK8sAudit}); err != nil {
+		t.Fatal(err)
+	}
+	for _, inc := range list.Items {
+		if inc.Spec.Subject.User != "dave" {
+			continue
+		}
+		f := inc.Spec.Fields
+		if f[FieldAuditRequests] != "4" || f[FieldAuditWrites] != "1" || f[FieldAuditDenied] != "3" {
+			t.Fatalf("activity fields %v, want 4 requests, 1 write, 3 denied", f)
+		}
+		return
+	}
+	t.Fatal("no incident about dave")
+}

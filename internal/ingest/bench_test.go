@@ -130,7 +130,7 @@ func BenchmarkAuditFilter(b *testing.B) {
 			"annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":"RBAC: allowed by RoleBinding \"web/shop\""}}`, i, i, i)
 	}
 	body := auditList(events...)
-	s := &Server{opts: Options{AuditRules: rules}}
+	s := &Server{opts: Options{AuditRules: rules}, activity: audit.NewActivity()}
 	b.SetBytes(int64(len(body)))
 	b.ResetTimer()
 	for b.Loop() {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fido-operator/fido/internal/audit"
 )
 
 // fuzzParser checks that a parser never panics and that whatever it
@@ -83,7 +85,7 @@ func FuzzAudit(f *testing.F) {
 	f.Add(auditList(bindingEvent("f-1", "ResponseComplete")))
 	f.Add([]byte(`{"items":[{"auditID":"x","stage":"Panic","impersonatedUser":{"username":"system:serviceaccount:a:b"},"objectRef":{"resource":"pods","namespace":"A_B","name":"` + "\u2028" + `"}}]}`))
 	f.Add([]byte(`{"items":[{"auditID":"x","stage":"ResponseComplete","requestObject":"not an object","sourceIPs":["::1","nope"]}]}`))
-	s := &Server{opts: Options{AuditRules: bindingRule(f)}}
+	s := &Server{opts: Options{AuditRules: bindingRule(f)}, activity: audit.NewActivity()}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		alerts, err := s.parseAudit(body, time.Now())
 		if err != nil {

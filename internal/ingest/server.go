@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fido-operator/fido/internal/audit"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,7 +40,9 @@ type Server struct {
 
 	// apiDown is set when the API server failed an alert; new alerts then
 	// go straight to the spool until the drainer succeeds again.
-	apiDown       atomic.Bool
+	apiDown atomic.Bool
+	// activity counts each identity's audited requests (k8s-audit).
+	activity      *audit.Activity
 	secretMissing atomic.Bool
 	wake          chan struct{}
 	listening     chan struct{}
@@ -70,6 +73,7 @@ func New(opts Options) (*Server, error) {
 			writeTimeout: opts.WriteTimeout, namespaces: newTTLCache(30*time.Second, 4096), generations: &generationHints{},
 			cache: opts.Cache,
 		},
+		activity:  audit.NewActivity(),
 		wake:      make(chan struct{}, 1),
 		listening: make(chan struct{}),
 	}
