@@ -83,7 +83,7 @@ func (a *Activity) Recent(user string, t time.Time) Counts {
 	if r == nil {
 		return c
 	}
-	for _, b := range r.minutes {
+	for _, b := range &r.minutes {
 		if b.minute > minute-60 && b.minute <= minute {
 			c.Requests += b.Requests
 			c.Writes += b.Writes
