@@ -516,6 +516,15 @@ func TestWritesAreTheUsers(t *testing.T) {
 	responder.get("/incidents/"+w.ns+"/"+w.incident, http.StatusOK, "Revert")
 	token := responder.csrf()
 
+	// A viewer may not revert: 403, and nothing changes.
+	viewer := &browser{t: t, base: base, token: w.viewer}
+	if resp, _ := viewer.do(http.MethodPost, "/actions/"+w.ns+"/"+w.succeeded+"/revert", url.Values{"_csrf": {viewer.csrf()}, "confirmed": {"yes"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer reverting: %d, want 403", resp.StatusCode)
+	}
+	if ra := getAction(t, w.ns, w.succeeded); ra.Spec.Revert {
+		t.Fatal("a viewer's refused revert set spec.revert")
+	}
+
 	// Revert as the responder.
 	resp, body := responder.do(http.MethodPost, "/actions/"+w.ns+"/"+w.succeeded+"/revert", url.Values{"_csrf": {token}, "confirmed": {"yes"}}, nil)
 	if resp.StatusCode != http.StatusSeeOther {

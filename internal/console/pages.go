@@ -1,11 +1,13 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
@@ -296,34 +298,17 @@ func (s *Server) policiesPage(w http.ResponseWriter, r *http.Request, id *Identi
 	for _, p := range policies {
 		views = append(views, buildPolicyView(p, s.operatorNamespace))
 	}
+	// Cluster-wide policies first, then by namespace and name.
 	slices.SortFunc(views, func(a, b policyView) int {
-		if a.Namespace != b.Namespace {
-			if a.Namespace == s.operatorNamespace || b.Namespace == s.operatorNamespace {
-				return boolOrder(b.Namespace == s.operatorNamespace, a.Namespace == s.operatorNamespace)
-			}
-			return compareStrings(a.Namespace, b.Namespace)
-		}
-		return compareStrings(a.Name, b.Name)
+		return cmp.Or(-cmp.Compare(b2i(a.Namespace == s.operatorNamespace), b2i(b.Namespace == s.operatorNamespace)),
+			strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	s.render(w, r, id, http.StatusOK, "policies", "Scoring policies", "policies", views)
 	return nil
 }
 
-func boolOrder(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
+func b2i(b bool) int {
+	if b {
 		return 1
 	}
 	return 0
@@ -383,7 +368,7 @@ func (s *Server) feedsPage(w http.ResponseWriter, r *http.Request, id *Identity)
 	for _, f := range feeds {
 		rows = append(rows, feedRowOf(f, now))
 	}
-	slices.SortFunc(rows, func(a, b feedRow) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(rows, func(a, b feedRow) int { return strings.Compare(a.Name, b.Name) })
 	s.render(w, r, id, http.StatusOK, "feeds", "Threat feeds", "feeds", rows)
 	return nil
 }
