@@ -36,14 +36,12 @@ type Rule struct {
 	Title string
 	// Priority is the incidents' priority.
 	Priority fidov1.Priority
-	// Generation is the AuditRule generation compiled.
-	Generation int64
 
 	program cel.Program
-	// needsRequestObject and needsNamespace say what the expression reads,
-	// so events are decoded and namespaces looked up only for rules that
-	// read them.
-	needsRequestObject, needsNamespace bool
+	// needsRequestObject says whether the expression reads the request
+	// object, so events are decoded only for rules that read it (the
+	// namespace is looked up lazily, when a rule reads objectNamespace).
+	needsRequestObject bool
 }
 
 var environment = sync.OnceValues(func() (*cel.Env, error) {
@@ -85,9 +83,8 @@ func Compile(r *fidov1.AuditRule) (*Rule, error) {
 		return nil, fmt.Errorf("match: %w", err)
 	}
 	rule := &Rule{
-		Name: r.Name, Title: r.Spec.Title, Priority: r.Spec.Priority, Generation: r.Generation, program: prg,
+		Name: r.Name, Title: r.Spec.Title, Priority: r.Spec.Priority, program: prg,
 		needsRequestObject: strings.Contains(expr, "requestObject"),
-		needsNamespace:     strings.Contains(expr, "objectNamespace"),
 	}
 	if rule.Title == "" {
 		rule.Title = r.Name
