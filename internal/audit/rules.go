@@ -146,9 +146,13 @@ type NamespaceLabels func(ctx context.Context, name string) (map[string]string, 
 
 // Set is the rules in force, safe for concurrent use; the ingest server
 // matches against it while the AuditRule informer replaces its rules.
+// Changes are rare and events many: each change rebuilds the sorted list
+// events are matched against.
 type Set struct {
 	mu    sync.RWMutex
 	rules map[string]*Rule
+	// sorted is rules by name, rebuilt on every change.
+	sorted []*Rule
 	// anyRequestObject says whether some rule reads the request object.
 	anyRequestObject bool
 }
@@ -173,10 +177,13 @@ func (s *Set) Delete(name string) {
 }
 
 func (s *Set) refresh() {
+	s.sorted = make([]*Rule, 0, len(s.rules))
 	s.anyRequestObject = false
 	for _, r := range s.rules {
+		s.sorted = append(s.sorted, r)
 		s.anyRequestObject = s.anyRequestObject || r.needsRequestObject
 	}
+	sort.Slice(s.sorted, func(i, j int) bool { return s.sorted[i].Name < s.sorted[j].Name })
 }
 
 // Len is the number of rules in force.
@@ -199,16 +206,11 @@ func (s *Set) Match(ctx context.Context, ev *auditv1.Event, labels NamespaceLabe
 		return nil, nil
 	}
 	s.mu.RLock()
-	rules := make([]*Rule, 0, len(s.rules))
-	for _, r := range s.rules {
-		rules = append(rules, r)
-	}
-	withObject := s.anyRequestObject
+	rules, withObject := s.sorted, s.anyRequestObject // never modified, only replaced
 	s.mu.RUnlock()
 	if len(rules) == 0 {
 		return nil, nil
 	}
-	sort.Slice(rules, func(i, j int) bool { return rules[i].Name < rules[j].Name })
 	a := &activation{event: facts(ev, withObject), namespace: func() map[string]any {
 		ns := emptyNamespace()
 		if ev.ObjectRef == nil || ev.ObjectRef.Namespace == "" || labels == nil {

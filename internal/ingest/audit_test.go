@@ -149,3 +149,26 @@ func TestIdentityActivityRidesOnTheIncident(t *testing.T) {
 	}
 	t.Fatal("no incident about dave")
 }
+
+// TestAuditBatchesMayBeLarge: an API server batch of 400 events with
+// request bodies is several MiB; refusing it would lose every event in
+// it, so the audit endpoint has its own, larger limit.
+func TestAuditBatchesMayBeLarge(t *testing.T) {
+	srv := startServer(t, Options{AuditRules: bindingRule(t)})
+	pad := strings.Repeat("x", 8<<10)
+	events := make([]string, 400)
+	for i := range events {
+		events[i] = fmt.Sprintf(`{"auditID":"l-%d","stage":"ResponseComplete","verb":"create","user":{"username":"ci"},
+			"objectRef":{"resource":"configmaps","namespace":"shop","name":"c"},"requestObject":{"data":{"k":%q}}}`, i, pad)
+	}
+	body := auditList(events...)
+	if len(body) <= DefaultMaxBodyBytes {
+		t.Fatalf("the batch is only %d bytes", len(body))
+	}
+	if r := post(t, srv.url, "k8s-audit", auditToken, body); r.code != http.StatusAccepted {
+		t.Fatalf("a %d-byte audit batch: %d %v", len(body), r.code, r.body)
+	}
+	if r := post(t, srv.url, "falco", falcoToken, body); r.code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("the same body on /falco: %d, want 413", r.code)
+	}
+}

@@ -15,14 +15,17 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultAddr           = ":8090"
-	DefaultTokenSecret    = "fido-ingest-tokens"
-	DefaultTokenRefresh   = 2 * time.Second
-	DefaultMaxBodyBytes   = 1 << 20
-	DefaultRateLimit      = 200
-	DefaultRateBurst      = 1000
-	DefaultSpoolMaxAlerts = 100000
-	DefaultSpoolMaxBytes  = 256 << 20
+	DefaultAddr         = ":8090"
+	DefaultTokenSecret  = "fido-ingest-tokens"
+	DefaultTokenRefresh = 2 * time.Second
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultAuditMaxBodyBytes fits the API server's audit batches (up to
+	// 400 events, with request bodies for the resources the policy records).
+	DefaultAuditMaxBodyBytes = 32 << 20
+	DefaultRateLimit         = 200
+	DefaultRateBurst         = 1000
+	DefaultSpoolMaxAlerts    = 100000
+	DefaultSpoolMaxBytes     = 256 << 20
 	// DefaultSpoolDetectorShare is the fraction of the spool one detector may fill.
 	DefaultSpoolDetectorShare = 0.5
 	// DefaultMaxOpenIncidents is how many open incidents one detector may have.
@@ -50,6 +53,9 @@ type Options struct {
 	TokenRefresh time.Duration
 	// MaxBodyBytes bounds a request body, default 1 MiB; larger bodies get 413.
 	MaxBodyBytes int64
+	// AuditMaxBodyBytes bounds a /v1/ingest/k8s-audit body, default 32 MiB:
+	// a refused batch is every event in it lost.
+	AuditMaxBodyBytes int64
 	// RateLimit is the requests per second each token may make, default 200; negative disables.
 	RateLimit float64
 	// RateBurst is each token's burst, default 1000.
@@ -120,6 +126,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.SelfSignedTLS, "ingest-self-signed-tls", false, "Without --ingest-tls-cert-file: serve ingest over TLS with a certificate FIDO makes for the fido-ingest Service and keeps in the Secret "+SelfSignedSecret+"; detectors trust the CA published in the ConfigMap "+CAConfigMap+".")
 	fs.StringVar(&o.TokenSecret, "ingest-token-secret", DefaultTokenSecret, "Secret in the operator namespace with the ingest tokens (key = detector, value = tokens, one per line).")
 	fs.Int64Var(&o.MaxBodyBytes, "ingest-max-body-bytes", DefaultMaxBodyBytes, "Largest accepted request body; larger gets 413.")
+	fs.Int64Var(&o.AuditMaxBodyBytes, "ingest-audit-max-body-bytes", DefaultAuditMaxBodyBytes, "Largest accepted /v1/ingest/k8s-audit body (an API server audit batch); larger gets 413 and the API server drops the batch.")
 	fs.Float64Var(&o.RateLimit, "ingest-rate-limit", DefaultRateLimit, "Requests per second per ingest token (token bucket); negative disables.")
 	fs.IntVar(&o.RateBurst, "ingest-rate-burst", DefaultRateBurst, "Burst per ingest token.")
 	fs.StringVar(&o.SpoolPath, "ingest-spool-path", "/var/lib/fido/ingest-spool.db", "On-disk spool for alerts the API server cannot take; empty disables it (alerts then get 503 while the API server is down).")
@@ -148,6 +155,7 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.TokenSecret, DefaultTokenSecret)
 	setDefault(&o.TokenRefresh, DefaultTokenRefresh)
 	setDefault(&o.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&o.AuditMaxBodyBytes, DefaultAuditMaxBodyBytes)
 	setDefault(&o.RateLimit, DefaultRateLimit)
 	setDefault(&o.RateBurst, DefaultRateBurst)
 	setDefault(&o.SpoolMaxAlerts, DefaultSpoolMaxAlerts)
@@ -164,7 +172,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger.GetSink() == nil {
 		o.Logger = logf.Log.WithName("ingest")
 	}
-	if o.MaxBodyBytes < 0 || o.SpoolMaxAlerts < 0 || o.SpoolMaxBytes < 0 || o.DedupWindow < 0 || o.WriteTimeout < 0 || o.AnswerBudget < 0 {
+	if o.MaxBodyBytes < 0 || o.AuditMaxBodyBytes < 0 || o.SpoolMaxAlerts < 0 || o.SpoolMaxBytes < 0 || o.DedupWindow < 0 || o.WriteTimeout < 0 || o.AnswerBudget < 0 {
 		return o, fmt.Errorf("ingest: limits, windows and timeouts must not be negative")
 	}
 	return o, nil

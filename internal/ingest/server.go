@@ -55,6 +55,8 @@ type endpoint struct {
 	name     string
 	detector string // the token's required detector; "" for generic
 	parse    func([]byte, time.Time) ([]*Alert, error)
+	// maxBody bounds the request body; 0 is MaxBodyBytes.
+	maxBody int64
 }
 
 // New validates opts, opens the spool (if configured) and loads the token
@@ -99,7 +101,7 @@ func (s *Server) routes() http.Handler {
 		{name: "falco", detector: DetectorFalco, parse: ParseFalco},
 		{name: "alertmanager", detector: DetectorAlertmanager, parse: ParseAlertmanager},
 		{name: "generic", parse: ParseGeneric},
-		{name: "k8s-audit", detector: DetectorK8sAudit, parse: s.parseAudit},
+		{name: "k8s-audit", detector: DetectorK8sAudit, parse: s.parseAudit, maxBody: s.opts.AuditMaxBodyBytes},
 	} {
 		mux.HandleFunc("POST /v1/ingest/"+ep.name, func(w http.ResponseWriter, r *http.Request) {
 			s.write(w, ep, s.ingest(ep, r))
@@ -255,7 +257,7 @@ func (s *Server) ingest(ep endpoint, r *http.Request) answer {
 		a.retryAfter = wait
 		return a
 	}
-	body, ans, ok := s.readBody(r)
+	body, ans, ok := s.readBody(r, ep)
 	if !ok {
 		return ans
 	}
@@ -315,9 +317,13 @@ func (s *Server) inScope(ctx context.Context, ep endpoint, detectors []string, s
 	return answer{}, true
 }
 
-// readBody reads at most MaxBodyBytes; ok is false with the answer to send otherwise.
-func (s *Server) readBody(r *http.Request) ([]byte, answer, bool) {
+// readBody reads at most the endpoint's limit; ok is false with the answer
+// to send otherwise.
+func (s *Server) readBody(r *http.Request, ep endpoint) ([]byte, answer, bool) {
 	limit := s.opts.MaxBodyBytes
+	if ep.maxBody > 0 {
+		limit = ep.maxBody
+	}
 	if r.ContentLength > limit {
 		return nil, fail(http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d", r.ContentLength, limit), false
 	}
