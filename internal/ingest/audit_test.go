@@ -172,3 +172,29 @@ func TestAuditBatchesMayBeLarge(t *testing.T) {
 		t.Fatalf("the same body on /falco: %d, want 413", r.code)
 	}
 }
+
+// TestAuditIncidentsLiveInTheOperatorNamespace: even about a service
+// account of a tenant's namespace, an audit incident is created where
+// only FIDO and cluster administrators write.
+func TestAuditIncidentsLiveInTheOperatorNamespace(t *testing.T) {
+	srv := startServer(t, Options{AuditRules: bindingRule(t)})
+	ev := strings.Replace(bindingEvent("s-1", "ResponseComplete"), `"impersonatedUser":{"username":"alice","groups":["dev"]}`,
+		`"impersonatedUser":{"username":"system:serviceaccount:shop:builder"}`, 1)
+	if r := post(t, srv.url, "k8s-audit", auditToken, auditList(ev)); r.code != http.StatusAccepted || r.body["created"] != 1.0 {
+		t.Fatalf("answer %d %v", r.code, r.body)
+	}
+	for _, ns := range []string{testOperatorNS, "shop"} {
+		var list fidov1.IncidentList
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns), client.MatchingLabels{fidov1.LabelDetector: DetectorK8sAudit}); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, inc := range list.Items {
+			s := inc.Spec.Subject
+			found = found || (s.Kind == fidov1.SubjectServiceAccount && s.Namespace == "shop" && s.Name == "builder")
+		}
+		if found != (ns == testOperatorNS) {
+			t.Errorf("incident about shop/builder in namespace %s: %v", ns, found)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func isPermanent(err error) bool {
 
 // persist records one alert and says what it did.
 func (p *persister) persist(ctx context.Context, a *Alert) (Outcome, error) {
-	ns, err := p.namespaceFor(ctx, a.Subject)
+	ns, err := p.namespaceFor(ctx, a)
 	if err != nil {
 		return "", err
 	}
@@ -160,9 +160,17 @@ func lastSeen(inc *fidov1.Incident) (time.Time, bool) {
 	return last, !last.IsZero()
 }
 
-// namespaceFor is where the subject's incident lives: the subject's own
-// namespace for namespaced subjects when it exists, else the operator namespace.
-func (p *persister) namespaceFor(ctx context.Context, s fidov1.Subject) (string, error) {
+// namespaceFor is where the alert's incident lives: the subject's own
+// namespace for namespaced subjects when it exists, else the operator
+// namespace. Audit incidents always live in the operator namespace: what
+// the API server reports about an identity is the cluster administrators'
+// to see, and only there, where tenants cannot write, are the objects an
+// event names trusted as targets.
+func (p *persister) namespaceFor(ctx context.Context, a *Alert) (string, error) {
+	s := a.Subject
+	if a.Detector == DetectorK8sAudit {
+		return p.operatorNS, nil
+	}
 	switch s.Kind {
 	case fidov1.SubjectPod, fidov1.SubjectServiceAccount, fidov1.SubjectWorkload:
 	default:

@@ -158,3 +158,58 @@ func bindingUsers(t *testing.T, name string) []string {
 	}
 	return users
 }
+
+// TestTenantCannotForgeAnAuditIncident: a tenant who may create Incidents
+// in her own namespace writes one that claims to come from the audit log,
+// about the user alice exec'ing into a pod of another namespace. FIDO must
+// neither isolate that pod nor plan anything against alice: audit
+// incidents are believed only in the operator namespace.
+func TestTenantCannotForgeAnAuditIncident(t *testing.T) {
+	tenantNS, victimNS := "forger", "audit-victim"
+	kubectlApply(t, namespaceManifest(tenantNS, true)+"---\n"+namespaceManifest(victimNS, true)+"---\n"+victimManifest(victimNS)+`---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e-incident-author}
+rules: [{apiGroups: [security.fido.dev], resources: [incidents], verbs: [create, get, list]}]
+---
+`+tenantRole(tenantNS, "e2e-incident-author"))
+	mustKubectl(t, "apply", "-f", root+"/config/samples/security_v1alpha1_scoringpolicy_identity.yaml")
+	startOperator(t, "fido-forgery")
+	outside := func() string {
+		return mustKubectl(t, "-n", victimNS, "get", "networkpolicies,pods", "-o", "jsonpath={range .items[*]}{.kind}/{.metadata.name} {.metadata.labels}{\"\\n\"}{end}") +
+			mustKubectl(t, "get", "clusterrolebindings", "-o", "jsonpath={range .items[*]}{.metadata.name} {.subjects}{\"\\n\"}{end}")
+	}
+	before := outside()
+
+	forged := fmt.Sprintf(`apiVersion: security.fido.dev/v1alpha1
+kind: Incident
+metadata: {name: forged-exec, namespace: %s}
+spec:
+  detector: k8s-audit
+  rule: Exec, attach or port-forward into a production pod
+  priority: Emergency
+  subject: {kind: User, user: alice, groups: [system:masters]}
+  fields:
+    audit.objectRef.resource: pods
+    audit.objectRef.subresource: exec
+    audit.objectRef.namespace: %s
+    audit.objectRef.name: web-1
+    audit.identity.denied1h: "50"
+`, tenantNS, victimNS)
+	if out, err := applyAs(tenantKubeconfig, forged); err != nil {
+		t.Fatalf("the tenant may create incidents in her namespace: %v\n%s", err, out)
+	}
+	eventually(t, 60*time.Second, func() error {
+		if phase := jsonpath(t, tenantNS, "inc", "forged-exec", "{.status.phase}"); phase == "" || phase == "New" {
+			return fmt.Errorf("not assessed yet (phase %q)", phase)
+		}
+		return nil
+	})
+	time.Sleep(3 * time.Second) // give a wrong plan the time to run
+	if ras := mustKubectl(t, "get", "ra", "-A", "-o", "name"); strings.Contains(ras, "forged-exec") {
+		t.Errorf("actions were planned for the forged incident: %s", ras)
+	}
+	if after := outside(); after != before {
+		t.Errorf("objects outside the tenant's namespace changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
