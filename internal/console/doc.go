@@ -37,7 +37,13 @@
 // Pages update live: an informer event handler on the cache marks the data
 // changed, a broadcaster tells every connected page over server-sent events
 // (/events, which carries no data), and the page's one small script
-// re-fetches itself and swaps the regions marked data-live.
+// re-fetches itself and swaps the regions marked data-live. /events is
+// authorized as the overview is (the same review: whoever gets 403 on /
+// gets 403 there, and no stream), and each username holds at most 8
+// streams at once (429 with a Retry-After beyond, other users unaffected),
+// under a ceiling of 1000 for all users together (503). A stream ends
+// after 10 minutes; the page reconnects, which checks the token and the
+// authorization again.
 package console
 
 // The console asks the API server who a caller is and what they may do.

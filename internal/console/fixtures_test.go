@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	authzv1 "k8s.io/api/authorization/v1"
@@ -53,15 +54,25 @@ func (m *memStore) namespaceLabels(_ context.Context, ns string) (map[string]str
 // fakeAuthority answers reviews from a function; for unit tests and
 // benchmarks only (the handler tests use the real API server).
 type fakeAuthority struct {
-	id    *Identity
+	id *Identity
+	// ids, when set, are the identities of bearer tokens (id is then unused).
+	ids   map[string]*Identity
 	allow func(authzv1.ResourceAttributes) bool
 }
 
 func (f *fakeAuthority) identify(r *http.Request) (*Identity, error) {
-	if r.Header.Get("Authorization") == "" {
+	h := r.Header.Get("Authorization")
+	if h == "" {
 		return nil, errUnauthenticated
 	}
-	return f.id, nil
+	if f.ids == nil {
+		return f.id, nil
+	}
+	id, ok := f.ids[strings.TrimPrefix(h, "Bearer ")]
+	if !ok {
+		return nil, errUnauthenticated
+	}
+	return id, nil
 }
 
 func (f *fakeAuthority) allowed(_ context.Context, _ *Identity, a authzv1.ResourceAttributes) (bool, error) {

@@ -648,6 +648,32 @@ func TestLiveEvents(t *testing.T) {
 	}
 }
 
+// TestLiveEventsAuthorization: the stream asks what the overview asks. An
+// authenticated ServiceAccount without any role gets 403 on / and on
+// /events, and no stream.
+func TestLiveEventsAuthorization(t *testing.T) {
+	base := startConsole(t)
+	w := newWorld(t)
+	(&browser{t: t, base: base, token: w.outsider}).get("/", http.StatusForbidden)
+	c := &http.Client{Timeout: 10 * time.Second} // a stream opened by mistake fails, not hangs
+	for _, tc := range []struct {
+		who, token string
+		want       int
+	}{{"outsider", w.outsider, http.StatusForbidden}, {"viewer", w.viewer, http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/events", http.NoBody)
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		isStream := resp.Header.Get("Content-Type") == "text/event-stream"
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want || isStream != (tc.want == http.StatusOK) {
+			t.Errorf("/events as the %s: %d %s, want %d", tc.who, resp.StatusCode, resp.Header.Get("Content-Type"), tc.want)
+		}
+	}
+}
+
 // TestLocalConsole is kubectl fido console: the user's own credentials,
 // SelfSubjectAccessReview, loopback only, opened by the printed key.
 func TestLocalConsole(t *testing.T) {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -13,23 +14,42 @@ import (
 )
 
 const (
-	maxSubscribers = 1000
+	// maxStreamsPerUser bounds the live streams (open pages) of one
+	// username, so that no one can take the others' slots.
+	maxStreamsPerUser = 8
+	// maxStreams bounds the live streams of all users together: a backstop
+	// for memory and connections, far above what one user may hold.
+	maxStreams = 1000
+	// streamRetryAfter is the Retry-After of a refused stream, in seconds.
+	streamRetryAfter = "30"
 	// streamFor ends an event stream; the browser reconnects, which checks
-	// the token again.
+	// the token and the authorization again.
 	streamFor = 10 * time.Minute
 	heartbeat = 25 * time.Second
+)
+
+// Why subscribe refuses a stream.
+var (
+	errUserStreams = errors.New("too many live streams for this user")
+	errAllStreams  = errors.New("too many live streams")
 )
 
 // broker tells connected pages that the cache changed, at most once per
 // tick however many objects changed.
 type broker struct {
-	mu      sync.Mutex
-	subs    map[chan int64]struct{}
-	dirty   atomic.Bool
-	version atomic.Int64
+	mu   sync.Mutex
+	subs map[chan int64]struct{}
+	// users counts the streams of each username (absent: none).
+	users map[string]int
+	// perUser and total are the caps (maxStreamsPerUser, maxStreams).
+	perUser, total int
+	dirty          atomic.Bool
+	version        atomic.Int64
 }
 
-func newBroker() *broker { return &broker{subs: map[chan int64]struct{}{}} }
+func newBroker(perUser, total int) *broker {
+	return &broker{subs: map[chan int64]struct{}{}, users: map[string]int{}, perUser: perUser, total: total}
+}
 
 // changed marks the data changed; the next tick tells the pages.
 func (b *broker) changed() { b.dirty.Store(true) }
@@ -60,19 +80,32 @@ func (b *broker) broadcast(v int64) {
 	}
 }
 
-func (b *broker) subscribe() (chan int64, func(), bool) {
+// subscribe opens a stream for user: errUserStreams when user holds
+// perUser already, errAllStreams when all users together hold total. The
+// func returned closes the stream and frees its slot.
+func (b *broker) subscribe(user string) (chan int64, func(), error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.subs) >= maxSubscribers {
-		return nil, nil, false
+	if b.users[user] >= b.perUser {
+		return nil, nil, errUserStreams
+	}
+	if len(b.subs) >= b.total {
+		return nil, nil, errAllStreams
 	}
 	ch := make(chan int64, 1)
 	b.subs[ch] = struct{}{}
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, ch)
-		b.mu.Unlock()
-	}, true
+	b.users[user]++
+	var once sync.Once
+	return ch, func() { once.Do(func() { b.unsubscribe(user, ch) }) }, nil
+}
+
+func (b *broker) unsubscribe(user string, ch chan int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subs, ch)
+	if b.users[user]--; b.users[user] <= 0 {
+		delete(b.users, user)
+	}
 }
 
 // watch registers an event handler on the cache's informers for the
@@ -105,11 +138,16 @@ func (s *Server) watch(ctx context.Context) {
 
 // events streams "change" events (server-sent events) to a page. They
 // carry only a counter: the page fetches itself again, with its own
-// authorization, to learn what changed.
-func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *Identity) error {
-	ch, cancel, ok := s.live.subscribe()
-	if !ok {
-		return errorf(http.StatusServiceUnavailable, "too many live pages; reload later")
+// authorization, to learn what changed. Only those who may see the
+// overview may listen (the overview's own check, else 403), with at most
+// maxStreamsPerUser streams per username (else 429).
+func (s *Server) events(w http.ResponseWriter, r *http.Request, id *Identity) error {
+	if _, err := s.overviewIncidents(r.Context(), id); err != nil {
+		return err
+	}
+	ch, cancel, err := s.live.subscribe(id.Username)
+	if err != nil {
+		return streamRefused(w, err)
 	}
 	defer cancel()
 	// The stream outlives the server's read and write timeouts.
@@ -145,4 +183,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *Identity) err
 			return nil
 		}
 	}
+}
+
+// streamRefused answers a refused subscribe: 429 when the
+// user holds all of their own streams, 503 when all users hold all of
+// theirs; both with a Retry-After.
+func streamRefused(w http.ResponseWriter, err error) error {
+	w.Header().Set("Retry-After", streamRetryAfter)
+	if errors.Is(err, errUserStreams) {
+		return errorf(http.StatusTooManyRequests,
+			"You have %d live pages open already, the most one user may have; close one, or retry in %s seconds.", maxStreamsPerUser, streamRetryAfter)
+	}
+	return errorf(http.StatusServiceUnavailable, "The console has too many live pages open; retry in %s seconds.", streamRetryAfter)
 }

@@ -75,9 +75,16 @@ func (s *Server) visibleActions(ctx context.Context, id *Identity) ([]*fidov1.Re
 	return visible(actions, sc), sc, nil
 }
 
+// overviewIncidents are the incidents the overview shows. Its error is the
+// overview's authorization: whoever may list incidents in no namespace
+// that has them is refused (403), on / and on /events alike.
+func (s *Server) overviewIncidents(ctx context.Context, id *Identity) ([]*fidov1.Incident, error) {
+	return s.visibleIncidents(ctx, id, "")
+}
+
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, id *Identity) error {
 	ctx := r.Context()
-	incs, err := s.visibleIncidents(ctx, id, "")
+	incs, err := s.overviewIncidents(ctx, id)
 	if err != nil {
 		return err
 	}

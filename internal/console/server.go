@@ -99,7 +99,7 @@ func (s *Server) init() error {
 	if s.watched == nil {
 		s.watched = []client.Object{&fidov1.Incident{}, &fidov1.ResponseAction{}, &fidov1.ScoringPolicy{}, &fidov1.ThreatFeed{}}
 	}
-	s.live = newBroker()
+	s.live = newBroker(maxStreamsPerUser, maxStreams)
 	s.listening = make(chan struct{})
 	pages, err := parseTemplates()
 	if err != nil {
