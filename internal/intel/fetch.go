@@ -193,8 +193,8 @@ func (f *Fetcher) newRequest(ctx context.Context, req FetchRequest, target *url.
 }
 
 // client builds an HTTP client that trusts the extra CAs, refuses
-// redirects to other schemes and drops secret headers on a redirect to
-// another host.
+// redirects to schemes other than http and https and drops secret headers
+// once a redirect leaves the feed's origin (see checkRedirect).
 func (f *Fetcher) client(caPEM []byte) (*http.Client, error) {
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(caPEM) > 0 {
@@ -213,8 +213,16 @@ func (f *Fetcher) client(caPEM []byte) (*http.Client, error) {
 	return &http.Client{Transport: transport, CheckRedirect: checkRedirect}, nil
 }
 
+// redirectSafeHeaders are the only request headers kept once a redirect
+// has left the feed's origin: every other one may carry a credential.
+var redirectSafeHeaders = map[string]bool{"User-Agent": true, "If-None-Match": true, "If-Modified-Since": true}
+
 // checkRedirect allows at most maxRedirects redirects, only to http and
-// https, and strips every header but the standard ones when the host changes.
+// https. Once a hop leaves the origin of the first request (another scheme,
+// host or port, an https to http downgrade included), that hop and every
+// later one lose every header but redirectSafeHeaders: the API key, the
+// Authorization header and the Referer. Credentials dropped stay dropped,
+// even on a hop that comes back to the origin (A -> B -> A).
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxRedirects {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
@@ -222,14 +230,47 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 		return fmt.Errorf("redirect to a %q URL refused: only http and https are allowed", text.Ellipsis(req.URL.Scheme, 16))
 	}
-	if req.URL.Host != via[0].URL.Host {
-		for name := range via[0].Header {
-			if name != "User-Agent" && name != "If-None-Match" && name != "If-Modified-Since" {
-				req.Header.Del(name)
-			}
-		}
+	if leftOrigin(via[0].URL, req, via[1:]) {
+		stripCredentials(req.Header)
 	}
 	return nil
+}
+
+// leftOrigin reports whether req or any of the intermediate hops is not
+// same-origin with the first request's URL.
+func leftOrigin(origin *url.URL, req *http.Request, hops []*http.Request) bool {
+	if !sameOrigin(origin, req.URL) {
+		return true
+	}
+	return slices.ContainsFunc(hops, func(hop *http.Request) bool { return !sameOrigin(origin, hop.URL) })
+}
+
+// sameOrigin compares scheme, host (case-insensitively) and port, an
+// absent port being the scheme's default.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		effectivePort(a) == effectivePort(b)
+}
+
+// effectivePort returns u's port, or the default port of its scheme.
+func effectivePort(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// stripCredentials deletes every header but redirectSafeHeaders.
+func stripCredentials(h http.Header) {
+	for name := range h {
+		if !redirectSafeHeaders[http.CanonicalHeaderKey(name)] {
+			delete(h, name)
+		}
+	}
 }
 
 // checkFeedURL accepts only absolute http and https URLs.

@@ -1,15 +1,19 @@
 package intel
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -132,39 +136,152 @@ func TestFetchRefusals(t *testing.T) {
 	}
 }
 
-func TestFetchDropsSecretHeadersOnCrossHostRedirect(t *testing.T) {
-	var gotKey, gotSameHostKey string
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotKey = r.Header.Get("X-Api-Key")
-		fmt.Fprintln(w, "1.1.1.1")
-	}))
-	defer other.Close()
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/same" {
-			gotSameHostKey = r.Header.Get("X-Api-Key")
-			fmt.Fprintln(w, "1.1.1.1")
-			return
-		}
-		if r.URL.Path == "/hop" {
-			http.Redirect(w, r, "/same", http.StatusFound)
-			return
-		}
-		http.Redirect(w, r, other.URL+"/feed", http.StatusFound)
-	}))
-	defer origin.Close()
-	var body string
-	for _, path := range []string{"/away", "/hop"} {
-		if _, err := loopbackFetcher().Fetch(context.Background(), FetchRequest{URL: origin.URL + path, Header: headerWith("X-Api-Key", "k-123")}, readAll(&body)); err != nil {
-			t.Fatal(err)
-		}
+// TestFetchRedirectCredentials checks which redirects keep the feed's
+// credentials: only hops that stay on the first request's scheme, host and
+// port, and never again once a hop has left it.
+func TestFetchRedirectCredentials(t *testing.T) {
+	const apiKey, bearer, queryToken = "k-123", "Bearer tok-456", "q-secret-789"
+	got := make(chan http.Header, 8)
+	port, caPEM := newDualSchemeServer(t, feedRecorder(got))
+	otherPort := httptest.NewServer(feedRecorder(got))
+	defer otherPort.Close()
+	httpA, httpsA := "http://127.0.0.1:"+port, "https://127.0.0.1:"+port
+	hostB := "http://localhost:" + port
+	via := func(from, to string) string { return from + "/redirect?to=" + url.QueryEscape(to) }
+
+	tests := []struct {
+		name  string
+		start string
+		keep  bool
+	}{
+		{name: "same origin keeps the credentials", start: via(httpA, "/feed"), keep: true},
+		{name: "same origin absolute keeps the credentials", start: via(httpA, httpA+"/feed"), keep: true},
+		{name: "same origin https keeps the credentials", start: via(httpsA, httpsA+"/feed"), keep: true},
+		{name: "https to http on the same host and port drops them", start: via(httpsA, httpA+"/feed")},
+		{name: "http to https on the same host and port drops them", start: via(httpA, httpsA+"/feed")},
+		{name: "another port drops them", start: via(httpA, otherPort.URL+"/feed")},
+		{name: "another host drops them", start: via(httpA, hostB+"/feed")},
+		{name: "back to the origin after another host keeps them dropped", start: via(httpA, via(hostB, httpA+"/feed"))},
+		{name: "back to https after a downgrade keeps them dropped", start: via(httpsA, via(httpA, httpsA+"/feed"))},
 	}
-	if gotKey != "" {
-		t.Errorf("API key sent to another host after a redirect: %q", gotKey)
-	}
-	if gotSameHostKey != "k-123" {
-		t.Errorf("API key not kept on a same-host redirect: %q", gotSameHostKey)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			header := http.Header{}
+			header.Set("X-Api-Key", apiKey)
+			header.Set("Authorization", bearer)
+			req := FetchRequest{URL: tt.start + "&token=" + queryToken, Header: header, CAPEM: caPEM}
+			var body string
+			if _, err := loopbackFetcher().Fetch(context.Background(), req, readAll(&body)); err != nil {
+				t.Fatal(err)
+			}
+			var h http.Header
+			select {
+			case h = <-got:
+			default:
+				t.Fatal("the feed was not reached")
+			}
+			leaked := h.Get("X-Api-Key") != "" || h.Get("Authorization") != "" || strings.Contains(h.Get("Referer"), queryToken)
+			switch {
+			case tt.keep && (h.Get("X-Api-Key") != apiKey || h.Get("Authorization") != bearer):
+				t.Errorf("credentials not kept on a same-origin redirect: %v", h)
+			case !tt.keep && leaked:
+				t.Errorf("credentials sent after leaving the origin: %v", h)
+			case h.Get("User-Agent") != "fido-operator":
+				t.Errorf("User-Agent = %q, want it kept", h.Get("User-Agent"))
+			}
+		})
 	}
 }
+
+func TestSameOrigin(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"https://feeds.example/a", "https://feeds.example:443/b", true},
+		{"http://feeds.example/a", "http://FEEDS.example:80/b", true},
+		{"https://feeds.example/a", "http://feeds.example/a", false},
+		{"https://feeds.example:8443/a", "http://feeds.example:8443/a", false},
+		{"https://feeds.example/a", "https://feeds.example:8443/a", false},
+		{"https://feeds.example/a", "https://evil.example/a", false},
+		{"http://feeds.example:443/a", "https://feeds.example/a", false},
+	}
+	for _, tt := range tests {
+		a, _ := url.Parse(tt.a)
+		b, _ := url.Parse(tt.b)
+		if got := sameOrigin(a, b); got != tt.want {
+			t.Errorf("sameOrigin(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// feedRecorder redirects to the "to" query parameter when there is one,
+// else serves a feed and sends the request's headers to got.
+func feedRecorder(got chan<- http.Header) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if to := r.URL.Query().Get("to"); to != "" {
+			http.Redirect(w, r, to, http.StatusFound)
+			return
+		}
+		select {
+		case got <- r.Header.Clone():
+		default:
+		}
+		fmt.Fprintln(w, "1.1.1.1")
+	})
+}
+
+// newDualSchemeServer serves h over both https and http on one loopback
+// port, and returns the port and the PEM of the server's certificate.
+func newDualSchemeServer(t *testing.T, h http.Handler) (port string, caPEM []byte) {
+	t.Helper()
+	certSource := httptest.NewUnstartedServer(http.NotFoundHandler())
+	certSource.StartTLS()
+	config := certSource.TLS.Clone()
+	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certSource.Certificate().Raw})
+	certSource.Close()
+
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Listener = &dualSchemeListener{Listener: srv.Listener, config: config}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	_, port, _ = net.SplitHostPort(srv.Listener.Addr().String())
+	return port, caPEM
+}
+
+// dualSchemeListener hands out TLS connections for clients whose first
+// byte starts a TLS handshake (0x16) and plain ones for the others.
+type dualSchemeListener struct {
+	net.Listener
+	config *tls.Config
+}
+
+// Accept implements net.Listener.
+func (l *dualSchemeListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	r := bufio.NewReader(conn)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	first, err := r.Peek(1)
+	_ = conn.SetReadDeadline(time.Time{})
+	peeked := &peekedConn{Conn: conn, r: r}
+	if err == nil && first[0] == 0x16 {
+		return tls.Server(peeked, l.config), nil
+	}
+	return peeked, nil
+}
+
+// peekedConn reads through the reader that peeked at the connection.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// Read implements net.Conn.
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func TestFetchTrustsCustomCA(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
