@@ -41,12 +41,12 @@ var commands = []command{
 		example: "explain -n shop falco-terminal-shell-6d2c1f", setup: setupExplain,
 	},
 	{
-		name: "approve", args: "ACTION|INCIDENT", summary: "Approve an action, or every action of an incident awaiting approval",
-		example: "approve -n shop falco-terminal-shell-6d2c1f", setup: setupApprove,
+		name: "approve", args: "ra/ACTION|incident/INCIDENT|NAME", summary: "Approve an action, or every action of an incident awaiting approval",
+		example: "approve -n shop incident/falco-terminal-shell-6d2c1f", setup: setupApprove,
 	},
 	{
-		name: "revert", args: "ACTION|INCIDENT", summary: "Revert an action, or every action of an incident",
-		example: "revert -n shop falco-terminal-shell-6d2c1f-isolatepod", setup: setupRevert,
+		name: "revert", args: "ra/ACTION|incident/INCIDENT|NAME", summary: "Revert an action, or every action of an incident",
+		example: "revert -n shop ra/falco-terminal-shell-6d2c1f-isolatepod", setup: setupRevert,
 	},
 	{
 		name: "resolve", args: "INCIDENT", summary: "Close an incident as resolved (a true positive)",

@@ -5,11 +5,15 @@
 //
 //	kubectl fido get                    incidents, with their score, tier and actions
 //	kubectl fido explain INCIDENT       why an incident scored what it did, and what FIDO does about it
-//	kubectl fido approve ACTION|INCIDENT    approve one action, or every action of an incident awaiting approval
-//	kubectl fido revert ACTION|INCIDENT     undo one action, or every action of an incident
+//	kubectl fido approve ra/ACTION|incident/INCIDENT    approve one action, or every action of an incident awaiting approval
+//	kubectl fido revert ra/ACTION|incident/INCIDENT     undo one action, or every action of an incident
 //	kubectl fido resolve INCIDENT       close a true positive (--restore-access gives disabled identities back)
 //	kubectl fido false-positive INCIDENT    close an incident as a false positive: every action is reverted
 //	kubectl fido console                the web console on 127.0.0.1, with your kubeconfig's identity and RBAC
+//
+// approve and revert take ra/NAME (responseaction/NAME) or inc/NAME
+// (incident/NAME); a bare NAME works when only one of the two kinds has
+// it, and is refused when both do.
 //
 // Approving is a merge patch that sets spec.approved and the annotation
 // security.fido.dev/approved-by to the caller's username (from a

@@ -46,31 +46,60 @@ func parseName(arg string) (kind, name string, err error) {
 	return kind, rest, nil
 }
 
-// find reads what arg names in ns: a bare name is looked up as a
-// ResponseAction first, then as an Incident.
+// find reads what arg names in ns. A kind prefix (ra/NAME, incident/NAME,
+// see parseName) reads only that kind. A bare NAME must name one kind
+// only: when both a ResponseAction and an Incident have it, find refuses,
+// so that an action named like an incident (or the reverse) is never
+// acted on by mistake.
 func (s *session) find(ctx context.Context, ns, arg string) (target, error) {
 	kind, name, err := parseName(arg)
 	if err != nil {
 		return target{}, err
 	}
-	if kind != "incident" {
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	switch kind {
+	case "responseaction":
 		a := &fidov1.ResponseAction{}
-		err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, a)
-		if err == nil {
-			return target{action: a}, nil
-		}
-		if kind != "" || !apierrors.IsNotFound(err) {
+		if err := s.client.Get(ctx, key, a); err != nil {
 			return target{}, describe(err, "get", actionRef(ns, name), s.user)
 		}
-	}
-	inc := &fidov1.Incident{}
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, inc); err != nil {
-		if kind == "" && apierrors.IsNotFound(err) {
-			return target{}, fmt.Errorf("no responseaction or incident %s/%s", ns, name)
+		return target{action: a}, nil
+	case "incident":
+		inc := &fidov1.Incident{}
+		if err := s.client.Get(ctx, key, inc); err != nil {
+			return target{}, describe(err, "get", incidentRef(ns, name), s.user)
 		}
-		return target{}, describe(err, "get", incidentRef(ns, name), s.user)
+		return target{incident: inc}, nil
 	}
-	return target{incident: inc}, nil
+	return s.findBare(ctx, key)
+}
+
+// findBare reads both kinds named key.Name and returns the one that
+// exists; both existing, or neither, is an error. Any other failure (a
+// kind the caller may not read) is an error too: without both answers
+// the name is not known to be unambiguous.
+func (s *session) findBare(ctx context.Context, key client.ObjectKey) (target, error) {
+	a, inc := &fidov1.ResponseAction{}, &fidov1.Incident{}
+	actionErr, incidentErr := s.client.Get(ctx, key, a), s.client.Get(ctx, key, inc)
+	switch {
+	case actionErr != nil && !apierrors.IsNotFound(actionErr):
+		return target{}, describe(actionErr, "get", actionRef(key.Namespace, key.Name), s.user)
+	case incidentErr != nil && !apierrors.IsNotFound(incidentErr):
+		return target{}, describe(incidentErr, "get", incidentRef(key.Namespace, key.Name), s.user)
+	case actionErr == nil && incidentErr == nil:
+		return target{}, ambiguousName(key)
+	case actionErr == nil:
+		return target{action: a}, nil
+	case incidentErr == nil:
+		return target{incident: inc}, nil
+	}
+	return target{}, fmt.Errorf("no responseaction or incident %s/%s", key.Namespace, key.Name)
+}
+
+// ambiguousName is the error for a bare name both kinds have.
+func ambiguousName(key client.ObjectKey) error {
+	return fmt.Errorf("%q is both %s and %s: name the kind, ra/%s or incident/%s",
+		key.Name, actionRef(key.Namespace, key.Name), incidentRef(key.Namespace, key.Name), key.Name, key.Name)
 }
 
 // patch sends a JSON merge patch to obj, r, and describes a refusal. A
