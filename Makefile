@@ -96,7 +96,7 @@ test-chart: $(HELM) ## helm lint --strict and helm template of charts/fido: defa
 	$(HELM) template fido $(CHART) --namespace fido-system --include-crds > /dev/null
 	for f in $(CHART)/ci/*-values.yaml; do $(HELM) template fido $(CHART) --namespace fido-system --include-crds -f $$f > /dev/null; done
 	@for bad in enforcement=off replicaCount=0 retention.closedIncidents=30d logLevel=warn tls.mode=existingSecret \
-	    archive.format=syslog archive.log=false egressAllowCIDRs={10.0.0.1} extraArgs={leader-elect} console.enabled=yes console.port=1 unknown=1; do \
+	    archive.format=syslog archive.log=false egressAllowCIDRs={10.0.0.1} extraArgs={leader-elect} console.enabled=yes console.port=1 namespace.create=yes unknown=1; do \
 	  if $(HELM) template fido $(CHART) --set "$$bad" > /dev/null 2>&1; then echo "values.schema.json accepted --set $$bad"; exit 1; fi; \
 	done; echo "values.schema.json refused every bad value"
 

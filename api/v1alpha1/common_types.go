@@ -12,6 +12,21 @@ const (
 	LabelIncident = LabelPrefix + "incident"
 	// LabelDetector carries the sanitised detector name of an Incident.
 	LabelDetector = LabelPrefix + "detector"
+	// LabelSource on an Incident names the ingest endpoint that received
+	// its alert (falco, alertmanager, generic, k8s-audit). Only the
+	// operator writes it (admission policy fido-incident-trust), and
+	// AnnotationIngestSignature signs it: every special treatment of an
+	// incident (its namespace, audit object targets, identity subjects)
+	// follows the signed source, never spec.detector.
+	LabelSource = LabelPrefix + "source"
+	// LabelCredential on an Incident names the ingest token Secret key
+	// whose token posted its alert: open-incident and byte budgets are
+	// counted by it. Operator-written and signed like LabelSource.
+	LabelCredential = LabelPrefix + "credential"
+	// AnnotationIngestSignature on an Incident is the operator's signature
+	// over its source, credential, namespace, name, detector, rule and
+	// subject; an incident whose signature does not verify has no source.
+	AnnotationIngestSignature = LabelPrefix + "ingest-signature"
 	// LabelSubjectHash carries a hash of an Incident's subject, for history lookups.
 	LabelSubjectHash = LabelPrefix + "subject"
 	// LabelWorkloadHash carries a hash of an Incident's workload, for history lookups.

@@ -11,8 +11,10 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
 
-// alertVersion is the spool encoding version of Alert.
-const alertVersion = 1
+// alertVersion is the spool encoding version of Alert. Version 2 added
+// Source and Credential; a version 1 alert read back from the spool has
+// neither, so its incident carries no source (the safe side).
+const alertVersion = 2
 
 // Alert is one detector event, normalised and bounded: what every parser
 // returns, what the spool stores and what becomes (or updates) an Incident.
@@ -48,6 +50,21 @@ type Alert struct {
 	Resolved bool `json:"resolved,omitempty"`
 	// ReceivedAt is when the ingest server accepted the event.
 	ReceivedAt time.Time `json:"receivedAt"`
+	// Source is the endpoint that received the event (falco, alertmanager,
+	// generic, k8s-audit), stamped by the server, never by a parser.
+	Source string `json:"source,omitempty"`
+	// Credential is the token Secret key that admitted the event: every
+	// budget (open incidents and bytes, alert rate, spool share) is its.
+	Credential string `json:"credential,omitempty"`
+}
+
+// budgetKey is the credential the alert counts against; an alert spooled
+// before credentials were recorded counts against its detector's name.
+func (a *Alert) budgetKey() string {
+	if a.Credential != "" {
+		return a.Credential
+	}
+	return a.Detector
 }
 
 // BaseName is the name of the first Incident of the alert's fingerprint.

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
@@ -135,9 +136,47 @@ func bearerToken(r *http.Request) string {
 	return strings.TrimSpace(h[len(prefix):])
 }
 
-// allows reports whether a token with these detectors may post alerts of
-// detector on an endpoint; generic is true for /v1/ingest/generic, where
-// the key "generic" allows any detector.
-func allows(detectors []string, detector string, generic bool) bool {
-	return slices.Contains(detectors, detector) || (generic && slices.Contains(detectors, DetectorGeneric))
+// reservedDetectors maps the detector names of the built-in endpoints to
+// the endpoint that alone may produce them: /v1/ingest/generic refuses
+// them whatever the token, so no other sender can borrow the special
+// treatment (or the budget) of a built-in detector.
+var reservedDetectors = map[string]string{
+	DetectorFalco:        "falco",
+	"falcosidekick":      "falco",
+	DetectorAlertmanager: "alertmanager",
+	DetectorK8sAudit:     "k8s-audit",
+}
+
+// ReservedDetectors lists the reserved detector names, sorted.
+func ReservedDetectors() []string {
+	out := make([]string, 0, len(reservedDetectors))
+	for d := range reservedDetectors {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// credentialKey is the token Secret key that admits an alert of detector
+// on ep, given the keys the token is held under, or why none does. On a
+// built-in endpoint it is the endpoint's own key. On /generic it is the
+// detector's own key, else the generic key for "generic" and the
+// detectors its scope lists (deny by default); reserved names are refused.
+func credentialKey(held []string, ep endpoint, detector string, scopes Scopes) (string, error) {
+	if ep.detector != "" {
+		return ep.detector, nil
+	}
+	if home, ok := reservedDetectors[detector]; ok {
+		return "", fmt.Errorf("detector %q is reserved for /v1/ingest/%s and cannot be posted to /v1/ingest/generic", detector, home)
+	}
+	if slices.Contains(held, detector) {
+		return detector, nil
+	}
+	if slices.Contains(held, DetectorGeneric) {
+		if detector == DetectorGeneric || slices.Contains(scopes.ByDetector[DetectorGeneric].Detectors, detector) {
+			return DetectorGeneric, nil
+		}
+		return "", fmt.Errorf("this token may not post as detector %q: a %s token posts as %q and the detectors its scope lists (%s: %s.detectors)", detector, DetectorGeneric, DetectorGeneric, ScopesKey, DetectorGeneric)
+	}
+	return "", fmt.Errorf("this token may not post as detector %q", detector)
 }

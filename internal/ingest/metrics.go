@@ -33,8 +33,12 @@ var (
 	}, []string{"detector"})
 	overflowTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fido_ingest_overflow_total",
-		Help: "Alerts refused because their detector had as many open incidents as it may have, by detector.",
+		Help: "Alerts refused because their credential had as many open incidents (or bytes of them) as it may have, by detector (the token Secret key).",
 	}, []string{"detector"})
+	truncatedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_truncated_total",
+		Help: "Alerts cut to the incident size limit (the fido.truncated field says what went), by credential (token Secret key).",
+	}, []string{"credential"})
 	auditEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fido_ingest_audit_events_total",
 		Help: "Kubernetes audit events received on /v1/ingest/k8s-audit, by outcome (matched: some AuditRule reported it; unmatched; operator: the operator's own request, ignored).",
@@ -51,5 +55,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, auditEventsTotal, auditRuleErrors)
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, truncatedTotal, auditEventsTotal, auditRuleErrors)
 }

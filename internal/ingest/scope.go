@@ -38,13 +38,16 @@ type Scope struct {
 	// Workload, IP). With namespaces set and no kinds, only namespaced
 	// kinds are allowed: a scope to some namespaces never reaches nodes or users.
 	SubjectKinds []fidov1.SubjectKind `json:"subjectKinds,omitempty"`
-	// Detectors a token of the generic key may post as (empty: any).
+	// Detectors a token of the generic key may post as, beside "generic"
+	// itself (deny by default; reserved names are never allowed).
 	Detectors []string `json:"detectors,omitempty"`
 	// AlertsPerMinute bounds the alerts (not requests) the detector may
 	// send; beyond it the answer is 429 with Retry-After.
 	AlertsPerMinute int `json:"alertsPerMinute,omitempty"`
-	// MaxOpenIncidents replaces --ingest-max-open-incidents for this detector.
+	// MaxOpenIncidents replaces --ingest-max-open-incidents for this credential.
 	MaxOpenIncidents int `json:"maxOpenIncidents,omitempty"`
+	// MaxOpenBytes replaces --ingest-max-open-bytes for this credential.
+	MaxOpenBytes int64 `json:"maxOpenBytes,omitempty"`
 }
 
 // Scopes are every detector's scope, or why the scopes file is invalid
@@ -78,8 +81,8 @@ func (s Scope) validate(detector string) error {
 		return fmt.Errorf("not a detector name (a DNS-1123 label)")
 	case len(s.Namespaces) > maxScopeNamespaces:
 		return fmt.Errorf("more than %d namespaces", maxScopeNamespaces)
-	case s.AlertsPerMinute < 0 || s.MaxOpenIncidents < 0:
-		return fmt.Errorf("alertsPerMinute and maxOpenIncidents must not be negative")
+	case s.AlertsPerMinute < 0 || s.MaxOpenIncidents < 0 || s.MaxOpenBytes < 0:
+		return fmt.Errorf("alertsPerMinute, maxOpenIncidents and maxOpenBytes must not be negative")
 	case len(s.Detectors) > 0 && detector != DetectorGeneric:
 		return fmt.Errorf("detectors applies to the %q key only", DetectorGeneric)
 	}
@@ -136,13 +139,8 @@ type credential struct {
 	found bool
 }
 
-// credentialFor picks the token's Secret key that admits an alert of
-// detector: the detector's own key, else (on /generic) the generic key.
-func (s Scopes) credentialFor(detectors []string, detector string, generic bool) credential {
-	key := detector
-	if !slices.Contains(detectors, detector) {
-		key = DetectorGeneric
-	}
+// credentialFor is the credential of a token Secret key.
+func (s Scopes) credentialFor(key string) credential {
 	scope, found := s.ByDetector[key]
 	return credential{key: key, scope: scope, found: found}
 }
@@ -153,9 +151,6 @@ func (c credential) outOfScope(ctx context.Context, a *Alert, nsLabels func(cont
 	s := c.scope
 	if !c.found {
 		return "", nil
-	}
-	if len(s.Detectors) > 0 && c.key == DetectorGeneric && !slices.Contains(s.Detectors, a.Detector) {
-		return fmt.Sprintf("detector %q is not one the %s token may post as (%s)", a.Detector, DetectorGeneric, strings.Join(s.Detectors, ", ")), nil
 	}
 	kind := a.Subject.Kind
 	limitedToNamespaces := len(s.Namespaces) > 0 || s.NamespaceSelector != nil

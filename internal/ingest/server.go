@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -249,8 +250,8 @@ func (s *Server) ingest(ep endpoint, r *http.Request) answer {
 		return a
 	case len(detectors) == 0:
 		return fail(http.StatusUnauthorized, "unknown token")
-	case ep.detector != "" && !allows(detectors, ep.detector, false):
-		return fail(http.StatusForbidden, "this token may not post as detector %q", ep.detector)
+	case ep.detector != "" && !slices.Contains(detectors, ep.detector):
+		return fail(http.StatusForbidden, "this token may not post to /v1/ingest/%s: it needs a token under the Secret key %q", ep.name, ep.detector)
 	}
 	if ok, wait := s.limiter.allow(hashToken(token), time.Now()); !ok {
 		a := fail(http.StatusTooManyRequests, "rate limit of this token exceeded")
@@ -265,29 +266,46 @@ func (s *Server) ingest(ep endpoint, r *http.Request) answer {
 	if err != nil {
 		return fail(http.StatusBadRequest, "%v", err)
 	}
-	if ep.detector == "" {
-		for i, a := range alerts {
-			if !allows(detectors, a.Detector, true) {
-				return fail(http.StatusForbidden, "event %d: this token may not post as detector %q", i, a.Detector)
-			}
-		}
+	if ans, ok := s.stamp(ep, detectors, scopes, alerts); !ok {
+		return ans
 	}
-	if ans, ok := s.inScope(r.Context(), ep, detectors, scopes, alerts); !ok {
+	if ans, ok := s.inScope(r.Context(), scopes, alerts); !ok {
 		return ans
 	}
 	return s.accept(context.WithoutCancel(r.Context()), ep, alerts)
 }
 
+// stamp records on every alert the endpoint that received it and the
+// credential that admits it, refusing the request (403, nothing stored)
+// when a token may not post one of them; then it cuts each alert to
+// MaxSpecBytes.
+func (s *Server) stamp(ep endpoint, held []string, scopes Scopes, alerts []*Alert) (answer, bool) {
+	for i, a := range alerts {
+		key, err := credentialKey(held, ep, a.Detector, scopes)
+		if err != nil {
+			return fail(http.StatusForbidden, "event %d: %v; nothing was stored", i, err), false
+		}
+		a.Source, a.Credential = ep.name, key
+	}
+	for _, a := range alerts {
+		if before := a.fit(); before > MaxSpecBytes {
+			truncatedTotal.WithLabelValues(a.Credential).Inc()
+			s.opts.Logger.Info("alert cut to the incident size limit", "credential", a.Credential, "incident", a.BaseName(), "bytes", before, "limit", MaxSpecBytes)
+		}
+	}
+	return answer{}, true
+}
+
 // inScope checks every alert against the scope of the credential that
 // admits it, and the credentials' alert rates, before anything is stored.
-func (s *Server) inScope(ctx context.Context, ep endpoint, detectors []string, scopes Scopes, alerts []*Alert) (answer, bool) {
+func (s *Server) inScope(ctx context.Context, scopes Scopes, alerts []*Alert) (answer, bool) {
 	if scopes.Invalid != "" {
 		return fail(http.StatusForbidden, "the token Secret's %s is invalid, so every token is refused: %s", ScopesKey, scopes.Invalid), false
 	}
 	perKey := map[string]int{}
 	rates := map[string]int{}
 	for i, a := range alerts {
-		c := scopes.credentialFor(detectors, a.Detector, ep.detector == "")
+		c := scopes.credentialFor(a.Credential)
 		why, err := c.outOfScope(ctx, a, s.persister.namespaceLabels)
 		if err != nil {
 			ans := fail(http.StatusServiceUnavailable, "checking the scope: %v", err)
@@ -309,7 +327,7 @@ func (s *Server) inScope(ctx context.Context, ep endpoint, detectors []string, s
 	now := time.Now()
 	for key, n := range perKey {
 		if ok, wait := s.alertRates.take(key, n, rates[key], now); !ok {
-			ans := fail(http.StatusTooManyRequests, "detector %s may send %d alerts per minute; this request's %d are over it", key, rates[key], n)
+			ans := fail(http.StatusTooManyRequests, "credential %s may send %d alerts per minute; this request's %d are over it", key, rates[key], n)
 			ans.retryAfter = wait
 			return ans, false
 		}

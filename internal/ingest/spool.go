@@ -33,14 +33,14 @@ type Spool struct {
 	db       *bolt.DB
 	maxCount int
 	maxBytes int64
-	// share is the most alerts one detector may hold (0: no share), so a
-	// noisy or hostile detector cannot fill the spool for the others.
+	// share is the most alerts one credential may hold (0: no share), so
+	// a noisy or hostile token cannot fill the spool for the others.
 	share int
 
-	mu         sync.Mutex
-	count      int
-	bytes      int64
-	byDetector map[string]int
+	mu           sync.Mutex
+	count        int
+	bytes        int64
+	byCredential map[string]usage
 }
 
 // spooled is one alert read back from the spool.
@@ -64,7 +64,7 @@ func OpenSpool(path string, maxCount int, maxBytes int64) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the spool %s: %w", path, err)
 	}
-	s := &Spool{db: db, maxCount: maxCount, maxBytes: maxBytes, byDetector: map[string]int{}}
+	s := &Spool{db: db, maxCount: maxCount, maxBytes: maxBytes, byCredential: map[string]usage{}}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -82,19 +82,17 @@ func (s *Spool) init() error {
 			}
 		}
 		return tx.Bucket(bucketAlerts).ForEach(func(_, v []byte) error {
-			var a struct {
-				Detector string `json:"detector"`
-			}
-			_ = json.Unmarshal(v, &a) // an undecodable alert counts for no detector
+			var a Alert
+			_ = json.Unmarshal(v, &a) // an undecodable alert counts for no credential
 			s.count++
 			s.bytes += int64(len(v))
-			s.byDetector[a.Detector]++
+			s.byCredential[a.budgetKey()] = s.byCredential[a.budgetKey()].plus(usage{n: 1, bytes: int64(len(v))})
 			return nil
 		})
 	})
 }
 
-// SetDetectorShare limits each detector to a fraction (0 < f ≤ 1) of the
+// SetDetectorShare limits each credential to a fraction (0 < f ≤ 1) of the
 // spool's alerts; 0 or 1 removes the limit.
 func (s *Spool) SetDetectorShare(f float64) {
 	s.mu.Lock()
@@ -105,11 +103,12 @@ func (s *Spool) SetDetectorShare(f float64) {
 	}
 }
 
-// detectorDepth is how many alerts of a detector wait in the spool.
-func (s *Spool) detectorDepth(detector string) int {
+// credentialUsage is how many alerts of a credential wait in the spool,
+// and their bytes.
+func (s *Spool) credentialUsage(key string) usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.byDetector[detector]
+	return s.byCredential[key]
 }
 
 // Close closes the spool file.
@@ -128,16 +127,16 @@ func (s *Spool) Depth() int {
 func (s *Spool) Put(alerts []*Alert) error {
 	values := make([][]byte, len(alerts))
 	var size int64
-	perDetector := map[string]int{}
+	perCredential := map[string]usage{}
 	for i, a := range alerts {
 		v, err := json.Marshal(a)
 		if err != nil {
 			return fmt.Errorf("encoding alert for the spool: %w", err)
 		}
 		values[i], size = v, size+int64(len(v))
-		perDetector[a.Detector]++
+		perCredential[a.budgetKey()] = perCredential[a.budgetKey()].plus(usage{n: 1, bytes: int64(len(v))})
 	}
-	if err := s.reserve(perDetector, len(values), size); err != nil {
+	if err := s.reserve(perCredential, len(values), size); err != nil {
 		return err
 	}
 	err := s.db.Batch(func(tx *bolt.Tx) error {
@@ -154,42 +153,44 @@ func (s *Spool) Put(alerts []*Alert) error {
 		return nil
 	})
 	if err != nil {
-		s.release(perDetector, len(values), size)
+		s.release(perCredential, len(values), size)
 		return fmt.Errorf("writing to the spool: %w", err)
 	}
 	return nil
 }
 
-// reserve claims room for n alerts of size bytes (perDetector of them per
-// detector), or fails with ErrSpoolFull when the spool or a detector's
-// share of it would overflow.
-func (s *Spool) reserve(perDetector map[string]int, n int, size int64) error {
+// reserve claims room for n alerts of size bytes (perCredential of them
+// per credential), or fails with ErrSpoolFull when the spool or a
+// credential's share of it would overflow.
+func (s *Spool) reserve(perCredential map[string]usage, n int, size int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.count+n > s.maxCount || s.bytes+size > s.maxBytes {
 		return fmt.Errorf("%w (%d alerts, %d bytes; limits %d alerts, %d bytes)", ErrSpoolFull, s.count, s.bytes, s.maxCount, s.maxBytes)
 	}
-	for det, k := range perDetector {
-		if s.share > 0 && s.byDetector[det]+k > s.share {
-			return fmt.Errorf("%w for detector %s: it holds %d alerts, its share is %d", ErrSpoolFull, det, s.byDetector[det], s.share)
+	for key, u := range perCredential {
+		if held := s.byCredential[key].n; s.share > 0 && held+u.n > s.share {
+			return fmt.Errorf("%w for credential %s: it holds %d alerts, its share is %d", ErrSpoolFull, key, held, s.share)
 		}
 	}
 	s.count, s.bytes = s.count+n, s.bytes+size
-	for det, k := range perDetector {
-		s.byDetector[det] += k
+	for key, u := range perCredential {
+		s.byCredential[key] = s.byCredential[key].plus(u)
 	}
 	spoolDepth.Set(float64(s.count))
 	return nil
 }
 
 // release returns room claimed by reserve or freed by delete.
-func (s *Spool) release(perDetector map[string]int, n int, size int64) {
+func (s *Spool) release(perCredential map[string]usage, n int, size int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count, s.bytes = s.count-n, s.bytes-size
-	for det, k := range perDetector {
-		if s.byDetector[det] -= k; s.byDetector[det] <= 0 {
-			delete(s.byDetector, det)
+	for key, u := range perCredential {
+		if left := s.byCredential[key].plus(usage{n: -u.n, bytes: -u.bytes}); left.n > 0 {
+			s.byCredential[key] = left
+		} else {
+			delete(s.byCredential, key)
 		}
 	}
 	spoolDepth.Set(float64(s.count))
@@ -233,16 +234,16 @@ func (s *Spool) delete(items []spooled) error {
 		return fmt.Errorf("deleting drained alerts from the spool: %w", err)
 	}
 	var size int64
-	perDetector := map[string]int{}
+	perCredential := map[string]usage{}
 	for _, it := range items {
 		size += it.size
+		key := ""
 		if it.alert != nil {
-			perDetector[it.alert.Detector]++
-		} else {
-			perDetector[""]++
+			key = it.alert.budgetKey()
 		}
+		perCredential[key] = perCredential[key].plus(usage{n: 1, bytes: it.size})
 	}
-	s.release(perDetector, len(items), size)
+	s.release(perCredential, len(items), size)
 	return nil
 }
 
