@@ -59,7 +59,8 @@ type Reconciler struct {
 	Enricher Enricher
 	// Policies compiles ScoringPolicies; shared with their controller.
 	Policies *score.Cache
-	// Signer signs the provenance of planned actions and recognises them.
+	// Signer signs the provenance of planned actions and recognises them,
+	// and verifies the ingest server's stamp on incidents (their source).
 	Signer *enforce.Signer
 	// APIReader reads straight from the API server where the cache may lag
 	// (an action whose name is taken); nil uses the client.
@@ -240,7 +241,7 @@ func (r *Reconciler) assess(ctx context.Context, inc *fidov1.Incident) (time.Dur
 		inc.Status.Phase = fidov1.IncidentNotified
 		return 0, nil
 	}
-	actions, skipped := planActions(inc, sources, planner{operatorNamespace: r.OperatorNamespace, revertible: r.Revertible})
+	actions, skipped := planActions(inc, sources, planner{operatorNamespace: r.OperatorNamespace, revertible: r.Revertible, source: r.Signer.IncidentSource})
 	for _, msg := range skipped {
 		inc.Status.AddTimeline(r.now(), "ActionNotPlanned", msg)
 	}

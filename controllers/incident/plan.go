@@ -42,7 +42,7 @@ func planActions(inc *fidov1.Incident, sources []planSource, p planner) ([]*fido
 		scope := fidov1.ScopeOf(policy.Namespace, p.operatorNamespace)
 		planned := map[actionKey]string{}
 		for _, tmpl := range src.tier.Actions {
-			target, err := actionTarget(inc, tmpl, p.operatorNamespace)
+			target, err := actionTarget(inc, tmpl, p.audited(inc))
 			if err == nil {
 				if why := fidov1.ReachError(scope, policy.Namespace, target, tmpl.Type); why != "" {
 					err = fmt.Errorf("policy %s/%s: %s", policy.Namespace, policy.Name, why)
@@ -68,6 +68,19 @@ func planActions(inc *fidov1.Incident, sources []planSource, p planner) ([]*fido
 type planner struct {
 	operatorNamespace string
 	revertible        func(fidov1.ActionType) bool
+	// source is the incident's ingest source when the operator's
+	// signature over it verifies, else "" (enforce.Signer.IncidentSource).
+	source func(*fidov1.Incident) string
+}
+
+// audited says whether the incident is the ingest server's own k8s-audit
+// incident in the operator namespace, where tenants cannot write: the
+// only incident whose fields are believed to name a target. Anyone may
+// create an Incident in their own namespace and type any fields, and a
+// generic detector token may not post as k8s-audit.
+func (p planner) audited(inc *fidov1.Incident) bool {
+	return inc.Namespace == p.operatorNamespace && inc.Spec.Detector == ingest.DetectorK8sAudit &&
+		p.source != nil && p.source(inc) == ingest.DetectorK8sAudit
 }
 
 // newAction builds one signed action; Reconciler.createActions signs it.
@@ -134,7 +147,8 @@ func incidentLabelValue(name string) string {
 
 // actionTarget is the template's explicit target, or the one derived from
 // the incident's subject and enrichment.
-func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, operatorNamespace string) (fidov1.Target, error) {
+// audited is planner.audited of the incident.
+func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, audited bool) (fidov1.Target, error) {
 	if tmpl.Target != nil {
 		t := *tmpl.Target
 		if t.Namespace == "" && t.Kind != fidov1.TargetNode && t.Kind != fidov1.TargetUser {
@@ -144,7 +158,7 @@ func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, operatorName
 	}
 	switch tmpl.Type {
 	case fidov1.ActionIsolatePod, fidov1.ActionDeletePod, fidov1.ActionLabel, fidov1.ActionScaleWorkload:
-		return podTarget(inc, operatorNamespace)
+		return podTarget(inc, audited)
 	case fidov1.ActionDisableServiceAccount:
 		return serviceAccountTarget(inc)
 	case fidov1.ActionDisableUser:
@@ -152,7 +166,7 @@ func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, operatorName
 	case fidov1.ActionCordonNode:
 		return nodeTarget(inc)
 	case fidov1.ActionNotify:
-		return notifyTarget(inc, operatorNamespace), nil
+		return notifyTarget(inc, audited), nil
 	}
 	return fidov1.Target{}, fmt.Errorf("unknown action type %q", tmpl.Type)
 }
@@ -166,25 +180,22 @@ func subjectNamespace(inc *fidov1.Incident) string {
 
 // podTarget is the subject pod, or for an identity the pod its request
 // acted on (the audit log's objectRef: the pod exec'd into).
-func podTarget(inc *fidov1.Incident, operatorNamespace string) (fidov1.Target, error) {
+func podTarget(inc *fidov1.Incident, audited bool) (fidov1.Target, error) {
 	s := inc.Spec.Subject
 	if s.Kind == fidov1.SubjectPod && s.Name != "" {
 		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: subjectNamespace(inc), Name: s.Name}, nil
 	}
-	if ns, name, ok := auditedPod(inc, operatorNamespace); ok {
+	if ns, name, ok := auditedPod(inc); audited && ok {
 		return fidov1.Target{Kind: fidov1.TargetPod, Namespace: ns, Name: name}, nil
 	}
 	return fidov1.Target{}, fmt.Errorf("the subject is a %s, not a pod", s.Kind)
 }
 
-// auditedPod is the pod an identity's audited request acted on. Only the
-// ingest server's k8s-audit incidents in the operator namespace (where
-// tenants cannot write) are believed: anyone may create an Incident in
-// their own namespace, and fields are whatever its author typed.
-func auditedPod(inc *fidov1.Incident, operatorNamespace string) (namespace, name string, ok bool) {
+// auditedPod is the pod an identity's audited request acted on, as the
+// incident's fields say: believe it only of an audited incident.
+func auditedPod(inc *fidov1.Incident) (namespace, name string, ok bool) {
 	s, f := inc.Spec.Subject, inc.Spec.Fields
-	if inc.Spec.Detector != ingest.DetectorK8sAudit || inc.Namespace != operatorNamespace ||
-		(s.Kind != fidov1.SubjectUser && s.Kind != fidov1.SubjectServiceAccount) || f[ingest.FieldAuditResource] != "pods" {
+	if (s.Kind != fidov1.SubjectUser && s.Kind != fidov1.SubjectServiceAccount) || f[ingest.FieldAuditResource] != "pods" {
 		return "", "", false
 	}
 	namespace, name = string(f[ingest.FieldAuditNamespace]), string(f[ingest.FieldAuditName])
@@ -252,8 +263,8 @@ func contradictions(inc *fidov1.Incident) string {
 }
 
 // notifyTarget names what the message is about; Notify changes nothing on it.
-func notifyTarget(inc *fidov1.Incident, operatorNamespace string) fidov1.Target {
-	if t, err := podTarget(inc, operatorNamespace); err == nil {
+func notifyTarget(inc *fidov1.Incident, audited bool) fidov1.Target {
+	if t, err := podTarget(inc, audited); err == nil {
 		return t
 	}
 	if t, err := serviceAccountTarget(inc); err == nil {

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/enforce"
 	"github.com/fido-operator/fido/internal/ingest"
 )
 
@@ -42,14 +43,26 @@ func TestActionTarget(t *testing.T) {
 	ghostPod := podIncident()
 	ghostPod.Status.Enrichment = &fidov1.Enrichment{}
 	audited := &fidov1.Incident{
-		ObjectMeta: metav1.ObjectMeta{Name: "exec-1", Namespace: testOperatorNamespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "exec-1", Namespace: testOperatorNamespace,
+			Labels: map[string]string{fidov1.LabelSource: ingest.DetectorK8sAudit, fidov1.LabelCredential: ingest.DetectorK8sAudit}},
 		Spec: fidov1.IncidentSpec{Detector: ingest.DetectorK8sAudit, Subject: fidov1.Subject{Kind: fidov1.SubjectUser, User: "alice"},
 			Fields: map[string]fidov1.FieldValue{ingest.FieldAuditResource: "pods", ingest.FieldAuditNamespace: "payments", ingest.FieldAuditName: "api-0"}},
 	}
+	testSigner.SignIncident(audited)
 	forgedInTenantNamespace := audited.DeepCopy()
 	forgedInTenantNamespace.Namespace = "shop"
 	forgedDetector := audited.DeepCopy()
 	forgedDetector.Spec.Detector = "generic"
+	unsigned := audited.DeepCopy()
+	delete(unsigned.Annotations, fidov1.AnnotationIngestSignature)
+	viaGeneric := audited.DeepCopy() // posted on /generic: ingest signs it with its own source
+	viaGeneric.Labels[fidov1.LabelSource] = "generic"
+	testSigner.SignIncident(viaGeneric)
+	relabelled := viaGeneric.DeepCopy() // and its source label edited afterwards
+	relabelled.Labels[fidov1.LabelSource] = ingest.DetectorK8sAudit
+	otherPod := audited.DeepCopy() // a signed incident whose fields were edited
+	otherPod.Spec.Fields[ingest.FieldAuditNamespace] = "shop"
+	p := planner{operatorNamespace: testOperatorNamespace, source: testSigner.IncidentSource}
 	tests := []struct {
 		name    string
 		inc     *fidov1.Incident
@@ -89,10 +102,14 @@ func TestActionTarget(t *testing.T) {
 		{name: "the audited user", inc: audited, tmpl: tmpl(fidov1.ActionDisableUser), want: fidov1.Target{Kind: fidov1.TargetUser, Name: "alice"}},
 		{name: "audit fields in a tenant's own incident name no pod", inc: forgedInTenantNamespace, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
 		{name: "audit fields from another detector name no pod", inc: forgedDetector, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
+		{name: "an unsigned audit incident names no pod", inc: unsigned, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
+		{name: "an audit incident from the generic endpoint names no pod", inc: viaGeneric, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
+		{name: "a relabelled source fails the signature", inc: relabelled, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
+		{name: "edited audit fields fail the signature", inc: otherPod, tmpl: tmpl(fidov1.ActionIsolatePod), wantErr: "not a pod"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := actionTarget(tt.inc, tt.tmpl, testOperatorNamespace)
+			got, err := actionTarget(tt.inc, tt.tmpl, p.audited(tt.inc))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -250,3 +267,12 @@ func withTarget(tm fidov1.ActionTemplate, target fidov1.Target) fidov1.ActionTem
 	tm.Target = &target
 	return tm
 }
+
+// testSigner stands for the operator's key: it signs what ingest creates.
+var testSigner = func() *enforce.Signer {
+	s, err := enforce.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()

@@ -103,7 +103,8 @@ func (b *broker) unsubscribe(user string, ch chan int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.subs, ch)
-	if b.users[user]--; b.users[user] <= 0 {
+	b.users[user]--
+	if b.users[user] <= 0 {
 		delete(b.users, user)
 	}
 }

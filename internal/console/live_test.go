@@ -79,7 +79,7 @@ func firstEvent(r io.Reader) (string, error) {
 		}
 		b.WriteString(sc.Text() + "\n")
 	}
-	return b.String(), fmt.Errorf("the stream ended after %q: %v", b.String(), sc.Err())
+	return b.String(), fmt.Errorf("the stream ended after %q: %w", b.String(), sc.Err())
 }
 
 func (st *stream) close() { _ = st.resp.Body.Close() }

@@ -132,15 +132,17 @@ func (s *Signer) signature(action *fidov1.ResponseAction) string {
 }
 
 // incidentContent is what an incident's ingest signature covers: where it
-// is, where its alert came from, and what the alert said it is about.
+// is, where its alert came from, and what the alert said it is about
+// (the fields name an audited request's object).
 type incidentContent struct {
-	Namespace  string         `json:"namespace"`
-	Name       string         `json:"name"`
-	Source     string         `json:"source"`
-	Credential string         `json:"credential"`
-	Detector   string         `json:"detector"`
-	Rule       string         `json:"rule"`
-	Subject    fidov1.Subject `json:"subject"`
+	Namespace  string                       `json:"namespace"`
+	Name       string                       `json:"name"`
+	Source     string                       `json:"source"`
+	Credential string                       `json:"credential"`
+	Detector   string                       `json:"detector"`
+	Rule       string                       `json:"rule"`
+	Subject    fidov1.Subject               `json:"subject"`
+	Fields     map[string]fidov1.FieldValue `json:"fields,omitempty"`
 }
 
 // SignIncident writes the ingest server's stamp on an incident it is about
@@ -172,7 +174,7 @@ func (s *Signer) incidentSignature(inc *fidov1.Incident) string {
 	raw, _ := json.Marshal(incidentContent{ // plain structs: cannot fail
 		Namespace: inc.Namespace, Name: inc.Name,
 		Source: inc.Labels[fidov1.LabelSource], Credential: inc.Labels[fidov1.LabelCredential],
-		Detector: inc.Spec.Detector, Rule: inc.Spec.Rule, Subject: inc.Spec.Subject,
+		Detector: inc.Spec.Detector, Rule: inc.Spec.Rule, Subject: inc.Spec.Subject, Fields: inc.Spec.Fields,
 	})
 	mac := hmac.New(sha256.New, s.key)
 	mac.Write([]byte("incident\x00"))

@@ -2,9 +2,9 @@ package ingest
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"

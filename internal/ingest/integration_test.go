@@ -149,6 +149,7 @@ func TestIngestAnswers(t *testing.T) {
 	limited := startServer(t, Options{RateLimit: 0.001, RateBurst: 1})
 	generic := fixture(t, "generic_pod.json")
 	otherDetector := strings.Replace(string(generic), `"image-scanner"`, `"other-scanner"`, 1)
+	auditViaGeneric := strings.Replace(string(generic), `"image-scanner"`, `"k8s-audit"`, 1)
 	cases := []struct {
 		name     string
 		url      string
@@ -160,9 +161,10 @@ func TestIngestAnswers(t *testing.T) {
 	}{
 		{"no token", srv.url, "falco", "", uniqueFalco(t, "answers", 1), http.StatusUnauthorized, "missing bearer token"},
 		{"unknown token", srv.url, "falco", "nope", uniqueFalco(t, "answers", 1), http.StatusUnauthorized, "unknown token"},
-		{"token of another detector", srv.url, "falco", amToken, uniqueFalco(t, "answers", 1), http.StatusForbidden, `detector "falco"`},
+		{"token of another detector", srv.url, "falco", amToken, uniqueFalco(t, "answers", 1), http.StatusForbidden, `needs a token under the Secret key "falco"`},
 		{"generic token of another detector", srv.url, "generic", scannerToken, []byte(otherDetector), http.StatusForbidden, `detector "other-scanner"`},
-		{"generic key allows any detector", srv.url, "generic", genericToken, []byte(otherDetector), http.StatusAccepted, ""},
+		{"generic key refuses a detector its scope does not list", srv.url, "generic", genericToken, []byte(otherDetector), http.StatusForbidden, `may not post as detector "other-scanner"`},
+		{"generic key cannot post as the audit detector", srv.url, "generic", genericToken, []byte(auditViaGeneric), http.StatusForbidden, `detector "k8s-audit" is reserved`},
 		{"detector key posts its own", srv.url, "generic", scannerToken, generic, http.StatusAccepted, ""},
 		{"too large", srv.url, "falco", falcoToken, []byte(`{"rule":"` + strings.Repeat("x", 5000) + `"}`), http.StatusRequestEntityTooLarge, "over the limit"},
 		{"malformed", srv.url, "falco", falcoToken, []byte(`{"rule":`), http.StatusBadRequest, "not valid JSON"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/audit"
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,10 +29,14 @@ const (
 	DefaultSpoolMaxBytes     = 256 << 20
 	// DefaultSpoolDetectorShare is the fraction of the spool one detector may fill.
 	DefaultSpoolDetectorShare = 0.5
-	// DefaultMaxOpenIncidents is how many open incidents one detector may have.
+	// DefaultMaxOpenIncidents is how many open incidents one credential may have.
 	DefaultMaxOpenIncidents = 10000
-	DefaultDedupWindow      = time.Hour
-	DefaultWriteTimeout     = 5 * time.Second
+	// DefaultMaxOpenBytes is how many bytes of open incidents' specs one
+	// credential may have: 64 MiB, a thirty-second of etcd's default
+	// 2 GiB quota.
+	DefaultMaxOpenBytes = 64 << 20
+	DefaultDedupWindow  = time.Hour
+	DefaultWriteTimeout = 5 * time.Second
 	// DefaultAnswerBudget keeps every answer under a second: senders time
 	// out, and Falco does not resend.
 	DefaultAnswerBudget = 800 * time.Millisecond
@@ -66,15 +71,20 @@ type Options struct {
 	SpoolMaxAlerts int
 	// SpoolMaxBytes bounds the spool's encoded alert bytes, default 256 MiB.
 	SpoolMaxBytes int64
-	// SpoolDetectorShare is the fraction of SpoolMaxAlerts one detector may
-	// hold (default 0.5; 1 or more: no share), so one noisy or hostile
-	// detector cannot make the others get 503.
+	// SpoolDetectorShare is the fraction of SpoolMaxAlerts one credential
+	// (a key of the token Secret) may hold (default 0.5; 1 or more: no
+	// share), so one noisy or hostile token cannot make the others get 503.
 	SpoolDetectorShare float64
-	// MaxOpenIncidents is how many open incidents one detector may have
+	// MaxOpenIncidents is how many open incidents one credential may have
 	// (default 10000, negative: unlimited); beyond it its alerts get 429.
-	// A detector's scope may set its own (maxOpenIncidents). Counted from
-	// Cache; without a cache there is no cap.
+	// A credential's scope may set its own (maxOpenIncidents). Counted from
+	// Cache, by the incidents' security.fido.dev/credential label; without
+	// a cache there is no cap.
 	MaxOpenIncidents int
+	// MaxOpenBytes bounds the bytes of one credential's open incidents'
+	// specs the same way (default 64 MiB, negative: unlimited); a scope's
+	// maxOpenBytes replaces it.
+	MaxOpenBytes int64
 	// DedupWindow: a repeat within it (of status.lastSeen) counts on the open incident, default 1h.
 	DedupWindow time.Duration
 	// WriteTimeout bounds each API request, default 5s; slower means spool.
@@ -113,8 +123,17 @@ type Options struct {
 	// a decision to start a successor incident is confirmed by a fresh
 	// read. Nil reads everything from Client.
 	Cache client.Reader
+	// Stamper signs each incident ingest creates, so controllers can tell
+	// the labels ingest set (its source and credential) from a tenant's.
+	// Nil: incidents are not signed and no controller trusts their source.
+	Stamper Stamper
 	// Logger defaults to controller-runtime's logger named "ingest".
 	Logger logr.Logger
+}
+
+// Stamper signs an incident's provenance (enforce.Signer does).
+type Stamper interface {
+	SignIncident(inc *fidov1.Incident)
 }
 
 // BindFlags registers the ingest flags (--ingest-*) on fs, writing into o.
@@ -132,8 +151,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.SpoolPath, "ingest-spool-path", "/var/lib/fido/ingest-spool.db", "On-disk spool for alerts the API server cannot take; empty disables it (alerts then get 503 while the API server is down).")
 	fs.IntVar(&o.SpoolMaxAlerts, "ingest-spool-max-alerts", DefaultSpoolMaxAlerts, "Most alerts the spool holds; beyond it ingest answers 503.")
 	fs.Int64Var(&o.SpoolMaxBytes, "ingest-spool-max-bytes", DefaultSpoolMaxBytes, "Most bytes of alerts the spool holds; beyond it ingest answers 503.")
-	fs.Float64Var(&o.SpoolDetectorShare, "ingest-spool-detector-share", DefaultSpoolDetectorShare, "Fraction of the spool one detector may fill, so a flood from one detector leaves room for the others (1: no share).")
-	fs.IntVar(&o.MaxOpenIncidents, "ingest-max-open-incidents", DefaultMaxOpenIncidents, "Open incidents one detector may have; beyond it its alerts get 429 (negative: unlimited). A detector's scope may set its own.")
+	fs.Float64Var(&o.SpoolDetectorShare, "ingest-spool-detector-share", DefaultSpoolDetectorShare, "Fraction of the spool one credential (token Secret key) may fill, so a flood from one token leaves room for the others (1: no share).")
+	fs.IntVar(&o.MaxOpenIncidents, "ingest-max-open-incidents", DefaultMaxOpenIncidents, "Open incidents one credential (token Secret key) may have; beyond it its alerts get 429 (negative: unlimited). Its scope may set its own (maxOpenIncidents).")
+	fs.Int64Var(&o.MaxOpenBytes, "ingest-max-open-bytes", DefaultMaxOpenBytes, "Bytes of open incidents' specs one credential may have; beyond it its alerts get 429 (negative: unlimited). Its scope may set its own (maxOpenBytes).")
 	fs.DurationVar(&o.DedupWindow, "ingest-dedup-window", DefaultDedupWindow, "A repeated alert within this time of the incident's lastSeen counts as an occurrence instead of a new incident.")
 	fs.DurationVar(&o.AnswerBudget, "ingest-answer-budget", DefaultAnswerBudget, "How long a request waits for the API server before its alerts go to the spool, so every sender is answered within about a second whether the API server is up, slow or down.")
 	fs.DurationVar(&o.WriteTimeout, "ingest-write-timeout", DefaultWriteTimeout, "Timeout of each API server request of the ingest path; slower alerts go to the spool.")
@@ -162,6 +182,7 @@ func (o Options) withDefaults() (Options, error) {
 	setDefault(&o.SpoolMaxBytes, DefaultSpoolMaxBytes)
 	setDefault(&o.SpoolDetectorShare, DefaultSpoolDetectorShare)
 	setDefault(&o.MaxOpenIncidents, DefaultMaxOpenIncidents)
+	setDefault(&o.MaxOpenBytes, DefaultMaxOpenBytes)
 	setDefault(&o.DedupWindow, DefaultDedupWindow)
 	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&o.AnswerBudget, DefaultAnswerBudget)

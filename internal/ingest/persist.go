@@ -54,6 +54,15 @@ type persister struct {
 	// cache, when set, is asked first for namespaces and incidents; see Options.Cache.
 	cache       client.Reader
 	generations *generationHints
+	// stamper signs created incidents; see Options.Stamper.
+	stamper Stamper
+}
+
+// setLabel sets a label when the value is not empty.
+func setLabel(labels map[string]string, key, value string) {
+	if value != "" {
+		labels[key] = value
+	}
 }
 
 // isPermanent reports errors that retrying cannot fix: the API server
@@ -168,7 +177,7 @@ func lastSeen(inc *fidov1.Incident) (time.Time, bool) {
 // event names trusted as targets.
 func (p *persister) namespaceFor(ctx context.Context, a *Alert) (string, error) {
 	s := a.Subject
-	if a.Detector == DetectorK8sAudit {
+	if a.Source == DetectorK8sAudit || a.Detector == DetectorK8sAudit {
 		return p.operatorNS, nil
 	}
 	switch s.Kind {
@@ -231,9 +240,10 @@ func (p *persister) get(ctx context.Context, ns, name string, fresh bool) (_ *fi
 	return inc, false, nil
 }
 
-// create creates the incident with the alert's ref in fidov1.AnnotationAlertRef
-// and an empty status: the Incident controller initialises it (occurrences
-// 1, firstSeen = lastSeen = spec.observedAt or the creation time, phase New).
+// create creates the incident with the alert's ref in fidov1.AnnotationAlertRef,
+// its source and credential labels, signed by the stamper, and an empty
+// status: the Incident controller initialises it (occurrences 1,
+// firstSeen = lastSeen = spec.observedAt or the creation time, phase New).
 func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fidov1.Incident, error) {
 	inc := &fidov1.Incident{
 		ObjectMeta: metav1.ObjectMeta{
@@ -246,6 +256,11 @@ func (p *persister) create(ctx context.Context, ns, name string, a *Alert) (*fid
 			Annotations: map[string]string{fidov1.AnnotationAlertRef: alertRefValue(a.Ref)},
 		},
 		Spec: a.Spec(),
+	}
+	setLabel(inc.Labels, fidov1.LabelSource, a.Source)
+	setLabel(inc.Labels, fidov1.LabelCredential, a.Credential)
+	if p.stamper != nil {
+		p.stamper.SignIncident(inc)
 	}
 	err := p.call(ctx, func(ctx context.Context) error { return p.client.Create(ctx, inc) })
 	if err != nil {

@@ -89,16 +89,32 @@ func TestOutOfScope(t *testing.T) {
 		{"an unscoped detector", []string{"alertmanager"}, &Alert{Detector: "alertmanager", Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "payments"}}, false, ""},
 		{"a kind scope", []string{"nodes"}, &Alert{Detector: "nodes", Subject: fidov1.Subject{Kind: fidov1.SubjectUser, User: "alice"}}, false, "subject kind User is outside the nodes scope (kinds: Node)"},
 		{"generic as an allowed detector in a selected namespace", []string{"generic"}, &Alert{Detector: "scanner", Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "blue-team"}}, true, ""},
-		{"generic posing as falco", []string{"generic"}, &Alert{Detector: "falco", Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "blue-team"}}, true, `detector "falco" is not one the generic token may post as`},
+		{"generic posing as falco", []string{"generic"}, &Alert{Detector: "falco", Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "blue-team"}}, true, `detector "falco" is reserved for /v1/ingest/falco`},
+		{"generic posing as k8s-audit", []string{"generic", "k8s-audit"}, &Alert{Detector: "k8s-audit", Subject: fidov1.Subject{Kind: fidov1.SubjectUser, User: "alice"}}, true, `detector "k8s-audit" is reserved for /v1/ingest/k8s-audit`},
+		{"generic as a detector its scope does not list", []string{"generic"}, &Alert{Detector: "other", Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "blue-team"}}, true, `this token may not post as detector "other"`},
 		{"generic outside the selector", []string{"generic"}, &Alert{Detector: "scanner", Subject: fidov1.Subject{Kind: fidov1.SubjectPod, Namespace: "red-team"}}, true, `namespace "red-team" is outside the generic scope`},
+		{"a detector's own key on generic", []string{"nodes"}, &Alert{Detector: "nodes", Subject: fidov1.Subject{Kind: fidov1.SubjectNode, Name: "worker-1"}}, true, ""},
 	}
 	for _, tt := range tests {
-		c := scopes.credentialFor(tt.detectors, tt.alert.Detector, tt.generic)
-		got, err := c.outOfScope(context.Background(), tt.alert, labels)
+		ep := endpoint{name: tt.detectors[0], detector: tt.detectors[0]}
+		if tt.generic {
+			ep = endpoint{name: DetectorGeneric}
+		}
+		got, err := refusal(tt.detectors, ep, tt.alert, scopes, labels)
 		if err != nil || !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
 			t.Errorf("%s: %q, %v; want %q", tt.name, got, err, tt.want)
 		}
 	}
+}
+
+// refusal is what the server answers an alert: the credential check first,
+// then the credential's scope.
+func refusal(detectors []string, ep endpoint, a *Alert, scopes Scopes, labels func(context.Context, string) (map[string]string, error)) (string, error) {
+	key, err := credentialKey(detectors, ep, a.Detector, scopes)
+	if err != nil {
+		return err.Error(), nil
+	}
+	return scopes.credentialFor(key).outOfScope(context.Background(), a, labels)
 }
 
 func TestAlertBuckets(t *testing.T) {

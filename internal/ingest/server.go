@@ -74,7 +74,7 @@ func New(opts Options) (*Server, error) {
 		persister: &persister{
 			client: opts.Client, operatorNS: opts.OperatorNamespace, window: opts.DedupWindow,
 			writeTimeout: opts.WriteTimeout, namespaces: newTTLCache(30*time.Second, 4096), generations: &generationHints{},
-			cache: opts.Cache,
+			cache: opts.Cache, stamper: opts.Stamper,
 		},
 		activity:  audit.NewActivity(),
 		wake:      make(chan struct{}, 1),

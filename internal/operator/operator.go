@@ -319,7 +319,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	if err := (&auditrule.Reconciler{Client: mgr.GetClient()}).SetupWithManager(ctx, mgr, workers); err != nil {
 		return err
 	}
-	ingestServer, err := setupIngest(ctx, mgr, apiClient, o)
+	ingestServer, err := setupIngest(ctx, mgr, apiClient, o, signer)
 	if err != nil {
 		return err
 	}
@@ -368,8 +368,9 @@ func vulnerabilityReports(mgr ctrl.Manager, clk clock.PassiveClock) (*enrich.Vul
 const discoveryTimeout = 10 * time.Second
 
 // setupIngest runs the ingest server on every replica (it only writes
-// Incidents), with an uncached client so dedup decisions see the API server.
-func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Options) (*ingest.Server, error) {
+// Incidents), with an uncached client so dedup decisions see the API server;
+// signer signs the incidents it creates.
+func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Options, signer *enforce.Signer) (*ingest.Server, error) {
 	opts := o.Ingest
 	if opts.Addr == "" {
 		return nil, nil
@@ -386,7 +387,7 @@ func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client,
 		return nil, err
 	}
 	opts.Client, opts.OperatorNamespace, opts.Cache = c, o.Namespace, mgr.GetCache()
-	opts.AuditRules, opts.OperatorServiceAccount = audit.NewSet(), o.ServiceAccount
+	opts.AuditRules, opts.OperatorServiceAccount, opts.Stamper = audit.NewSet(), o.ServiceAccount, signer
 	if err := auditrule.Feed(ctx, mgr.GetCache(), opts.AuditRules); err != nil {
 		return nil, err
 	}
