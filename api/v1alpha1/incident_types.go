@@ -100,9 +100,13 @@ const (
 // +kubebuilder:validation:MaxLength=1024
 type FieldValue string
 
-// IncidentSpec is what a detector reported. Apart from resolution it is
-// written once, by the ingest server or a person, and never changed by FIDO.
+// IncidentSpec is what a detector reported: evidence, written once by the
+// ingest server (or the person who filed the incident) and immutable after
+// creation. Only the fields a person decides may change: resolution and
+// restoreAccess. The API server enforces it, so a tenant allowed to patch
+// incidents to close them cannot raise a priority or reword a summary.
 // +kubebuilder:validation:XValidation:rule="self.detector == oldSelf.detector && self.rule == oldSelf.rule && self.subject == oldSelf.subject",message="detector, rule and subject are immutable"
+// +kubebuilder:validation:XValidation:rule="self.priority == oldSelf.priority && (has(self.summary) ? has(oldSelf.summary) && self.summary == oldSelf.summary : !has(oldSelf.summary)) && (has(self.observedAt) ? has(oldSelf.observedAt) && self.observedAt == oldSelf.observedAt : !has(oldSelf.observedAt)) && (has(self.indicators) ? has(oldSelf.indicators) && self.indicators == oldSelf.indicators : !has(oldSelf.indicators)) && (has(self.fields) ? has(oldSelf.fields) && self.fields == oldSelf.fields : !has(oldSelf.fields))",message="priority, summary, observedAt, indicators and fields are the detector's evidence and immutable; only resolution and restoreAccess may change"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.resolution) || has(self.resolution)",message="resolution cannot be removed once set"
 type IncidentSpec struct {
 	// detector that raised the alert, e.g. falco or alertmanager.

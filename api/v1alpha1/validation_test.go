@@ -167,6 +167,21 @@ func TestImmutableFieldsAreRejected(t *testing.T) {
 		update: `{apiVersion: security.fido.dev/v1alpha1, kind: Incident, metadata: {name: e, namespace: immutable}, spec: {detector: falco, rule: r, priority: Critical, subject: {kind: Pod, namespace: immutable, name: p}}}`,
 		want:   `spec: Invalid value: resolution cannot be removed once set`,
 	}}
+	evidence := `{detector: falco, rule: r, priority: Warning, summary: "shell in web", indicators: [{type: IP, value: 203.0.113.9}], fields: {proc.name: sh}, subject: {kind: Pod, namespace: immutable, name: p}`
+	for i, edit := range []struct{ name, spec string }{
+		{"priority raised", `{detector: falco, rule: r, priority: Emergency, summary: "shell in web", indicators: [{type: IP, value: 203.0.113.9}], fields: {proc.name: sh}, subject: {kind: Pod, namespace: immutable, name: p}`},
+		{"summary reworded", `{detector: falco, rule: r, priority: Warning, summary: "benign test, ignore", indicators: [{type: IP, value: 203.0.113.9}], fields: {proc.name: sh}, subject: {kind: Pod, namespace: immutable, name: p}`},
+		{"summary removed", `{detector: falco, rule: r, priority: Warning, indicators: [{type: IP, value: 203.0.113.9}], fields: {proc.name: sh}, subject: {kind: Pod, namespace: immutable, name: p}`},
+		{"observedAt added", `{detector: falco, rule: r, priority: Warning, summary: "shell in web", observedAt: "2026-01-01T00:00:00Z", indicators: [{type: IP, value: 203.0.113.9}], fields: {proc.name: sh}, subject: {kind: Pod, namespace: immutable, name: p}`},
+		{"indicator added", `{detector: falco, rule: r, priority: Warning, summary: "shell in web", indicators: [{type: IP, value: 203.0.113.9}, {type: Domain, value: evil.example}], fields: {proc.name: sh}, subject: {kind: Pod, namespace: immutable, name: p}`},
+		{"fields changed", `{detector: falco, rule: r, priority: Warning, summary: "shell in web", indicators: [{type: IP, value: 203.0.113.9}], fields: {proc.name: bash}, subject: {kind: Pod, namespace: immutable, name: p}`},
+	} {
+		meta := fmt.Sprintf(`{apiVersion: security.fido.dev/v1alpha1, kind: Incident, metadata: {name: evidence-%d, namespace: immutable}, spec: `, i)
+		cases = append(cases, struct{ name, create, update, want string }{
+			name: "incident " + edit.name, create: meta + evidence + "}}", update: meta + edit.spec + "}}",
+			want: "spec: Invalid value: priority, summary, observedAt, indicators and fields are the detector's evidence and immutable",
+		})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			created := mustCreate(t, tc.create)
@@ -174,6 +189,18 @@ func TestImmutableFieldsAreRejected(t *testing.T) {
 			updated.SetResourceVersion(created.GetResourceVersion())
 			assertInvalid(t, env.Client.Update(context.Background(), updated), tc.want)
 		})
+	}
+}
+
+// A person's decisions are the part of an incident's spec that may change.
+func TestIncidentResolutionMayChange(t *testing.T) {
+	mustCreate(t, `{apiVersion: v1, kind: Namespace, metadata: {name: decisions}}`)
+	spec := `detector: falco, rule: r, priority: Warning, summary: s, indicators: [{type: IP, value: 203.0.113.9}], fields: {a: b}, subject: {kind: Pod, namespace: decisions, name: p}`
+	created := mustCreate(t, `{apiVersion: security.fido.dev/v1alpha1, kind: Incident, metadata: {name: d, namespace: decisions}, spec: {`+spec+`}}`)
+	updated := decode(t, `{apiVersion: security.fido.dev/v1alpha1, kind: Incident, metadata: {name: d, namespace: decisions}, spec: {`+spec+`, resolution: Resolved, restoreAccess: true}}`)
+	updated.SetResourceVersion(created.GetResourceVersion())
+	if err := env.Client.Update(context.Background(), updated); err != nil {
+		t.Fatalf("resolving an incident: %v", err)
 	}
 }
 
