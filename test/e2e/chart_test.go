@@ -153,7 +153,7 @@ func TestChartAppliesToTheAPIServer(t *testing.T) {
 				t.Errorf("the chart rendered into %s still names fido-system:\n%s", chartNamespace, grepLines(out, "fido-system"))
 			}
 			operatorUser := "'system:serviceaccount:" + chartNamespace + ":fido-controller-manager'"
-			for _, vap := range []string{"fido-responseaction-trust", "fido-operator-rbac-fence"} {
+			for _, vap := range []string{"fido-responseaction-trust", "fido-incident-trust", "fido-operator-rbac-fence"} {
 				spec, _ := json.Marshal(objects["ValidatingAdmissionPolicy//"+vap])
 				if !strings.Contains(string(spec), operatorUser) {
 					t.Errorf("the admission policy %s does not name the operator %s", vap, operatorUser)
