@@ -135,7 +135,9 @@ rules: [{apiGroups: [security.fido.dev], resources: [incidents], verbs: [create,
 		}
 	})
 	t.Run("a tenant may not rewrite evidence or forge the source", func(t *testing.T) {
-		tenant := func(args ...string) (string, error) { return kubectlAs(tenantKubeconfig, append([]string{"-n", shop}, args...)...) }
+		tenant := func(args ...string) (string, error) {
+			return kubectlAs(tenantKubeconfig, append([]string{"-n", shop}, args...)...)
+		}
 		if out, err := tenant("patch", "inc", oversized, "--type=merge", "-p", `{"spec":{"priority":"Emergency"}}`); err == nil || !strings.Contains(out, "immutable") {
 			t.Errorf("raising the priority: %v %s", err, out)
 		}
