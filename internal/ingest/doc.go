@@ -8,6 +8,7 @@
 //	/v1/ingest/falco          Falco http_output / json_output, Falcosidekick webhook
 //	/v1/ingest/alertmanager   Alertmanager webhook, payload version 4
 //	/v1/ingest/generic        FIDO's own format, see GenericEvent
+//	/v1/ingest/k8s-audit      the API server's audit webhook (EventList)
 //
 // Falco and generic bodies may hold one event, a JSON array of events or
 // newline-delimited events (at most MaxBatch).
@@ -44,11 +45,21 @@
 // conflicts and re-reads.
 //
 // Tokens: the Secret (default fido-ingest-tokens in the operator namespace)
-// maps a detector name to tokens, one per line. /falco needs key falco,
-// /alertmanager key alertmanager, /generic the event's detector or the key
-// generic (any detector). Only SHA-256 hashes of tokens are held (and cached
-// in the spool file, so a restart during an API outage can still
-// authenticate); comparisons are constant-time.
+// maps a credential (a Secret key) to tokens, one per line. /falco needs
+// key falco, /alertmanager key alertmanager, /k8s-audit key k8s-audit;
+// /generic takes the event's detector's own key, or the key generic for
+// "generic" and the detectors its scope lists (deny by default). The
+// built-in endpoints' detector names are reserved (ReservedDetectors):
+// /generic refuses them whatever the token. Only SHA-256 hashes of tokens
+// are held (and cached in the spool file, so a restart during an API
+// outage can still authenticate); comparisons are constant-time.
+//
+// Provenance and budgets: every created incident carries the endpoint
+// (fidov1.LabelSource) and credential (fidov1.LabelCredential) that
+// admitted it, signed by the Stamper; controllers trust the signed source,
+// never spec.detector. Every budget (spool share, open incidents, bytes
+// of open incidents, alerts per minute) is keyed by the credential, and an
+// alert over MaxSpecBytes is cut (fit), never refused.
 package ingest
 
 // The ingest path writes Incidents and reads namespaces and its token Secret.
