@@ -42,7 +42,7 @@ func storedSpecBytes(t *testing.T, detector, rule string) (int, *fidov1.Incident
 		t.Fatalf("no stored incident %s/%q", detector, rule)
 	}
 	t.Cleanup(func() {
-		if err := env.Client.Delete(context.Background(), which); client.IgnoreNotFound(err) != nil {
+		if err := client.IgnoreNotFound(env.Client.Delete(context.Background(), which)); err != nil {
 			t.Error(err)
 		}
 	})
