@@ -195,6 +195,15 @@ spec:
   - {name: record, minScore: 0, severity: Low}
 `, opNamespace, isBaseline, rule)
 	}
+	// The shipped default policy is a baseline too: this test is about
+	// its own, so the default steps aside until it ends.
+	if got := jsonpath(t, opNamespace, "scoringpolicy", "default", "{.spec.baseline}"); got != "true" {
+		t.Errorf("the shipped default policy is not a baseline (%q)", got)
+	}
+	mustKubectl(t, "-n", opNamespace, "patch", "scoringpolicy", "default", "--type=merge", "-p", `{"spec":{"baseline":false}}`)
+	t.Cleanup(func() {
+		mustKubectl(t, "-n", opNamespace, "patch", "scoringpolicy", "default", "--type=merge", "-p", `{"spec":{"baseline":true}}`)
+	})
 	kubectlApply(t, baseline(false))
 	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", "e2e-baseline") })
 	if out, err := applyAs(tenantKubeconfig, fmt.Sprintf(`apiVersion: security.fido.dev/v1alpha1

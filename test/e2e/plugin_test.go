@@ -91,7 +91,9 @@ func TestPlugin(t *testing.T) {
 		eventually(t, 30*time.Second, func() error {
 			out := mustFido(t, kubeconfig, "get", "-n", ns)
 			for _, want := range []string{"NAME", "SEVERITY", "SCORE", "TIER", "PHASE", "SUBJECT", "AGE", "ACTIONS",
-				"plugin-inc", "Critical", "100", "contain", "AwaitingApproval", "Pod/web-1", "1 done, 1 awaiting approval"} {
+				"plugin-inc", "Critical", "100", "contain", "AwaitingApproval", "Pod/web-1",
+				// IsolatePod, and the shipped baseline's Notify beside it.
+				"2 done, 1 awaiting approval"} {
 				if !strings.Contains(out, want) {
 					return fmt.Errorf("kubectl fido get does not show %q:\n%s", want, out)
 				}
