@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,6 +82,14 @@ func parseFlags(ctx context.Context) options {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == devcluster.ExecWithParentDeath {
+		err := devcluster.RunChild(os.Args[2:]) // returns only on error
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// A closed stdout (`make run | tee` after Ctrl-C) must not kill the
+	// manager mid-shutdown: a failed log write is lost, the shutdown is not.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx := ctrl.SetupSignalHandler()
 	if err := run(ctx, parseFlags(ctx)); err != nil {
 		ctrl.Log.Error(err, "fido stopped")

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,8 +52,9 @@ type Options struct {
 
 // Cluster is a running local control plane.
 type Cluster struct {
-	env  *envtest.Environment
-	sink *http.Server
+	env      *envtest.Environment
+	sink     *http.Server
+	stateDir string
 	// Config reaches the API server as cluster admin.
 	Config *rest.Config
 	// KubeconfigPath is where the admin kubeconfig was written.
@@ -71,22 +73,53 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{opts.CRDDir}, ErrorIfCRDPathMissing: true}
-	etcdDir, err := filepath.Abs(filepath.Join(opts.StateDir, "etcd"))
+	env, err := newEnvironment(opts)
 	if err != nil {
 		return nil, err
 	}
-	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
-	c := &Cluster{env: env, Config: cfg}
+	c := &Cluster{env: env, Config: cfg, stateDir: opts.StateDir}
+	if err := recordChildren(opts.StateDir); err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("recording the control plane's pids: %w", err)
+	}
 	if err := c.setUp(ctx, opts); err != nil {
 		_ = env.Stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// newEnvironment ends what a previous run left, and prepares etcd (its
+// data in StateDir) and kube-apiserver to start with a parent-death signal.
+func newEnvironment(opts Options) (*envtest.Environment, error) {
+	ended, err := endLeftovers(opts.StateDir, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("ending the previous run's control plane: %w", err)
+	}
+	if len(ended) > 0 {
+		fmt.Fprintf(os.Stderr, "Ended the control plane a previous run left behind (pids %v).\n", ended)
+	}
+	etcdDir, err := filepath.Abs(filepath.Join(opts.StateDir, "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	etcd, err := wrapBinary(opts.StateDir, filepath.Join(assets, "etcd"), syscall.SIGTERM)
+	if err != nil {
+		return nil, err
+	}
+	apiserver, err := wrapBinary(opts.StateDir, filepath.Join(assets, "kube-apiserver"), syscall.SIGKILL)
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{opts.CRDDir}, ErrorIfCRDPathMissing: true}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir, Path: etcd}
+	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver}
+	return env, nil
 }
 
 func (c *Cluster) setUp(ctx context.Context, opts Options) error {
@@ -167,7 +200,10 @@ func (c *Cluster) Stop() error {
 	if c.sink != nil {
 		_ = c.sink.Close()
 	}
-	return c.env.Stop()
+	if err := c.env.Stop(); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(c.stateDir, pidFile))
 }
 
 // ensureToken reads the development ingest token, creating a random one the first time.
