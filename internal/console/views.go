@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 )
@@ -95,7 +96,9 @@ type barChart struct {
 	Legend string
 }
 
-// containment summarises first alert → Contained over a window.
+// containment summarises durations over a window: FIDO's receipt of an
+// incident to its first containing action's success, or an action's
+// creation to its approval.
 type containment struct {
 	N        int
 	P50, P90 string
@@ -108,6 +111,7 @@ type overviewData struct {
 	ByPhase       []countRow
 	PerHour       barChart
 	Containment   containment
+	Approval      containment
 	TopRules      []countRow
 	TopNamespaces []countRow
 	TopDetectors  []countRow
@@ -142,7 +146,6 @@ func buildOverview(incs []*fidov1.Incident, actions []*fidov1.ResponseAction, sh
 	byPhase := map[fidov1.IncidentPhase]int{}
 	var perHour [hoursShown]int
 	rules, namespaces, detectors := map[string]int{}, map[string]int{}, map[string]int{}
-	var contained []time.Duration
 	weekAgo, dayAgo := now.Add(-hoursShown*time.Hour), now.Add(-24*time.Hour)
 	for _, inc := range incs {
 		if !closed(inc) {
@@ -156,9 +159,6 @@ func buildOverview(incs []*fidov1.Incident, actions []*fidov1.ResponseAction, sh
 			rules[inc.Spec.Rule]++
 			namespaces[inc.Namespace]++
 			detectors[inc.Spec.Detector]++
-		}
-		if at, ok := containedAt(inc); ok && at.After(dayAgo) {
-			contained = append(contained, max(0, at.Sub(first)))
 		}
 	}
 	for _, s := range severities {
@@ -175,7 +175,10 @@ func buildOverview(incs []*fidov1.Incident, actions []*fidov1.ResponseAction, sh
 		d.ByPhase = append(d.ByPhase, countRow{Label: "(not yet processed)", N: n})
 	}
 	d.PerHour = hourlyChart(perHour[:], now)
-	d.Containment = containmentOf(contained)
+	if showActions {
+		contained, approved := responseTimes(incs, actions, dayAgo)
+		d.Containment, d.Approval = containmentOf(contained), containmentOf(approved)
+	}
 	d.TopRules = top(rules, func(k string) string { return "/incidents?" + url.Values{"q": {k}}.Encode() })
 	d.TopNamespaces = top(namespaces, func(k string) string { return "/incidents?" + url.Values{"namespace": {k}}.Encode() })
 	d.TopDetectors = top(detectors, func(k string) string { return "/incidents?" + url.Values{"detector": {k}}.Encode() })
@@ -225,14 +228,51 @@ func severityParam(s fidov1.Severity) string {
 	return string(s)
 }
 
-// containedAt is when the incident reached Contained, from its timeline.
-func containedAt(inc *fidov1.Incident) (time.Time, bool) {
-	for _, e := range inc.Status.Timeline {
-		if e.Reason == string(fidov1.IncidentContained) {
-			return e.Time.Time, true
+// responseTimes are, over the window since since, how long after FIDO
+// received each incident (its creation, not the detector's timestamp,
+// which may be days old or in the future) its first containing action
+// succeeded, and how long each approved action waited for its approval.
+// Contained as a phase is not the stop: it waits for every approval.
+func responseTimes(incs []*fidov1.Incident, actions []*fidov1.ResponseAction, since time.Time) (contained, approved []time.Duration) {
+	received := make(map[types.NamespacedName]time.Time, len(incs))
+	for _, inc := range incs {
+		received[types.NamespacedName{Namespace: inc.Namespace, Name: inc.Name}] = inc.CreationTimestamp.Time
+	}
+	firstContained := map[types.NamespacedName]time.Time{}
+	for _, ra := range actions {
+		if c := meta.FindStatusCondition(ra.Status.Conditions, fidov1.ConditionApproved); c != nil && c.Status == metav1.ConditionTrue && c.LastTransitionTime.After(since) {
+			approved = append(approved, max(0, c.LastTransitionTime.Sub(ra.CreationTimestamp.Time)))
+		}
+		key, ok := actionIncident(ra)
+		if !ok || !containing(ra) {
+			continue
+		}
+		if at, seen := firstContained[key]; !seen || ra.Status.CompletionTime.Before(&metav1.Time{Time: at}) {
+			firstContained[key] = ra.Status.CompletionTime.Time
 		}
 	}
-	return time.Time{}, false
+	for key, at := range firstContained {
+		if start, ok := received[key]; ok && at.After(since) {
+			contained = append(contained, max(0, at.Sub(start)))
+		}
+	}
+	return contained, approved
+}
+
+// containing reports whether the action contained its target: anything
+// but Notify that succeeded (and may have been reverted since).
+func containing(ra *fidov1.ResponseAction) bool {
+	done := ra.Status.Phase == fidov1.ActionSucceeded || ra.Status.Phase == fidov1.ActionReverted
+	return ra.Spec.Type != fidov1.ActionNotify && done && ra.Status.CompletionTime != nil && !ra.Spec.DryRun
+}
+
+// actionIncident is the incident an action answers, by its reference or label.
+func actionIncident(ra *fidov1.ResponseAction) (types.NamespacedName, bool) {
+	if ref := ra.Spec.IncidentRef; ref != nil && ref.Name != "" {
+		return types.NamespacedName{Namespace: cmp.Or(ref.Namespace, ra.Namespace), Name: ref.Name}, true
+	}
+	name := ra.Labels[fidov1.LabelIncident]
+	return types.NamespacedName{Namespace: ra.Namespace, Name: name}, name != ""
 }
 
 // containmentOf is the median and 90th percentile (nearest rank).
