@@ -345,7 +345,7 @@ type incidentRow struct {
 	Phase           string
 	Subject         string
 	Detector, Rule  string
-	Age, LastSeen   string
+	Age, LastSeen   string // Age since FIDO created the incident, as kubectl counts
 	Seen            int64
 }
 
@@ -355,7 +355,7 @@ func rowOf(inc *fidov1.Incident, now time.Time) incidentRow {
 		Severity: severityLabel(inc.Status.Severity), SeverityClass: strings.ToLower(severityParam(inc.Status.Severity)),
 		Score: "–", Phase: string(inc.Status.Phase), Subject: subjectString(inc.Spec.Subject),
 		Detector: inc.Spec.Detector, Rule: inc.Spec.Rule,
-		Age: humanDuration(now.Sub(firstSeen(inc))), LastSeen: humanDuration(now.Sub(lastSeen(inc))), Seen: inc.Status.Occurrences,
+		Age: humanDuration(now.Sub(inc.CreationTimestamp.Time)), LastSeen: humanDuration(now.Sub(lastSeen(inc))), Seen: inc.Status.Occurrences,
 	}
 	if inc.Status.Score != nil {
 		r.Score = strconv.Itoa(int(inc.Status.Score.Total))
