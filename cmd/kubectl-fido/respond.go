@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
+	"github.com/fido-operator/fido/internal/enforce"
 )
 
 // conflictRetries is how often a write that found its object changed is
@@ -274,9 +275,17 @@ func revertDone(a *fidov1.ResponseAction) bool {
 	return a.Spec.Revert || a.Status.Phase == fidov1.ActionReverted
 }
 
-// revertAction sets spec.revert on one action.
+// revertible says whether the operator can undo an action type; it asks
+// the drivers, as the controller does.
+var revertible = enforce.NewEngine(nil, nil, nil, enforce.Options{}).Revertible
+
+// revertAction sets spec.revert on one action; one that cannot be undone
+// (a Notify sent, a pod deleted) is an error, not a request.
 func (s *session) revertAction(ctx context.Context, a *fidov1.ResponseAction) error {
 	r := actionRef(a.Namespace, a.Name)
+	if !revertible(a.Spec.Type) {
+		return fmt.Errorf("%s is a %s, which cannot be reverted", r, a.Spec.Type)
+	}
 	if revertDone(a) {
 		s.printf("%s is already %s\n", r, orNone(strings.ToLower(string(a.Status.Phase))))
 		return nil
@@ -299,6 +308,10 @@ func (s *session) revertIncident(ctx context.Context, inc *fidov1.Incident) erro
 	for _, st := range inc.Status.Actions {
 		a, ok := actions[st.Name]
 		if !ok || revertDone(a) {
+			continue
+		}
+		if !revertible(a.Spec.Type) {
+			s.printf("%s: a %s cannot be reverted; left as it is\n", actionRef(a.Namespace, a.Name), a.Spec.Type)
 			continue
 		}
 		if err := s.revertAction(ctx, a); err != nil {

@@ -151,8 +151,14 @@ func TestRevertDone(t *testing.T) {
 func namedObjects() []client.Object {
 	waiting := func(name string) *fidov1.ResponseAction {
 		a := &fidov1.ResponseAction{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
-			Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{RequireApproval: true}}}
+			Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionIsolatePod, RequireApproval: true}}}
 		a.Status.Phase = fidov1.ActionAwaitingApproval
+		return a
+	}
+	sent := func(name string) *fidov1.ResponseAction {
+		a := &fidov1.ResponseAction{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+			Spec: fidov1.ResponseActionSpec{ActionParameters: fidov1.ActionParameters{Type: fidov1.ActionNotify}}}
+		a.Status.Phase = fidov1.ActionSucceeded
 		return a
 	}
 	incident := func(name string, actions ...string) *fidov1.Incident {
@@ -165,6 +171,7 @@ func namedObjects() []client.Object {
 	return []client.Object{
 		incident("twin", "twin-isolatepod"), waiting("twin-isolatepod"), waiting("twin"),
 		incident("lone-inc"), waiting("lone-ra"),
+		incident("notified", "notified-isolatepod", "notified-notify"), waiting("notified-isolatepod"), sent("notified-notify"),
 	}
 }
 
@@ -263,6 +270,8 @@ func TestApproveAndRevertNameTheKind(t *testing.T) {
 		{verb: "revert", arg: "twin", wantErr: "name the kind"},
 		{verb: "revert", arg: "incident/twin", changed: []string{"twin-isolatepod"}},
 		{verb: "revert", arg: "responseaction/twin", changed: []string{"twin"}},
+		{verb: "revert", arg: "ra/notified-notify", wantErr: "is a Notify, which cannot be reverted"},
+		{verb: "revert", arg: "inc/notified", changed: []string{"notified-isolatepod"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.verb+" "+tt.arg, func(t *testing.T) {
