@@ -118,6 +118,20 @@ build: ## Build the manager binary bin/fido and the kubectl plugin bin/kubectl-f
 	go build -o $(LOCALBIN)/fido .
 	go build -o $(LOCALBIN)/kubectl-fido ./cmd/kubectl-fido
 
+IMAGE_TAG = $(shell sed -n 's/^ *newTag: *//p' config/manager/kustomization.yaml)
+IMAGE ?= ghcr.io/fido-operator/fido:$(IMAGE_TAG)
+
+.PHONY: image
+image: ## Build the operator image without a container engine: an OCI layout in dist/image; the last line is its digest.
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w -buildid=" -o $(LOCALBIN)/fido-linux-amd64 .
+	@go run ./hack/image -binary $(LOCALBIN)/fido-linux-amd64 -out dist/image -tag $(IMAGE)
+
+.PHONY: image-reproducible
+image-reproducible: ## Build the image twice, from a clean build cache the second time, and fail unless the digests match.
+	first=$$($(MAKE) -s image | tail -1) && cache=$$(mktemp -d) && \
+	second=$$(GOCACHE=$$cache $(MAKE) -s image | tail -1); rm -rf "$$cache"; \
+	echo "first build $$first, from an empty cache $$second" && test -n "$$first" && test "$$first" = "$$second"
+
 .PHONY: run
 run: manifests build ## Start a local control plane (unless KUBECONFIG is set) and run the operator in the foreground.
 	@mkdir -p .fido && assets="$(K8S_ASSETS)" && ln -sf "$$assets/kubectl" $(LOCALBIN)/kubectl && \
