@@ -124,7 +124,7 @@ IMAGE ?= ghcr.io/fido-operator/fido:$(IMAGE_TAG)
 .PHONY: image
 image: ## Build the operator image without a container engine: an OCI layout in dist/image; the last line is its digest.
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w -buildid=" -o $(LOCALBIN)/fido-linux-amd64 .
-	@go run ./hack/image -binary $(LOCALBIN)/fido-linux-amd64 -out dist/image -tag $(IMAGE)
+	@go run ./hack/image -binary $(LOCALBIN)/fido-linux-amd64 -out dist/image -tag $(IMAGE) -revision "$$(git rev-parse HEAD 2>/dev/null)"
 
 .PHONY: image-reproducible
 image-reproducible: ## Build the image twice, from a clean build cache the second time, and fail unless the digests match.

@@ -42,8 +42,9 @@ func main() {
 	caFile := flag.String("ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "CA bundle to install (Debian's ca-certificates)")
 	out := flag.String("out", "dist/image", "OCI image layout directory to write (replaced)")
 	tag := flag.String("tag", "", "reference recorded in the layout's org.opencontainers.image.ref.name")
+	revision := flag.String("revision", "", "source commit, recorded as the label org.opencontainers.image.revision")
 	flag.Parse()
-	digest, err := build(*binary, *caFile, *out, *tag)
+	digest, err := build(*binary, *caFile, *out, *tag, *revision)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
@@ -52,7 +53,7 @@ func main() {
 }
 
 // build writes the image to an OCI layout at out and returns its digest.
-func build(binary, caFile, out, tag string) (v1.Hash, error) {
+func build(binary, caFile, out, tag, revision string) (v1.Hash, error) {
 	manager, err := os.ReadFile(binary)
 	if err != nil {
 		return v1.Hash{}, err
@@ -79,15 +80,16 @@ func build(binary, caFile, out, tag string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	img, err := image(base, app)
+	img, err := image(revision, base, app)
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	return write(img, out, tag)
 }
 
-// image stacks the layers on an empty base with the manager's config.
-func image(layers ...v1.Layer) (v1.Image, error) {
+// image stacks the layers on an empty base with the manager's config,
+// labelled with the source revision.
+func image(revision string, layers ...v1.Layer) (v1.Image, error) {
 	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), layers...)
 	if err != nil {
 		return nil, err
@@ -108,6 +110,9 @@ func image(layers ...v1.Layer) (v1.Image, error) {
 			"org.opencontainers.image.source": "https://github.com/fido-operator/fido",
 			"org.opencontainers.image.title":  "fido",
 		},
+	}
+	if revision != "" {
+		cfg.Config.Labels["org.opencontainers.image.revision"] = revision
 	}
 	return mutate.ConfigFile(img, cfg)
 }
