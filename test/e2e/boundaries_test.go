@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -286,5 +287,40 @@ spec:
 	waitPhase(t, opNamespace, "responseaction", "e2e-cordon-compromised", "Succeeded")
 	if got := jsonpath(t, "", "node", node, "{.spec.unschedulable}"); got != "true" {
 		t.Errorf("node unschedulable = %q, want true", got)
+	}
+}
+
+// TestLiveStreamNeedsTheOverviewsRights: the console's live stream
+// (/events) is refused (401 without a token, 403 to an authenticated
+// identity without RBAC) before anything is streamed; a viewer gets it.
+func TestLiveStreamNeedsTheOverviewsRights(t *testing.T) {
+	op := startOperator(t, "fido-live")
+	const ns = "e2e-live"
+	kubectlApply(t, namespaceManifest(ns, false))
+	_, nobody := consolePerson(t, ns, "nobody")
+	_, viewer := consolePerson(t, ns, "watcher", "fido-viewer")
+	open := func(token string) (int, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, op.consoleURL+"/events", http.NoBody)
+		req.Header.Set("Accept", "text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Content-Type")
+	}
+	for _, tc := range []struct {
+		who, token string
+		want       int
+	}{{"no token", "", http.StatusUnauthorized}, {"an identity without RBAC", nobody, http.StatusForbidden}, {"a fido-viewer", viewer, http.StatusOK}} {
+		code, typ := open(tc.token)
+		if code != tc.want || (code == http.StatusOK) != strings.HasPrefix(typ, "text/event-stream") {
+			t.Errorf("%s: /events answered %d %s, want %d (a stream only when allowed)", tc.who, code, typ, tc.want)
+		}
 	}
 }
