@@ -76,7 +76,7 @@ func build(binary, caFile, out, tag, revision string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	app, err := layer([]file{{name: "manager", mode: 0o755, body: manager}})
+	app, err := layer([]file{{name: "fido", mode: 0o755, body: manager}})
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -102,7 +102,7 @@ func image(revision string, layers ...v1.Layer) (v1.Image, error) {
 	cfg = cfg.DeepCopy()
 	cfg.Architecture, cfg.OS, cfg.Created = "amd64", "linux", v1.Time{Time: epoch}
 	cfg.Config = v1.Config{
-		Entrypoint: []string{"/manager"},
+		Entrypoint: []string{"/fido"}, // as the Dockerfile's image
 		User:       fmt.Sprintf("%d:%d", nonRoot, nonRoot),
 		WorkingDir: "/",
 		Env:        []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},

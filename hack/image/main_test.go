@@ -71,7 +71,7 @@ func TestImageRunsTheManagerAsNonRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Config.Labels["org.opencontainers.image.revision"] != "abc123" || cfg.Config.User != "65532:65532" || !slices.Equal(cfg.Config.Entrypoint, []string{"/manager"}) || cfg.OS != "linux" || !cfg.Created.Equal(epoch) {
+	if cfg.Config.Labels["org.opencontainers.image.revision"] != "abc123" || cfg.Config.User != "65532:65532" || !slices.Equal(cfg.Config.Entrypoint, []string{"/fido"}) || cfg.OS != "linux" || !cfg.Created.Equal(epoch) {
 		t.Errorf("config %+v created %v", cfg.Config, cfg.Created)
 	}
 	layers, err := img.Layers()
@@ -100,7 +100,7 @@ func TestImageRunsTheManagerAsNonRoot(t *testing.T) {
 		}
 		rc.Close()
 	}
-	for _, want := range []string{"etc/passwd", "etc/ssl/certs/ca-certificates.crt", "tmp/", "manager"} {
+	for _, want := range []string{"etc/passwd", "etc/ssl/certs/ca-certificates.crt", "tmp/", "fido"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the image lacks %s: %v", want, names)
 		}
