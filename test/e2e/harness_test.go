@@ -327,20 +327,29 @@ func (o *operator) stop() {
 	}
 }
 
-// postFalco sends one Falco http_output event and returns the HTTP status.
+// postFalco sends one Falco http_output event and returns the HTTP status
+// (0 when the operator did not answer).
 func (o *operator) postFalco(t *testing.T, event map[string]any) int {
 	t.Helper()
 	body, _ := json.Marshal(event)
-	req, _ := http.NewRequest(http.MethodPost, o.ingestURL+"/v1/ingest/falco", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+falcoToken)
+	code, _ := o.postIngest(t, "falco", falcoToken, body)
+	return code
+}
+
+// postIngest sends body to an ingest endpoint and returns the status and
+// the answer's text (0 and the error when the operator did not answer).
+func (o *operator) postIngest(t *testing.T, endpoint, token string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, o.ingestURL+"/v1/ingest/"+endpoint, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return 0, err.Error()
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
 }
 
 // falcoEvent is a realistic Falco event about one pod.

@@ -3,10 +3,8 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,22 +12,6 @@ import (
 
 // A generic detector's token, scoped by TestIngestTrustsTheCredential.
 const genericToken = "generic-e2e-token-0123456789"
-
-// postIngest sends body to an ingest endpoint and returns the status and
-// the answer's text.
-func (o *operator) postIngest(t *testing.T, endpoint, token string, body []byte) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, o.ingestURL+"/v1/ingest/"+endpoint, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw)
-}
 
 // genericAlert is a /v1/ingest/generic event about a pod.
 func genericAlert(detector, rule, ns, pod string, fields map[string]string) []byte {
