@@ -8,6 +8,10 @@ import (
 // +kubebuilder:validation:Enum=IsolatePod;DisableServiceAccount;DisableUser;ScaleWorkload;CordonNode;DeletePod;Label;Notify
 type ActionType string
 
+// Contains reports whether a successful action of this type contains the
+// incident's subject (everything but Notify, which only tells people).
+func (t ActionType) Contains() bool { return t != ActionNotify }
+
 // The action types.
 const (
 	ActionIsolatePod            ActionType = "IsolatePod"

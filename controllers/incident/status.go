@@ -26,7 +26,7 @@ func phaseFromActions(actions []fidov1.ActionStatus) fidov1.IncidentPhase {
 		case fidov1.ActionFailed:
 			failed = true
 		case fidov1.ActionSucceeded, fidov1.ActionReverting, fidov1.ActionReverted:
-			contained = contained || a.Type != fidov1.ActionNotify
+			contained = contained || a.Type.Contains()
 		}
 	}
 	switch {

@@ -259,11 +259,11 @@ func responseTimes(incs []*fidov1.Incident, actions []*fidov1.ResponseAction, si
 	return contained, approved
 }
 
-// containing reports whether the action contained its target: anything
-// but Notify that succeeded (and may have been reverted since).
+// containing reports whether the action contained its target: a type
+// that contains, which succeeded (and may have been reverted since).
 func containing(ra *fidov1.ResponseAction) bool {
 	done := ra.Status.Phase == fidov1.ActionSucceeded || ra.Status.Phase == fidov1.ActionReverted
-	return ra.Spec.Type != fidov1.ActionNotify && done && ra.Status.CompletionTime != nil && !ra.Spec.DryRun
+	return ra.Spec.Type.Contains() && done && ra.Status.CompletionTime != nil && !ra.Spec.DryRun
 }
 
 // actionIncident is the incident an action answers, by its reference or label.
