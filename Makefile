@@ -133,10 +133,16 @@ image-reproducible: ## Build the image twice, from a clean build cache the secon
 	echo "first build $$first, from an empty cache $$second" && test -n "$$first" && test "$$first" = "$$second"
 
 .PHONY: run
-run: manifests build ## Start a local control plane (unless KUBECONFIG is set) and run the operator in the foreground.
+run: manifests build ## Start a local control plane and dev node (unless KUBECONFIG is set; FIDO_NODE=0: no node) and run the operator in the foreground.
 	@mkdir -p .fido && assets="$(K8S_ASSETS)" && ln -sf "$$assets/kubectl" $(LOCALBIN)/kubectl && \
-	KUBEBUILDER_ASSETS="$$assets" $(LOCALBIN)/fido --dev-cluster=$(if $(KUBECONFIG),false,true) \
+	node=$$(if [ "$(FIDO_NODE)" != 0 ] && [ -z "$(KUBECONFIG)" ]; then hack/node/build.sh || true; fi) && \
+	FIDO_NODE_ASSETS="$$node" KUBEBUILDER_ASSETS="$$assets" $(LOCALBIN)/fido --dev-cluster=$(if $(KUBECONFIG),false,true) \
 		--ingest-spool-path=$(CURDIR)/.fido/ingest-spool.db --egress-allow-cidrs=127.0.0.1/32 --zap-devel=true --zap-log-level=info $(RUN_ARGS)
+
+.PHONY: node-import
+node-import: ## Import an image archive (docker save or OCI layout tar: IMAGE=file.tar) into the running dev node's containerd.
+	@test -n "$(IMAGE)" || { echo "usage: make node-import IMAGE=image.tar"; exit 1; }
+	"$$(hack/node/build.sh)/ctr" -a .fido/node/run/containerd.sock -n k8s.io images import "$(IMAGE)"
 
 $(CONTROLLER_GEN):
 	mkdir -p $(LOCALBIN)

@@ -168,10 +168,12 @@ func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
 		OperatorNamespace: o.operator.Namespace,
 		TokenSecret:       "fido-ingest-tokens",
 		WebhookNamespaces: []string{o.operator.Namespace},
+		NodeAssets:        os.Getenv("FIDO_NODE_ASSETS"),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	fmt.Println(nodeBanner(cluster))
 	abs, _ := filepath.Abs(cluster.KubeconfigPath)
 	fmt.Printf("\nLocal control plane is up. In another terminal:\n  export KUBECONFIG=%s\n  kubectl get fido -A\nDevelopment ingest token (any detector): %s\n%s\n", abs, filepath.Join(o.stateDir, "ingest-token"), consoleBanner(ctx, o, cluster.Config))
 	stop := func() {
@@ -180,6 +182,17 @@ func restConfig(ctx context.Context, o options) (*rest.Config, func(), error) {
 		}
 	}
 	return cluster.Config, stop, nil
+}
+
+// nodeBanner says whether the dev node runs, and why not when it does not.
+func nodeBanner(c *devcluster.Cluster) string {
+	switch {
+	case c.NodeProblem != "":
+		return "\nNo dev node (API-only control plane): " + c.NodeProblem
+	case os.Getenv("FIDO_NODE_ASSETS") == "":
+		return "\nNo dev node (API-only control plane): FIDO_NODE=0"
+	}
+	return "\nDev node " + devcluster.NodeName + " is Ready: pods run (images: localhost/fido-probe:dev; import yours with 'make node-import IMAGE=oci.tar')."
 }
 
 // consoleBanner gives the local control plane a console login (a token of

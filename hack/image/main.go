@@ -43,8 +43,9 @@ func main() {
 	out := flag.String("out", "dist/image", "OCI image layout directory to write (replaced)")
 	tag := flag.String("tag", "", "reference recorded in the layout's org.opencontainers.image.ref.name")
 	revision := flag.String("revision", "", "source commit, recorded as the label org.opencontainers.image.revision")
+	name := flag.String("name", "fido", "the program's file name in the image root, its entrypoint and title")
 	flag.Parse()
-	digest, err := build(*binary, *caFile, *out, *tag, *revision)
+	digest, err := build(program{binary: *binary, name: *name}, *caFile, *out, *tag, *revision)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
@@ -52,9 +53,13 @@ func main() {
 	fmt.Println(digest)
 }
 
+// program is the image's one executable: the file it is built from and
+// its name at the image root (/fido for the manager).
+type program struct{ binary, name string }
+
 // build writes the image to an OCI layout at out and returns its digest.
-func build(binary, caFile, out, tag, revision string) (v1.Hash, error) {
-	manager, err := os.ReadFile(binary)
+func build(prog program, caFile, out, tag, revision string) (v1.Hash, error) {
+	body, err := os.ReadFile(prog.binary)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -76,20 +81,20 @@ func build(binary, caFile, out, tag, revision string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	app, err := layer([]file{{name: "fido", mode: 0o755, body: manager}})
+	app, err := layer([]file{{name: prog.name, mode: 0o755, body: body}})
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	img, err := image(revision, base, app)
+	img, err := image(prog.name, revision, base, app)
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	return write(img, out, tag)
 }
 
-// image stacks the layers on an empty base with the manager's config,
+// image stacks the layers on an empty base with the program's config,
 // labelled with the source revision.
-func image(revision string, layers ...v1.Layer) (v1.Image, error) {
+func image(name, revision string, layers ...v1.Layer) (v1.Image, error) {
 	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), layers...)
 	if err != nil {
 		return nil, err
@@ -102,13 +107,13 @@ func image(revision string, layers ...v1.Layer) (v1.Image, error) {
 	cfg = cfg.DeepCopy()
 	cfg.Architecture, cfg.OS, cfg.Created = "amd64", "linux", v1.Time{Time: epoch}
 	cfg.Config = v1.Config{
-		Entrypoint: []string{"/fido"}, // as the Dockerfile's image
+		Entrypoint: []string{"/" + name}, // /fido, as the Dockerfile's image
 		User:       fmt.Sprintf("%d:%d", nonRoot, nonRoot),
 		WorkingDir: "/",
 		Env:        []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
 		Labels: map[string]string{
 			"org.opencontainers.image.source": "https://github.com/fido-operator/fido",
-			"org.opencontainers.image.title":  "fido",
+			"org.opencontainers.image.title":  name,
 		},
 	}
 	if revision != "" {

@@ -30,22 +30,22 @@ func inputs(t *testing.T, binary string) (bin, ca string) {
 // CA bundle only, not of when or where it is built.
 func TestSameInputsSameDigest(t *testing.T) {
 	bin, ca := inputs(t, "manager v1")
-	first, err := build(bin, ca, filepath.Join(t.TempDir(), "a"), "example/fido:v1", "abc123")
+	first, err := build(program{bin, "fido"}, ca, filepath.Join(t.TempDir(), "a"), "example/fido:v1", "abc123")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(bin, epoch.AddDate(30, 0, 0), epoch.AddDate(30, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	second, err := build(bin, ca, filepath.Join(t.TempDir(), "b"), "example/fido:v1", "abc123")
+	second, err := build(program{bin, "fido"}, ca, filepath.Join(t.TempDir(), "b"), "example/fido:v1", "abc123")
 	if err != nil || second != first {
 		t.Fatalf("second build %v (%v), want %v", second, err, first)
 	}
 	other, _ := inputs(t, "manager v2")
-	if third, err := build(other, ca, filepath.Join(t.TempDir(), "c"), "example/fido:v1", "abc123"); err != nil || third == first {
+	if third, err := build(program{other, "fido"}, ca, filepath.Join(t.TempDir(), "c"), "example/fido:v1", "abc123"); err != nil || third == first {
 		t.Errorf("another binary gave %v (%v), the same digest", third, err)
 	}
-	if fourth, err := build(bin, ca, filepath.Join(t.TempDir(), "d"), "example/fido:v1", "def456"); err != nil || fourth == first {
+	if fourth, err := build(program{bin, "fido"}, ca, filepath.Join(t.TempDir(), "d"), "example/fido:v1", "def456"); err != nil || fourth == first {
 		t.Errorf("another commit gave %v (%v), the same digest", fourth, err)
 	}
 }
@@ -55,7 +55,7 @@ func TestSameInputsSameDigest(t *testing.T) {
 func TestImageRunsTheManagerAsNonRoot(t *testing.T) {
 	bin, ca := inputs(t, "manager")
 	out := filepath.Join(t.TempDir(), "layout")
-	digest, err := build(bin, ca, out, "", "abc123")
+	digest, err := build(program{bin, "fido"}, ca, out, "", "abc123")
 	if err != nil {
 		t.Fatal(err)
 	}

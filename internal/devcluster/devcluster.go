@@ -48,6 +48,10 @@ type Options struct {
 	WebhookNamespaces []string
 	// Out receives the sink's messages.
 	Out io.Writer
+	// NodeAssets is hack/node/build.sh's directory: when set, a kubelet
+	// with containerd (the dev node) runs beside the control plane. If the
+	// machine cannot run it, Start says why in NodeProblem and goes on.
+	NodeAssets string
 }
 
 // Cluster is a running local control plane.
@@ -61,6 +65,10 @@ type Cluster struct {
 	KubeconfigPath string
 	// IngestToken is the development token every detector may post with.
 	IngestToken string
+	// NodeProblem says in one line why the dev node did not start ("" when
+	// it runs, or was not asked for).
+	NodeProblem string
+	node        *node
 }
 
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS, installs the
@@ -73,7 +81,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	env, err := newEnvironment(opts)
+	env, nodeProblem, err := newEnvironment(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +89,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
-	c := &Cluster{env: env, Config: cfg, stateDir: opts.StateDir}
+	c := &Cluster{env: env, Config: cfg, stateDir: opts.StateDir, NodeProblem: nodeProblem}
 	if err := recordChildren(opts.StateDir); err != nil {
 		_ = env.Stop()
 		return nil, fmt.Errorf("recording the control plane's pids: %w", err)
@@ -90,36 +98,58 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		_ = env.Stop()
 		return nil, err
 	}
+	if opts.NodeAssets != "" && c.NodeProblem == "" {
+		if c.node, err = startNode(ctx, &env.ControlPlane, cfg, opts.StateDir, opts.NodeAssets); err != nil {
+			c.NodeProblem = err.Error()
+		}
+	}
 	return c, nil
 }
 
 // newEnvironment ends what a previous run left, and prepares etcd (its
-// data in StateDir) and kube-apiserver to start with a parent-death signal.
-func newEnvironment(opts Options) (*envtest.Environment, error) {
+// data in StateDir) and kube-apiserver to start with a parent-death signal,
+// with the Node authorizer and the dev node's flags when it is asked for.
+// It says why the node cannot run, if it cannot.
+func newEnvironment(opts Options) (*envtest.Environment, string, error) {
 	ended, err := endLeftovers(opts.StateDir, 10*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("ending the previous run's control plane: %w", err)
+		return nil, "", fmt.Errorf("ending the previous run's control plane: %w", err)
 	}
 	if len(ended) > 0 {
 		fmt.Fprintf(os.Stderr, "Ended the control plane a previous run left behind (pids %v).\n", ended)
 	}
 	etcdDir, err := filepath.Abs(filepath.Join(opts.StateDir, "etcd"))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	etcd, err := wrapBinary(opts.StateDir, filepath.Join(assets, "etcd"), syscall.SIGTERM)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	apiserver, err := wrapBinary(opts.StateDir, filepath.Join(assets, "kube-apiserver"), syscall.SIGKILL)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	env := &envtest.Environment{CRDDirectoryPaths: []string{opts.CRDDir}, ErrorIfCRDPathMissing: true}
 	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir, Path: etcd}
 	env.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver}
-	return env, nil
+	if opts.NodeAssets == "" {
+		return env, "", nil
+	}
+	if problem := nodeUnavailable(opts.NodeAssets); problem != "" {
+		return env, problem, nil
+	}
+	flags, err := prepareNode(opts.StateDir)
+	if err != nil {
+		return env, err.Error(), nil
+	}
+	args := env.ControlPlane.APIServer.Configure().Set("authorization-mode", "Node,RBAC").
+		Append("enable-admission-plugins", "NodeRestriction")
+	for k, v := range flags {
+		args.Set(k, v)
+	}
+	return env, "", nil
 }
 
 func (c *Cluster) setUp(ctx context.Context, opts Options) error {
@@ -199,6 +229,9 @@ func printMessages(out io.Writer) http.Handler {
 func (c *Cluster) Stop() error {
 	if c.sink != nil {
 		_ = c.sink.Close()
+	}
+	if c.node != nil {
+		c.node.stop()
 	}
 	if err := c.env.Stop(); err != nil {
 		return err

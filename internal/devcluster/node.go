@@ -1,0 +1,214 @@
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// NodeName is the dev node's name.
+const NodeName = "fido-dev-node"
+
+// The dev node is one kubelet with containerd and runc beside the control
+// plane, built by hack/node/build.sh into NodeAssets. Its files live under
+// stateDir/node, and Stop (or the next start, after a crash) removes what
+// it made on the machine: containers, mounts, network namespaces, the
+// bridge and the kubepods cgroups. It has no kube-proxy (pods reach each
+// other by pod IP), no image registry (images are imported into
+// containerd) and no NetworkPolicy enforcer (see the README).
+type node struct {
+	dir   string
+	bin   string
+	procs []*exec.Cmd
+}
+
+// nodeFiles are the node's paths under its directory.
+func (n *node) path(parts ...string) string {
+	return filepath.Join(append([]string{n.dir}, parts...)...)
+}
+
+func (n *node) socket() string { return n.path("run", "containerd.sock") }
+
+// nodeUnavailable says in one line why this machine cannot run the dev
+// node, or "" when it can.
+func nodeUnavailable(assets string) string {
+	switch {
+	case assets == "":
+		return "FIDO_NODE_ASSETS is not set (make run sets it from hack/node/build.sh)"
+	case os.Geteuid() != 0:
+		return "the dev node needs root (containerd, runc and the CNI bridge)"
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kubelet")); err != nil {
+		return "no kubelet in FIDO_NODE_ASSETS: " + err.Error()
+	}
+	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !strings.Contains(string(fs), "overlay") {
+		return "the kernel has no overlay filesystem, which containerd's snapshotter needs"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/pids"); err != nil {
+		if _, err2 := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err2 != nil {
+			return "no cgroup hierarchy at /sys/fs/cgroup"
+		}
+	}
+	return ""
+}
+
+// prepareNode removes what a previous dev node left (after a crash) and
+// returns the kube-apiserver flags the node needs: the client certificate
+// it shows the kubelet (for logs, exec and port-forward) and the node
+// address it dials.
+func prepareNode(stateDir string) (map[string]string, error) {
+	dir := filepath.Join(stateDir, "node")
+	if err := cleanNode(dir); err != nil {
+		return nil, fmt.Errorf("removing what the previous dev node left: %w", err)
+	}
+	pki := filepath.Join(dir, "pki")
+	if err := writeKubeletClientPKI(pki); err != nil {
+		return nil, err
+	}
+	return map[string]string{
+		"kubelet-client-certificate":      filepath.Join(pki, "apiserver-kubelet-client.crt"),
+		"kubelet-client-key":              filepath.Join(pki, "apiserver-kubelet-client.key"),
+		"kubelet-preferred-address-types": "InternalIP",
+	}, nil
+}
+
+// startNode (after prepareNode and the control plane's start) starts containerd, imports the node's images, and starts the
+// kubelet, kube-controller-manager and kube-scheduler, then waits for the
+// node to be Ready.
+func startNode(ctx context.Context, cp *envtest.ControlPlane, cfg *rest.Config, stateDir, assets string) (*node, error) {
+	dir, err := filepath.Abs(filepath.Join(stateDir, "node"))
+	if err != nil {
+		return nil, err
+	}
+	n := &node{dir: dir, bin: assets}
+	kubeconfigs, err := n.writeConfigs(cp)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.start("containerd", "--config", n.path("containerd.toml")); err != nil {
+		return nil, err
+	}
+	if err := n.importImages(ctx); err != nil {
+		n.stop()
+		return nil, err
+	}
+	for _, args := range [][]string{
+		{"kubelet", "--config", n.path("kubelet.yaml"), "--kubeconfig", kubeconfigs["kubelet"],
+			"--hostname-override", NodeName, "--root-dir", n.path("kubelet"), "--cert-dir", n.path("kubelet", "pki"),
+			"--node-labels", "fido.dev/dev-node=true", "--v=1"},
+		{"kube-controller-manager", "--kubeconfig", kubeconfigs["controller-manager"], "--leader-elect=false",
+			"--secure-port=0", "--controllers=*,-nodeipam", "--v=1"},
+		{"kube-scheduler", "--kubeconfig", kubeconfigs["scheduler"], "--leader-elect=false", "--secure-port=0", "--v=1"},
+	} {
+		if err := n.start(args[0], args[1:]...); err != nil {
+			n.stop()
+			return nil, err
+		}
+	}
+	if err := waitNodeReady(ctx, cfg, 90*time.Second); err != nil {
+		n.stop()
+		return nil, fmt.Errorf("%w (logs in %s)", err, n.path("logs"))
+	}
+	return n, nil
+}
+
+// start runs one of the node's binaries through the parent-death wrapper,
+// its output in logs/NAME.log.
+func (n *node) start(name string, args ...string) error {
+	wrapper, err := wrapBinary(n.dir, filepath.Join(n.bin, name), syscall.SIGTERM)
+	if err != nil {
+		return err
+	}
+	log, err := os.Create(n.path("logs", name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(wrapper, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), "PATH="+n.bin+":"+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = log.Close()
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	n.procs = append(n.procs, cmd)
+	return nil
+}
+
+// importImages loads every OCI archive of the assets (the sandbox and
+// probe images) into containerd's Kubernetes namespace.
+func (n *node) importImages(ctx context.Context) error {
+	archives, _ := filepath.Glob(filepath.Join(n.bin, "fido-*.tar"))
+	deadline := time.Now().Add(30 * time.Second)
+	for _, a := range archives {
+		for {
+			out, err := exec.CommandContext(ctx, filepath.Join(n.bin, "ctr"), "-a", n.socket(), "-n", "k8s.io",
+				"images", "import", a).CombinedOutput()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("importing %s into containerd: %w: %s", filepath.Base(a), err, strings.Join(strings.Fields(string(out)), " "))
+			}
+			time.Sleep(500 * time.Millisecond) // containerd is still starting
+		}
+	}
+	return nil
+}
+
+// stop ends the node's processes (the kubelet first, containerd last) and
+// removes what they left on the machine.
+func (n *node) stop() {
+	for i := len(n.procs) - 1; i >= 0; i-- {
+		p := n.procs[i]
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	n.procs = nil
+	if err := cleanNode(n.dir); err != nil {
+		fmt.Fprintln(os.Stderr, "cleaning up the dev node:", err)
+	}
+}
+
+// waitNodeReady polls the node until its Ready condition is True.
+func waitNodeReady(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
+	cl, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		var nd corev1.Node
+		if err := cl.Get(ctx, client.ObjectKey{Name: NodeName}, &nd); err == nil {
+			for _, c := range nd.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("node " + NodeName + " did not become Ready")
+		case <-time.After(time.Second):
+		}
+	}
+}
