@@ -86,8 +86,9 @@ test-monitoring: $(PROMTOOL) ## promtool check and unit tests of the alert rules
 	PROMTOOL=$(PROMTOOL) go test -count=1 ./test/monitoring/
 
 .PHONY: test-e2e
-test-e2e: manifests $(HELM) ## End-to-end: bin/fido as its own process, driven through kubectl and HTTP.
-	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -tags e2e -count=1 -timeout 20m ./test/e2e/
+test-e2e: manifests $(HELM) ## End-to-end: bin/fido as its own process, driven through kubectl and HTTP, with the dev node when root (FIDO_NODE=0: without).
+	node=$$(if [ "$$(id -u)" = 0 ] && [ "$(FIDO_NODE)" != 0 ]; then hack/node/build.sh; fi) && \
+	FIDO_NODE_ASSETS="$$node" KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -tags e2e -count=1 -timeout 20m ./test/e2e/
 
 .PHONY: test-chart
 test-chart: $(HELM) ## helm lint --strict and helm template of charts/fido: defaults, every option (charts/fido/ci), values the schema refuses.

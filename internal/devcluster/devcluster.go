@@ -68,7 +68,7 @@ type Cluster struct {
 	// NodeProblem says in one line why the dev node did not start ("" when
 	// it runs, or was not asked for).
 	NodeProblem string
-	node        *node
+	node        *Node
 }
 
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS, installs the
@@ -99,7 +99,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	if opts.NodeAssets != "" && c.NodeProblem == "" {
-		if c.node, err = startNode(ctx, &env.ControlPlane, cfg, opts.StateDir, opts.NodeAssets); err != nil {
+		if c.node, err = StartNode(ctx, &env.ControlPlane, cfg, opts.StateDir, opts.NodeAssets); err != nil {
 			c.NodeProblem = err.Error()
 		}
 	}
@@ -137,10 +137,10 @@ func newEnvironment(opts Options) (*envtest.Environment, string, error) {
 	if opts.NodeAssets == "" {
 		return env, "", nil
 	}
-	if problem := nodeUnavailable(opts.NodeAssets); problem != "" {
+	if problem := NodeUnavailable(opts.NodeAssets); problem != "" {
 		return env, problem, nil
 	}
-	flags, err := prepareNode(opts.StateDir)
+	flags, err := PrepareNode(opts.StateDir)
 	if err != nil {
 		return env, err.Error(), nil
 	}
@@ -231,7 +231,7 @@ func (c *Cluster) Stop() error {
 		_ = c.sink.Close()
 	}
 	if c.node != nil {
-		c.node.stop()
+		c.node.Stop()
 	}
 	if err := c.env.Stop(); err != nil {
 		return err

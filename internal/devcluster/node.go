@@ -20,29 +20,29 @@ import (
 // NodeName is the dev node's name.
 const NodeName = "fido-dev-node"
 
-// The dev node is one kubelet with containerd and runc beside the control
-// plane, built by hack/node/build.sh into NodeAssets. Its files live under
+// Node is the dev node: one kubelet with containerd and runc beside the
+// control plane, built by hack/node/build.sh into NodeAssets. Its files live under
 // stateDir/node, and Stop (or the next start, after a crash) removes what
 // it made on the machine: containers, mounts, network namespaces, the
 // bridge and the kubepods cgroups. It has no kube-proxy (pods reach each
 // other by pod IP), no image registry (images are imported into
 // containerd) and no NetworkPolicy enforcer (see the README).
-type node struct {
+type Node struct {
 	dir   string
 	bin   string
 	procs []*exec.Cmd
 }
 
-// nodeFiles are the node's paths under its directory.
-func (n *node) path(parts ...string) string {
+// path is a file or directory under the node's directory.
+func (n *Node) path(parts ...string) string {
 	return filepath.Join(append([]string{n.dir}, parts...)...)
 }
 
-func (n *node) socket() string { return n.path("run", "containerd.sock") }
+func (n *Node) socket() string { return n.path("run", "containerd.sock") }
 
-// nodeUnavailable says in one line why this machine cannot run the dev
+// NodeUnavailable says in one line why this machine cannot run the dev
 // node, or "" when it can.
-func nodeUnavailable(assets string) string {
+func NodeUnavailable(assets string) string {
 	switch {
 	case assets == "":
 		return "FIDO_NODE_ASSETS is not set (make run sets it from hack/node/build.sh)"
@@ -63,11 +63,11 @@ func nodeUnavailable(assets string) string {
 	return ""
 }
 
-// prepareNode removes what a previous dev node left (after a crash) and
+// PrepareNode removes what a previous dev node left (after a crash) and
 // returns the kube-apiserver flags the node needs: the client certificate
 // it shows the kubelet (for logs, exec and port-forward) and the node
 // address it dials.
-func prepareNode(stateDir string) (map[string]string, error) {
+func PrepareNode(stateDir string) (map[string]string, error) {
 	dir := filepath.Join(stateDir, "node")
 	if err := cleanNode(dir); err != nil {
 		return nil, fmt.Errorf("removing what the previous dev node left: %w", err)
@@ -83,15 +83,17 @@ func prepareNode(stateDir string) (map[string]string, error) {
 	}, nil
 }
 
-// startNode (after prepareNode and the control plane's start) starts containerd, imports the node's images, and starts the
+// StartNode (after prepareNode and the control plane's start) starts containerd, imports the node's images, and starts the
 // kubelet, kube-controller-manager and kube-scheduler, then waits for the
 // node to be Ready.
-func startNode(ctx context.Context, cp *envtest.ControlPlane, cfg *rest.Config, stateDir, assets string) (*node, error) {
+// Taints are registered with the node (e.g. to keep tests' pods that do
+// not tolerate them off it).
+func StartNode(ctx context.Context, cp *envtest.ControlPlane, cfg *rest.Config, stateDir, assets string, taints ...string) (*Node, error) {
 	dir, err := filepath.Abs(filepath.Join(stateDir, "node"))
 	if err != nil {
 		return nil, err
 	}
-	n := &node{dir: dir, bin: assets}
+	n := &Node{dir: dir, bin: assets}
 	kubeconfigs, err := n.writeConfigs(cp)
 	if err != nil {
 		return nil, err
@@ -100,44 +102,42 @@ func startNode(ctx context.Context, cp *envtest.ControlPlane, cfg *rest.Config, 
 		return nil, err
 	}
 	if err := n.importImages(ctx); err != nil {
-		n.stop()
+		err = fmt.Errorf("%w; containerd's log ends: %s", err, n.logTail("containerd"))
+		n.Stop()
 		return nil, err
 	}
 	for _, args := range [][]string{
 		{"kubelet", "--config", n.path("kubelet.yaml"), "--kubeconfig", kubeconfigs["kubelet"],
 			"--hostname-override", NodeName, "--root-dir", n.path("kubelet"), "--cert-dir", n.path("kubelet", "pki"),
-			"--node-labels", "fido.dev/dev-node=true", "--v=1"},
+			"--node-labels", "fido.dev/dev-node=true", "--register-with-taints", strings.Join(taints, ","), "--v=1"},
 		{"kube-controller-manager", "--kubeconfig", kubeconfigs["controller-manager"], "--leader-elect=false",
 			"--secure-port=0", "--controllers=*,-nodeipam", "--v=1"},
 		{"kube-scheduler", "--kubeconfig", kubeconfigs["scheduler"], "--leader-elect=false", "--secure-port=0", "--v=1"},
 	} {
 		if err := n.start(args[0], args[1:]...); err != nil {
-			n.stop()
+			n.Stop()
 			return nil, err
 		}
 	}
 	if err := waitNodeReady(ctx, cfg, 90*time.Second); err != nil {
-		n.stop()
+		n.Stop()
 		return nil, fmt.Errorf("%w (logs in %s)", err, n.path("logs"))
 	}
 	return n, nil
 }
 
-// start runs one of the node's binaries through the parent-death wrapper,
-// its output in logs/NAME.log.
-func (n *node) start(name string, args ...string) error {
-	wrapper, err := wrapBinary(n.dir, filepath.Join(n.bin, name), syscall.SIGTERM)
-	if err != nil {
-		return err
-	}
+// start runs one of the node's binaries, its output in logs/NAME.log. It
+// gets SIGTERM if this process dies without stopping it; the next start's
+// cleanup removes what it leaves.
+func (n *Node) start(name string, args ...string) error {
 	log, err := os.Create(n.path("logs", name+".log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(wrapper, args...)
+	cmd := exec.Command(filepath.Join(n.bin, name), args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), "PATH="+n.bin+":"+os.Getenv("PATH"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
@@ -148,13 +148,12 @@ func (n *node) start(name string, args ...string) error {
 
 // importImages loads every OCI archive of the assets (the sandbox and
 // probe images) into containerd's Kubernetes namespace.
-func (n *node) importImages(ctx context.Context) error {
+func (n *Node) importImages(ctx context.Context) error {
 	archives, _ := filepath.Glob(filepath.Join(n.bin, "fido-*.tar"))
 	deadline := time.Now().Add(30 * time.Second)
 	for _, a := range archives {
 		for {
-			out, err := exec.CommandContext(ctx, filepath.Join(n.bin, "ctr"), "-a", n.socket(), "-n", "k8s.io",
-				"images", "import", a).CombinedOutput()
+			out, err := n.Ctr(ctx, "images", "import", a)
 			if err == nil {
 				break
 			}
@@ -167,9 +166,9 @@ func (n *node) importImages(ctx context.Context) error {
 	return nil
 }
 
-// stop ends the node's processes (the kubelet first, containerd last) and
+// Stop ends the node's processes (the kubelet first, containerd last) and
 // removes what they left on the machine.
-func (n *node) stop() {
+func (n *Node) Stop() {
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		p := n.procs[i]
 		_ = p.Process.Signal(syscall.SIGTERM)
@@ -186,6 +185,20 @@ func (n *node) stop() {
 	if err := cleanNode(n.dir); err != nil {
 		fmt.Fprintln(os.Stderr, "cleaning up the dev node:", err)
 	}
+}
+
+// logTail is the last line of a component's log, for a one-line error.
+func (n *Node) logTail(name string) string {
+	raw, _ := os.ReadFile(n.path("logs", name+".log"))
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	return lines[len(lines)-1]
+}
+
+// Ctr runs containerd's ctr against the node's containerd, in the
+// Kubernetes namespace, and returns its output.
+func (n *Node) Ctr(ctx context.Context, args ...string) ([]byte, error) {
+	args = append([]string{"-a", n.socket(), "-n", "k8s.io"}, args...)
+	return exec.CommandContext(ctx, filepath.Join(n.bin, "ctr"), args...).CombinedOutput()
 }
 
 // waitNodeReady polls the node until its Ready condition is True.

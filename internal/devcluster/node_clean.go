@@ -30,7 +30,7 @@ func cleanNode(dir string) error {
 	errs = append(errs, unmountUnder(abs))
 	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
 		if out, err := exec.Command("ip", "link", "delete", bridgeName).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("deleting the bridge %s: %v: %s", bridgeName, err, out))
+			errs = append(errs, fmt.Errorf("deleting the bridge %s: %w: %s", bridgeName, err, out))
 		}
 	}
 	errs = append(errs, removeKubepodsCgroups())

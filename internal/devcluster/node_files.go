@@ -24,7 +24,7 @@ const bridgeName = "fido0"
 
 // writeConfigs writes containerd's, the kubelet's and CNI's configuration
 // and a kubeconfig for each component, and returns the kubeconfigs' paths.
-func (n *node) writeConfigs(cp *envtest.ControlPlane) (map[string]string, error) {
+func (n *Node) writeConfigs(cp *envtest.ControlPlane) (map[string]string, error) {
 	for _, d := range []string{"logs", "run", "cni", "kubelet"} {
 		if err := os.MkdirAll(n.path(d), 0o700); err != nil {
 			return nil, err
@@ -68,7 +68,7 @@ func (n *node) writeConfigs(cp *envtest.ControlPlane) (map[string]string, error)
 // containerdConfig keeps containerd's state under the node's directory
 // (network namespaces included, so cleanup finds every mount there). This
 // machine gives root no CAP_SYS_RESOURCE, so OOM scores may only be raised.
-func (n *node) containerdConfig() string {
+func (n *Node) containerdConfig() string {
 	return fmt.Sprintf(`version = 3
 root = %[1]q
 state = %[2]q
@@ -98,7 +98,7 @@ state = %[2]q
 // kubeletConfig allows this machine's cgroup v1, never collects images
 // (they cannot be pulled again) and trusts the API server's client
 // certificate from the node's own CA.
-func (n *node) kubeletConfig() string {
+func (n *Node) kubeletConfig() string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false

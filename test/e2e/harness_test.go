@@ -105,10 +105,25 @@ func run(m *testing.M) (int, error) {
 	for k, v := range auditFlags {
 		apiserver.Set(k, v)
 	}
-	if _, err := env.Start(); err != nil {
+	nodeDir, err := prepareNode(apiserver)
+	if err != nil {
 		return 0, err
 	}
-	defer func() { _ = env.Stop() }()
+	defer os.RemoveAll(nodeDir)
+	cfg, err := env.Start()
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)
+		}
+	}()
+	if stop, err := startNode(env, cfg, nodeDir); err != nil {
+		return 0, err
+	} else {
+		defer stop()
+	}
 	admin, err := env.ControlPlane.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return 0, err
