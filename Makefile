@@ -136,7 +136,7 @@ image-reproducible: ## Build the image twice, from a clean build cache the secon
 .PHONY: run
 run: manifests build ## Start a local control plane and dev node (unless KUBECONFIG is set; FIDO_NODE=0: no node) and run the operator in the foreground.
 	@mkdir -p .fido && assets="$(K8S_ASSETS)" && ln -sf "$$assets/kubectl" $(LOCALBIN)/kubectl && \
-	node=$$(if [ "$(FIDO_NODE)" != 0 ] && [ -z "$(KUBECONFIG)" ]; then hack/node/build.sh || true; fi) && \
+	node=$$(if [ "$(FIDO_NODE)" != 0 ] && [ -z "$(KUBECONFIG)" ] && [ "$$(id -u)" = 0 ]; then hack/node/build.sh || true; fi) && \
 	FIDO_NODE_ASSETS="$$node" KUBEBUILDER_ASSETS="$$assets" $(LOCALBIN)/fido --dev-cluster=$(if $(KUBECONFIG),false,true) \
 		--ingest-spool-path=$(CURDIR)/.fido/ingest-spool.db --egress-allow-cidrs=127.0.0.1/32 --zap-devel=true --zap-log-level=info $(RUN_ARGS)
 

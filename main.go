@@ -190,7 +190,7 @@ func nodeBanner(c *devcluster.Cluster) string {
 	case c.NodeProblem != "":
 		return "\nNo dev node (API-only control plane): " + c.NodeProblem
 	case os.Getenv("FIDO_NODE_ASSETS") == "":
-		return "\nNo dev node (API-only control plane): FIDO_NODE=0"
+		return "\nNo dev node (API-only control plane): FIDO_NODE=0, not root, or hack/node/build.sh failed (see above)"
 	}
 	return "\nDev node " + devcluster.NodeName + " is Ready: pods run (images: localhost/fido-probe:dev; import yours with 'make node-import IMAGE=oci.tar')."
 }
