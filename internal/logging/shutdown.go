@@ -3,6 +3,9 @@
 package logging
 
 import (
+	"context"
+	"errors"
+
 	"github.com/go-logr/logr"
 )
 
@@ -29,8 +32,9 @@ type shutdownSink struct {
 // a stack trace, when the process stops before its cache has synced.
 const syncAbortedMessage = "failed to get informer from cache"
 
-// Error logs, on a requested shutdown, the release of the lease and the
-// abort of a cache sync as info; anything else as is.
+// Error logs, on a requested shutdown, the release of the lease, the
+// abort of a cache sync and a request the shutdown cancelled (the leader
+// elector's renewal in flight) as info; anything else as is.
 func (s *shutdownSink) Error(err error, msg string, kv ...any) {
 	switch {
 	case err == nil || !s.stopping():
@@ -39,6 +43,9 @@ func (s *shutdownSink) Error(err error, msg string, kv ...any) {
 		return
 	case msg == syncAbortedMessage:
 		s.Info(0, "cache sync stopped by the shutdown", append(kv, "reason", err.Error())...)
+		return
+	case errors.Is(err, context.Canceled):
+		s.Info(0, msg+": cancelled by the shutdown", kv...)
 		return
 	}
 	s.LogSink.Error(err, msg, kv...)

@@ -1,7 +1,9 @@
 package logging
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,8 +22,11 @@ func TestQuietShutdown(t *testing.T) {
 	l.Error(lost, releasedMessage)
 	l.Error(errors.New("cache sync failed"), releasedMessage)
 	l.Error(errors.New("Timeout: failed waiting for *v1alpha1.ScoringPolicy Informer to sync"), syncAbortedMessage)
+	l.Error(fmt.Errorf("get lease: %w", context.Canceled), "Error retrieving lease lock")
+	stopping = false
+	l.Error(context.Canceled, "a request cancelled while running")
 
-	if len(lines) != 4 {
+	if len(lines) != 6 {
 		t.Fatalf("lines %q", lines)
 	}
 	if !strings.Contains(lines[0], `"error"="leader election lost"`) {
@@ -35,5 +40,11 @@ func TestQuietShutdown(t *testing.T) {
 	}
 	if strings.Contains(lines[3], `"error"=`) || !strings.Contains(lines[3], "cache sync stopped by the shutdown") {
 		t.Errorf("a sync cut short by the shutdown must be info: %q", lines[3])
+	}
+	if strings.Contains(lines[4], `"error"=`) || !strings.Contains(lines[4], "Error retrieving lease lock: cancelled by the shutdown") {
+		t.Errorf("a renewal the shutdown cancelled must be info: %q", lines[4])
+	}
+	if !strings.Contains(lines[5], `"error"="context canceled"`) {
+		t.Errorf("a cancelled request while running must stay an error: %q", lines[5])
 	}
 }
