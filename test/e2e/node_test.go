@@ -16,60 +16,62 @@ import (
 // really stop on the node (containerd runs none); reverting the action
 // brings them back running.
 func TestScaleWorkloadStopsTheContainers(t *testing.T) {
-	node := requireNode(t)
-	op := startOperator(t, "fido-node-scale")
-	const ns, rule = "e2e-node-scale", "E2E node scale rule"
-	kubectlApply(t, namespaceManifest(ns, false)+"---\n"+probeDeployment(ns, "web", 2)+"---\n"+
-		containPolicy("e2e-node-scale", rule, "[{type: ScaleWorkload}]"))
-	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", "e2e-node-scale") })
-	mustKubectl(t, "-n", ns, "rollout", "status", "deployment/web", "--timeout=90s")
-	waitRunning(t, node, ns, 2)
-	pod := strings.Fields(mustKubectl(t, "-n", ns, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"))[0]
-
-	if code := op.postFalco(t, falcoEvent(rule, "Critical", ns, pod, "10.0.0.1")); code != 202 && code != 200 {
-		t.Fatalf("ingest answered %d", code)
-	}
-	action := actionOfType(t, ns, incidentFor(t, ns, pod), "ScaleWorkload")
-	waitPhase(t, ns, "ra", action, "Succeeded")
-	waitRunning(t, node, ns, 0)
-	if replicas := jsonpath(t, ns, "deployment", "web", "{.spec.replicas}"); replicas != "0" {
+	r := respondOnNode(t, "scale", "ScaleWorkload", 2)
+	waitRunning(t, r.node, r.ns, 0)
+	if replicas := jsonpath(t, r.ns, "deployment", "web", "{.spec.replicas}"); replicas != "0" {
 		t.Errorf("the Deployment has %s replicas after ScaleWorkload, want 0", replicas)
 	}
 
-	mustKubectl(t, "-n", ns, "patch", "ra", action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
-	waitPhase(t, ns, "ra", action, "Reverted")
-	mustKubectl(t, "-n", ns, "rollout", "status", "deployment/web", "--timeout=90s")
-	waitRunning(t, node, ns, 2)
+	mustKubectl(t, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, r.ns, "ra", r.action, "Reverted")
+	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/web", "--timeout=90s")
+	waitRunning(t, r.node, r.ns, 2)
 }
 
 // TestDeletePodIsReplaced: DeletePod ends the pod's container on the node
 // and its ReplicaSet's replacement runs there.
 func TestDeletePodIsReplaced(t *testing.T) {
-	node := requireNode(t)
-	op := startOperator(t, "fido-node-delete")
-	const ns, rule = "e2e-node-delete", "E2E node delete rule"
-	kubectlApply(t, namespaceManifest(ns, false)+"---\n"+probeDeployment(ns, "web", 1)+"---\n"+
-		containPolicy("e2e-node-delete", rule, "[{type: DeletePod}]"))
-	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", "e2e-node-delete") })
-	mustKubectl(t, "-n", ns, "rollout", "status", "deployment/web", "--timeout=90s")
-	before := waitRunning(t, node, ns, 1)
-	pod := mustKubectl(t, "-n", ns, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}")
-
-	if code := op.postFalco(t, falcoEvent(rule, "Critical", ns, pod, "10.0.0.1")); code != 202 && code != 200 {
-		t.Fatalf("ingest answered %d", code)
-	}
-	action := actionOfType(t, ns, incidentFor(t, ns, pod), "DeletePod")
-	waitPhase(t, ns, "ra", action, "Succeeded")
+	r := respondOnNode(t, "delete", "DeletePod", 1)
 	eventually(t, 90*time.Second, func() error {
-		running := runningContainers(t, node, ns)
-		if len(running) != 1 || running[0] == before[0] {
-			return fmt.Errorf("running probe containers %v, want one other than %s", running, before[0])
+		running := runningContainers(t, r.node, r.ns)
+		if len(running) != 1 || running[0] == r.before[0] {
+			return fmt.Errorf("running probe containers %v, want one other than %s", running, r.before[0])
 		}
-		if _, err := kubectl("-n", ns, "get", "pod", pod); err == nil || !strings.Contains(err.Error(), "NotFound") {
-			return fmt.Errorf("pod %s still exists", pod)
+		if _, err := kubectl("-n", r.ns, "get", "pod", r.pod); err == nil || !strings.Contains(err.Error(), "NotFound") {
+			return fmt.Errorf("pod %s still exists", r.pod)
 		}
 		return nil
 	})
+}
+
+// nodeResponse is a response FIDO took to an alert about a pod running on
+// the dev node.
+type nodeResponse struct {
+	node            *devcluster.Node
+	ns, pod, action string
+	before          []string // the probe containers running before the alert
+}
+
+// respondOnNode runs a probe Deployment "web" of replicas in namespace
+// e2e-node-<name>, posts a Falco alert about one of its pods that a policy
+// answers with actionType, and waits for that action to succeed.
+func respondOnNode(t *testing.T, name, actionType string, replicas int) nodeResponse {
+	t.Helper()
+	r := nodeResponse{node: requireNode(t), ns: "e2e-node-" + name}
+	op := startOperator(t, "fido-node-"+name)
+	rule, policy := "E2E node "+name+" rule", "e2e-node-"+name
+	kubectlApply(t, namespaceManifest(r.ns, false)+"---\n"+probeDeployment(r.ns, "web", replicas)+"---\n"+
+		containPolicy(policy, rule, "[{type: "+actionType+"}]"))
+	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", policy) })
+	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/web", "--timeout=90s")
+	r.before = waitRunning(t, r.node, r.ns, replicas)
+	r.pod = strings.Fields(mustKubectl(t, "-n", r.ns, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"))[0]
+	if code := op.postFalco(t, falcoEvent(rule, "Critical", r.ns, r.pod, "10.0.0.1")); code != 202 && code != 200 {
+		t.Fatalf("ingest answered %d", code)
+	}
+	r.action = actionOfType(t, r.ns, incidentFor(t, r.ns, r.pod), actionType)
+	waitPhase(t, r.ns, "ra", r.action, "Succeeded")
+	return r
 }
 
 // waitRunning waits until containerd runs exactly n probe containers of
