@@ -106,3 +106,44 @@ func actionOfType(t *testing.T, ns, incident, typ string) string {
 	})
 	return name
 }
+
+// TestCordonNodeKeepsNewPodsOff: after CordonNode the node takes no new
+// pod (it stays Pending, the scheduler saying why) while the running one
+// goes on; the revert lets the new pod run.
+func TestCordonNodeKeepsNewPodsOff(t *testing.T) {
+	r := respondOnNode(t, "cordon", "CordonNode", 1)
+	t.Cleanup(func() { _, _ = kubectl("uncordon", devcluster.NodeName) })
+	kubectlApply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: late, namespace: %s}
+spec:
+  tolerations: [{key: fido.dev/dev-node, operator: Exists, effect: NoSchedule}]
+  containers: [{name: probe, image: localhost/fido-probe:dev, imagePullPolicy: Never}]
+`, r.ns))
+	eventually(t, 30*time.Second, func() error {
+		reason := jsonpath(t, r.ns, "pod", "late", `{.status.conditions[?(@.type=="PodScheduled")].reason}`)
+		if reason != "Unschedulable" {
+			return fmt.Errorf("the new pod's PodScheduled reason is %q, want Unschedulable", reason)
+		}
+		return nil
+	})
+	if msg := jsonpath(t, r.ns, "pod", "late", `{.status.conditions[?(@.type=="PodScheduled")].message}`); !strings.Contains(msg, "unschedulable") {
+		t.Errorf("the scheduler does not say the node is unschedulable: %q", msg)
+	}
+	if running := runningContainers(t, r.node, r.ns); len(running) != 1 || running[0] != r.before[0] {
+		t.Errorf("running probe containers %v after the cordon, want the untouched %v", running, r.before)
+	}
+
+	// The namespace's own responder cannot lift a cordon the security
+	// team's cluster-wide policy put on a node; the security team can.
+	kubectlApply(t, tenantRole(r.ns, "edit")+"---\n"+tenantRole(r.ns, "fido-responder"))
+	if out, err := kubectlAs(tenantKubeconfig, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`); err == nil || !strings.Contains(out+err.Error(), "fido-responseaction-trust") {
+		t.Errorf("the tenant reverted the node's cordon: %v\n%s", err, out)
+	}
+	if cordoned := jsonpath(t, "", "node", devcluster.NodeName, "{.spec.unschedulable}"); cordoned != "true" {
+		t.Errorf("the node's spec.unschedulable is %q after the tenant's attempt, want true", cordoned)
+	}
+	mustKubectl(t, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, r.ns, "ra", r.action, "Reverted")
+	mustKubectl(t, "-n", r.ns, "wait", "pod/late", "--for=condition=Ready", "--timeout=90s")
+}
