@@ -83,11 +83,11 @@ func PrepareNode(stateDir string) (map[string]string, error) {
 	}, nil
 }
 
-// StartNode (after prepareNode and the control plane's start) starts containerd, imports the node's images, and starts the
-// kubelet, kube-controller-manager and kube-scheduler, then waits for the
-// node to be Ready.
-// Taints are registered with the node (e.g. to keep tests' pods that do
-// not tolerate them off it).
+// StartNode, after PrepareNode and the control plane's start, starts
+// containerd, imports the node's images, starts the kubelet,
+// kube-controller-manager and kube-scheduler, and waits for the node to be
+// Ready. The taints are registered with the node (e.g. to keep tests' pods
+// that do not tolerate them off it).
 func StartNode(ctx context.Context, cp *envtest.ControlPlane, cfg *rest.Config, stateDir, assets string, taints ...string) (*Node, error) {
 	dir, err := filepath.Abs(filepath.Join(stateDir, "node"))
 	if err != nil {
