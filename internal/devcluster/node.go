@@ -83,8 +83,8 @@ func PrepareNode(stateDir string) (map[string]string, error) {
 	}, nil
 }
 
-// StartNode, after PrepareNode and the control plane's start, starts
-// containerd, imports the node's images, starts the kubelet,
+// StartNode starts containerd (after PrepareNode and the control plane's
+// start), imports the node's images, starts the kubelet,
 // kube-controller-manager and kube-scheduler, and waits for the node to be
 // Ready. The taints are registered with the node (e.g. to keep tests' pods
 // that do not tolerate them off it).
