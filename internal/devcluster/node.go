@@ -24,13 +24,14 @@ const NodeName = "fido-dev-node"
 // control plane, built by hack/node/build.sh into NodeAssets. Its files live under
 // stateDir/node, and Stop (or the next start, after a crash) removes what
 // it made on the machine: containers, mounts, network namespaces, the
-// bridge and the kubepods cgroups. It has no kube-proxy (pods reach each
+// bridge, the kubepods cgroups and the sysctls it changed. It has no kube-proxy (pods reach each
 // other by pod IP), no image registry (images are imported into
 // containerd) and no NetworkPolicy enforcer (see the README).
 type Node struct {
 	dir   string
 	bin   string
 	procs []*exec.Cmd
+	logs  []*os.File
 }
 
 // path is a file or directory under the node's directory.
@@ -63,14 +64,20 @@ func NodeUnavailable(assets string) string {
 	return ""
 }
 
-// PrepareNode removes what a previous dev node left (after a crash) and
-// returns the kube-apiserver flags the node needs: the client certificate
+// PrepareNode removes what a previous dev node left (after a crash),
+// records the kernel settings the node will change, and returns the kube-apiserver flags the node needs: the client certificate
 // it shows the kubelet (for logs, exec and port-forward) and the node
 // address it dials.
 func PrepareNode(stateDir string) (map[string]string, error) {
 	dir := filepath.Join(stateDir, "node")
 	if err := cleanNode(dir); err != nil {
 		return nil, fmt.Errorf("removing what the previous dev node left: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := saveSysctls(dir); err != nil {
+		return nil, err
 	}
 	pki := filepath.Join(dir, "pki")
 	if err := writeKubeletClientPKI(pki); err != nil {
@@ -142,7 +149,7 @@ func (n *Node) start(name string, args ...string) error {
 		_ = log.Close()
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
-	n.procs = append(n.procs, cmd)
+	n.procs, n.logs = append(n.procs, cmd), append(n.logs, log)
 	return nil
 }
 
@@ -181,7 +188,10 @@ func (n *Node) Stop() {
 			<-done
 		}
 	}
-	n.procs = nil
+	for _, l := range n.logs {
+		_ = l.Close()
+	}
+	n.procs, n.logs = nil, nil
 	if err := cleanNode(n.dir); err != nil {
 		fmt.Fprintln(os.Stderr, "cleaning up the dev node:", err)
 	}

@@ -17,7 +17,8 @@ import (
 // cleanNode removes what a dev node made on the machine: it kills the
 // pods' processes and containerd's shims, unmounts everything under dir
 // (overlay snapshots, network namespaces, volumes), deletes the CNI bridge
-// and the kubelet's kubepods cgroups, and removes dir but for its logs.
+// and the kubelet's kubepods cgroups, restores the kernel settings the node
+// changed, and removes dir but for its logs.
 // It is safe to run when nothing is left.
 func cleanNode(dir string) error {
 	abs, err := filepath.Abs(dir)
@@ -33,7 +34,7 @@ func cleanNode(dir string) error {
 			errs = append(errs, fmt.Errorf("deleting the bridge %s: %w: %s", bridgeName, err, out))
 		}
 	}
-	errs = append(errs, removeKubepodsCgroups())
+	errs = append(errs, removeKubepodsCgroups(), restoreSysctls(abs))
 	entries, _ := os.ReadDir(abs)
 	for _, e := range entries {
 		if e.Name() != "logs" {

@@ -96,7 +96,8 @@ state = %[2]q
 }
 
 // kubeletConfig allows this machine's cgroup v1, never collects images
-// (they cannot be pulled again) and trusts the API server's client
+// (they cannot be pulled again), adds no iptables chains to the machine
+// (KUBE-FIREWALL and the canaries) and trusts the API server's client
 // certificate from the node's own CA.
 func (n *Node) kubeletConfig() string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
@@ -104,6 +105,7 @@ kind: KubeletConfiguration
 failCgroupV1: false
 cgroupDriver: cgroupfs
 failSwapOn: false
+makeIPTablesUtilChains: false
 containerRuntimeEndpoint: unix://%s
 authentication:
   anonymous: {enabled: false}
