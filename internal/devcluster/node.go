@@ -13,8 +13,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/fido-operator/fido/internal/devcluster/netpol"
 )
 
 // NodeName is the dev node's name.
@@ -24,14 +27,19 @@ const NodeName = "fido-dev-node"
 // control plane, built by hack/node/build.sh into NodeAssets. Its files live under
 // stateDir/node, and Stop (or the next start, after a crash) removes what
 // it made on the machine: containers, mounts, network namespaces, the
-// bridge, the kubepods cgroups and the sysctls it changed. It has no kube-proxy (pods reach each
-// other by pod IP), no image registry (images are imported into
-// containerd) and no NetworkPolicy enforcer (see the README).
+// bridge, the kubepods cgroups, its nftables table and the sysctls it
+// changed. NetworkPolicies are enforced by package netpol. It has no
+// kube-proxy (pods reach each other by pod IP) and no image registry
+// (images are imported into containerd).
 type Node struct {
 	dir   string
 	bin   string
 	procs []*exec.Cmd
 	logs  []*os.File
+	// stopEnforcer ends the NetworkPolicy enforcer; enforcerDone closes
+	// once it has removed its table.
+	stopEnforcer context.CancelFunc
+	enforcerDone chan struct{}
 }
 
 // path is a file or directory under the node's directory.
@@ -52,6 +60,14 @@ func NodeUnavailable(assets string) string {
 	}
 	if _, err := os.Stat(filepath.Join(assets, "kubelet")); err != nil {
 		return "no kubelet in FIDO_NODE_ASSETS: " + err.Error()
+	}
+	for _, tool := range []string{"nft", "conntrack"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return "no " + tool + " on PATH, which the dev node's NetworkPolicy enforcer needs (Debian: apt-get install nftables conntrack)"
+		}
+	}
+	if _, err := os.Stat("/proc/sys/net/bridge"); err != nil {
+		return "the kernel has no br_netfilter (modprobe br_netfilter), so NetworkPolicies could not see pod-to-pod traffic"
 	}
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !strings.Contains(string(fs), "overlay") {
 		return "the kernel has no overlay filesystem, which containerd's snapshotter needs"
@@ -126,6 +142,14 @@ func StartNode(ctx context.Context, cp *envtest.ControlPlane, cfg *rest.Config, 
 			return nil, err
 		}
 	}
+	if err := grantNetworkPolicyReader(ctx, cfg); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	if err := n.startEnforcer(kubeconfigs["network-policy"]); err != nil {
+		n.Stop()
+		return nil, err
+	}
 	if err := waitNodeReady(ctx, cfg, 90*time.Second); err != nil {
 		n.Stop()
 		return nil, fmt.Errorf("%w (logs in %s)", err, n.path("logs"))
@@ -173,9 +197,43 @@ func (n *Node) importImages(ctx context.Context) error {
 	return nil
 }
 
+// startEnforcer runs the NetworkPolicy enforcer under its own identity
+// until Stop; its errors go to logs/network-policy.log.
+func (n *Node) startEnforcer(kubeconfig string) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	e, err := netpol.New(cfg)
+	if err != nil {
+		return err
+	}
+	log, err := os.Create(n.path("logs", "network-policy.log"))
+	if err != nil {
+		return err
+	}
+	e.Errorf = func(format string, args ...any) {
+		fmt.Fprintf(log, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopEnforcer, n.enforcerDone, n.logs = cancel, make(chan struct{}), append(n.logs, log)
+	go func() {
+		defer close(n.enforcerDone)
+		if err := e.Run(ctx); err != nil {
+			e.Errorf("%v", err)
+		}
+	}()
+	return nil
+}
+
 // Stop ends the node's processes (the kubelet first, containerd last) and
 // removes what they left on the machine.
 func (n *Node) Stop() {
+	if n.stopEnforcer != nil {
+		n.stopEnforcer()
+		<-n.enforcerDone
+		n.stopEnforcer = nil
+	}
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		p := n.procs[i]
 		_ = p.Process.Signal(syscall.SIGTERM)

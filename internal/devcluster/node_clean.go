@@ -2,6 +2,7 @@ package devcluster
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/fido-operator/fido/internal/devcluster/netpol"
 )
 
 // cleanNode removes what a dev node made on the machine: it kills the
@@ -34,7 +37,7 @@ func cleanNode(dir string) error {
 			errs = append(errs, fmt.Errorf("deleting the bridge %s: %w: %s", bridgeName, err, out))
 		}
 	}
-	errs = append(errs, removeKubepodsCgroups(), restoreSysctls(abs))
+	errs = append(errs, removeKubepodsCgroups(), removeNetpolTable(), restoreSysctls(abs))
 	entries, _ := os.ReadDir(abs)
 	for _, e := range entries {
 		if e.Name() != "logs" {
@@ -42,6 +45,15 @@ func cleanNode(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeNetpolTable deletes the NetworkPolicy enforcer's nftables table,
+// which a crashed run leaves.
+func removeNetpolTable() error {
+	if exec.Command("nft", "list", "table", "inet", netpol.Table).Run() != nil {
+		return nil // no table (or no nft: then there never was one)
+	}
+	return netpol.Delete(context.Background())
 }
 
 // kubepodsCgroups are the kubelet's pod cgroups in every hierarchy.

@@ -1,6 +1,7 @@
 package devcluster
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,11 @@ import (
 	"path/filepath"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -46,6 +52,8 @@ func (n *Node) writeConfigs(cp *envtest.ControlPlane) (map[string]string, error)
 		"scheduler": {Name: "system:kube-scheduler"},
 		// The controller manager runs every controller under one identity.
 		"controller-manager": {Name: "fido-dev-controller-manager", Groups: []string{"system:masters"}},
+		// The NetworkPolicy enforcer only reads (networkPolicyReader).
+		"network-policy": {Name: netpolUser},
 	}
 	paths := map[string]string{}
 	for name, u := range users {
@@ -169,6 +177,37 @@ func writeKubeletClientPKI(dir string) error {
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// netpolUser is the NetworkPolicy enforcer's identity.
+const netpolUser = "fido-dev-network-policy"
+
+// grantNetworkPolicyReader lets the enforcer read what it compiles, and
+// nothing else.
+func grantNetworkPolicyReader(ctx context.Context, cfg *rest.Config) error {
+	cl, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	name := "fido-dev:network-policy-enforcer"
+	read := []string{"get", "list", "watch"}
+	objs := []client.Object{
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods", "namespaces"}, Verbs: read},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: read},
+		}},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: netpolUser}},
+		},
+	}
+	for _, o := range objs {
+		if err := cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("granting the NetworkPolicy enforcer its reads: %w", err)
 		}
 	}
 	return nil

@@ -11,10 +11,12 @@ import (
 
 // nodeSysctls are the kernel settings a node changes on the machine: the
 // kubelet's kernel tunables (it sets them unless protectKernelDefaults,
-// which would refuse to start here) and the CNI bridge's IP forwarding.
+// which would refuse to start here), the CNI bridge's IP forwarding and
+// the NetworkPolicy enforcer's view of bridged traffic.
 var nodeSysctls = []string{
 	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward",
+	"net/bridge/bridge-nf-call-iptables",
 }
 
 // sysctlFile is where the machine's values wait to be restored; a start

@@ -47,9 +47,11 @@ func TestDeletePodIsReplaced(t *testing.T) {
 // nodeResponse is a response FIDO took to an alert about a pod running on
 // the dev node.
 type nodeResponse struct {
-	node            *devcluster.Node
-	ns, pod, action string
-	before          []string // the probe containers running before the alert
+	node                  *devcluster.Node
+	op                    *operator
+	ns, pod, action, rule string
+	actionType            string
+	before                []string // the probe containers running before the alert
 }
 
 // respondOnNode runs a probe Deployment "web" of replicas in namespace
@@ -57,21 +59,39 @@ type nodeResponse struct {
 // answers with actionType, and waits for that action to succeed.
 func respondOnNode(t *testing.T, name, actionType string, replicas int) nodeResponse {
 	t.Helper()
-	r := nodeResponse{node: requireNode(t), ns: "e2e-node-" + name}
-	op := startOperator(t, "fido-node-"+name)
-	rule, policy := "E2E node "+name+" rule", "e2e-node-"+name
+	r := deployOnNode(t, name, actionType, replicas, "")
+	r.alert(t)
+	return r
+}
+
+// deployOnNode is respondOnNode before the alert; extra manifests are
+// applied once the Deployment runs (r.before counts only its containers).
+func deployOnNode(t *testing.T, name, actionType string, replicas int, extra string) nodeResponse {
+	t.Helper()
+	r := nodeResponse{node: requireNode(t), ns: "e2e-node-" + name, actionType: actionType}
+	r.op = startOperator(t, "fido-node-"+name)
+	r.rule = "E2E node " + name + " rule"
+	policy := "e2e-node-" + name
 	kubectlApply(t, namespaceManifest(r.ns, false)+"---\n"+probeDeployment(r.ns, "web", replicas)+"---\n"+
-		containPolicy(policy, rule, "[{type: "+actionType+"}]"))
+		containPolicy(policy, r.rule, "[{type: "+actionType+"}]"))
 	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", policy) })
 	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/web", "--timeout=90s")
 	r.before = waitRunning(t, r.node, r.ns, replicas)
 	r.pod = strings.Fields(mustKubectl(t, "-n", r.ns, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"))[0]
-	if code := op.postFalco(t, falcoEvent(rule, "Critical", r.ns, r.pod, "10.0.0.1")); code != 202 && code != 200 {
+	if extra != "" {
+		kubectlApply(t, extra)
+	}
+	return r
+}
+
+// alert posts the Falco alert about r.pod and waits for the action.
+func (r *nodeResponse) alert(t *testing.T) {
+	t.Helper()
+	if code := r.op.postFalco(t, falcoEvent(r.rule, "Critical", r.ns, r.pod, "10.0.0.1")); code != 202 && code != 200 {
 		t.Fatalf("ingest answered %d", code)
 	}
-	r.action = actionOfType(t, r.ns, incidentFor(t, r.ns, r.pod), actionType)
+	r.action = actionOfType(t, r.ns, incidentFor(t, r.ns, r.pod), r.actionType)
 	waitPhase(t, r.ns, "ra", r.action, "Succeeded")
-	return r
 }
 
 // waitRunning waits until containerd runs exactly n probe containers of

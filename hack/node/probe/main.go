@@ -1,57 +1,119 @@
 // Command probe is the dev node's test workload. With no arguments (or
-// "serve") it answers "200 ok" at / on :8080; "probe get URL" exits 0 when
-// URL answers 200 within 2 s and 1 otherwise, saying why on stderr. The
-// e2e tests run it on both sides of a containment to see packets dropped.
+// "serve") it answers "200 ok" at / on :8080.
+//
+//	probe get [-sa] URL   exits 0 when URL answers 200 within 2 s, 1 otherwise
+//	                      (saying why on stderr); -sa sends the pod's service
+//	                      account token and trusts its CA, as a client-go
+//	                      program in the pod would.
+//	probe watch URL       GETs URL every 50 ms (300 ms each) and prints one
+//	                      line per attempt: its start in Unix nanoseconds and
+//	                      "ok" or "fail".
+//
+// The e2e tests run it on both sides of a containment to see packets
+// dropped and tokens refused.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
 // timeout bounds a whole "probe get", connect included.
 const timeout = 2 * time.Second
 
+// serviceAccountDir is where the kubelet projects the pod's token and CA.
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
+
 func main() {
-	if len(os.Args) > 2 && os.Args[1] == "get" {
-		if err := get(os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "probe:", err)
-			os.Exit(1)
-		}
-		fmt.Println("ok")
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] != "serve" {
-		fmt.Fprintln(os.Stderr, "usage: probe [serve] | probe get URL")
+	args := os.Args[1:]
+	switch {
+	case len(args) == 0 || args[0] == "serve":
+		srv := &http.Server{Addr: ":8080", Handler: http.HandlerFunc(ok), ReadHeaderTimeout: 5 * time.Second}
+		fmt.Fprintln(os.Stderr, srv.ListenAndServe())
+		os.Exit(1)
+	case len(args) == 2 && args[0] == "get":
+		exit(get(args[1], http.DefaultClient, "", timeout))
+	case len(args) == 3 && args[0] == "get" && args[1] == "-sa":
+		exit(getAsServiceAccount(args[2]))
+	case len(args) == 2 && args[0] == "watch":
+		watch(args[1])
+	default:
+		fmt.Fprintln(os.Stderr, "usage: probe [serve] | probe get [-sa] URL | probe watch URL")
 		os.Exit(2)
 	}
-	srv := &http.Server{Addr: ":8080", Handler: http.HandlerFunc(ok), ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintln(os.Stderr, srv.ListenAndServe())
-	os.Exit(1)
 }
 
 func ok(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
 
-// get fetches url and fails unless it answers 200 within timeout.
-func get(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func exit(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probe:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ok")
+}
+
+// get fetches url and fails unless it answers 200 within limit.
+func get(url string, c *http.Client, token string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s", url, resp.Status)
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// getAsServiceAccount fetches url with the pod's projected token, trusting
+// only the projected CA.
+func getAsServiceAccount(url string) error {
+	token, err := os.ReadFile(serviceAccountDir + "token")
+	if err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(serviceAccountDir + "ca.crt")
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return errors.New("ca.crt holds no certificate")
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return get(url, c, strings.TrimSpace(string(token)), timeout)
+}
+
+// watch probes url until killed. Every attempt is a new connection, so a
+// rule that drops new flows shows on the next attempt.
+func watch(url string) {
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for {
+		start := time.Now()
+		result := "ok"
+		if get(url, c, "", 300*time.Millisecond) != nil {
+			result = "fail"
+		}
+		fmt.Printf("%d %s\n", start.UnixNano(), result)
+		time.Sleep(time.Until(start.Add(50 * time.Millisecond)))
+	}
 }

@@ -1,0 +1,85 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestIsolatePodDropsItsTraffic: a client reaches the victim pod and the
+// victim reaches out; after the alert FIDO isolates the victim and both
+// directions are dropped (new connections and the rules are the node's,
+// not an object's claim), while the Deployment's other replica, in the
+// same namespace, still talks to the client both ways. The revert restores
+// both directions.
+func TestIsolatePodDropsItsTraffic(t *testing.T) {
+	r := deployOnNode(t, "isolate", "IsolatePod", 2, probeDeployment("e2e-node-isolate", "client", 1))
+	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/client", "--timeout=90s")
+	client := podsOf(t, r.ns, "client")[0]
+	var other string
+	for _, p := range podsOf(t, r.ns, "web") {
+		if p != r.pod {
+			other = p
+		}
+	}
+	victimURL, clientURL, otherURL := probeURL(t, r.ns, r.pod), probeURL(t, r.ns, client), probeURL(t, r.ns, other)
+	open := []flow{{client, victimURL}, {r.pod, clientURL}, {client, otherURL}, {other, clientURL}}
+	for _, f := range open {
+		if err := f.reach(r.ns); err != nil {
+			t.Fatalf("before the alert: %v", err)
+		}
+	}
+
+	r.alert(t)
+	eventually(t, 15*time.Second, func() error {
+		for _, f := range open[:2] {
+			if err := f.reach(r.ns); err == nil {
+				return fmt.Errorf("%s still reaches %s after IsolatePod", f.from, f.url)
+			}
+		}
+		return nil
+	})
+	for _, f := range open[2:] {
+		if err := f.reach(r.ns); err != nil {
+			t.Errorf("isolating %s cut an unrelated pod: %v", r.pod, err)
+		}
+	}
+
+	mustKubectl(t, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, r.ns, "ra", r.action, "Reverted")
+	eventually(t, 15*time.Second, func() error {
+		for _, f := range open {
+			if err := f.reach(r.ns); err != nil {
+				return fmt.Errorf("after the revert: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// flow is one pod fetching one URL with the probe.
+type flow struct{ from, url string }
+
+// reach runs "probe get" in the pod: nil when the URL answered 200.
+func (f flow) reach(ns string) error {
+	out, err := kubectl("-n", ns, "exec", f.from, "-c", "probe", "--", "/probe", "get", f.url)
+	if err != nil {
+		return fmt.Errorf("%s cannot reach %s: %s", f.from, f.url, strings.TrimSpace(out+" "+err.Error()))
+	}
+	return nil
+}
+
+// podsOf are the names of an app's pods.
+func podsOf(t *testing.T, ns, app string) []string {
+	t.Helper()
+	return strings.Fields(mustKubectl(t, "-n", ns, "get", "pods", "-l", "app="+app, "-o", "jsonpath={.items[*].metadata.name}"))
+}
+
+// probeURL is the probe server of a pod, by pod IP (no kube-proxy).
+func probeURL(t *testing.T, ns, pod string) string {
+	t.Helper()
+	return "http://" + jsonpath(t, ns, "pod", pod, "{.status.podIP}") + ":8080/"
+}
