@@ -16,7 +16,7 @@ import (
 // same namespace, still talks to the client both ways. The revert restores
 // both directions.
 func TestIsolatePodDropsItsTraffic(t *testing.T) {
-	r := deployOnNode(t, "isolate", "IsolatePod", 2, probeDeployment("e2e-node-isolate", "client", 1))
+	r := deployOnNode(t, "isolate", "IsolatePod", 2, "", probeDeployment("e2e-node-isolate", "client", 1))
 	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/client", "--timeout=90s")
 	client := podsOf(t, r.ns, "client")[0]
 	var other string

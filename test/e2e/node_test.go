@@ -59,20 +59,24 @@ type nodeResponse struct {
 // answers with actionType, and waits for that action to succeed.
 func respondOnNode(t *testing.T, name, actionType string, replicas int) nodeResponse {
 	t.Helper()
-	r := deployOnNode(t, name, actionType, replicas, "")
+	r := deployOnNode(t, name, actionType, replicas, "", "")
 	r.alert(t)
 	return r
 }
 
-// deployOnNode is respondOnNode before the alert; extra manifests are
-// applied once the Deployment runs (r.before counts only its containers).
-func deployOnNode(t *testing.T, name, actionType string, replicas int, extra string) nodeResponse {
+// deployOnNode is respondOnNode before the alert. web replaces the probe
+// Deployment's manifest when not empty; extra manifests are applied once
+// it runs (r.before counts only its containers).
+func deployOnNode(t *testing.T, name, actionType string, replicas int, web, extra string) nodeResponse {
 	t.Helper()
 	r := nodeResponse{node: requireNode(t), ns: "e2e-node-" + name, actionType: actionType}
 	r.op = startOperator(t, "fido-node-"+name)
 	r.rule = "E2E node " + name + " rule"
 	policy := "e2e-node-" + name
-	kubectlApply(t, namespaceManifest(r.ns, false)+"---\n"+probeDeployment(r.ns, "web", replicas)+"---\n"+
+	if web == "" {
+		web = probeDeployment(r.ns, "web", replicas)
+	}
+	kubectlApply(t, namespaceManifest(r.ns, false)+"---\n"+web+"---\n"+
 		containPolicy(policy, r.rule, "[{type: "+actionType+"}]"))
 	t.Cleanup(func() { _, _ = kubectl("-n", opNamespace, "delete", "scoringpolicy", policy) })
 	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/web", "--timeout=90s")

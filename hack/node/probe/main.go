@@ -1,5 +1,6 @@
-// Command probe is the dev node's test workload. With no arguments (or
-// "serve") it answers "200 ok" at / on :8080.
+// Command probe is the dev node's test workload. With no arguments it
+// answers "200 ok" at / on :8080; "probe serve ADDR" listens on ADDR
+// instead (a host-network pod must not take the node's :8080).
 //
 //	probe get [-sa] URL   exits 0 when URL answers 200 within 2 s, 1 otherwise
 //	                      (saying why on stderr); -sa sends the pod's service
@@ -35,10 +36,10 @@ const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
 func main() {
 	args := os.Args[1:]
 	switch {
-	case len(args) == 0 || args[0] == "serve":
-		srv := &http.Server{Addr: ":8080", Handler: http.HandlerFunc(ok), ReadHeaderTimeout: 5 * time.Second}
-		fmt.Fprintln(os.Stderr, srv.ListenAndServe())
-		os.Exit(1)
+	case len(args) == 0:
+		serve(":8080")
+	case len(args) == 2 && args[0] == "serve":
+		serve(args[1])
 	case len(args) == 2 && args[0] == "get":
 		exit(get(args[1], http.DefaultClient, "", timeout))
 	case len(args) == 3 && args[0] == "get" && args[1] == "-sa":
@@ -46,9 +47,15 @@ func main() {
 	case len(args) == 2 && args[0] == "watch":
 		watch(args[1])
 	default:
-		fmt.Fprintln(os.Stderr, "usage: probe [serve] | probe get [-sa] URL | probe watch URL")
+		fmt.Fprintln(os.Stderr, "usage: probe [serve ADDR] | probe get [-sa] URL | probe watch URL")
 		os.Exit(2)
 	}
+}
+
+func serve(addr string) {
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(ok), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintln(os.Stderr, srv.ListenAndServe())
+	os.Exit(1)
 }
 
 func ok(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
