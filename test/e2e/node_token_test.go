@@ -85,7 +85,7 @@ spec:
 	eventually(t, 30*time.Second, func() error {
 		out, err := asPod(r.pod)
 		if err == nil || !strings.Contains(out+err.Error(), "401 Unauthorized") {
-			return fmt.Errorf("the old pod's token is not refused as invalid after the revert: %v: %s", err, out)
+			return fmt.Errorf("the old pod's token is not refused as invalid after the revert: %w: %s", err, out)
 		}
 		return nil
 	})
@@ -102,7 +102,7 @@ spec:
 			return fmt.Errorf("pods %v, want the restarted one", pods)
 		}
 		if out, err := asPod(pods[0]); err != nil {
-			return fmt.Errorf("a pod started after the revert is refused: %v: %s", err, out)
+			return fmt.Errorf("a pod started after the revert is refused: %w: %s", err, out)
 		}
 		return nil
 	})
@@ -121,4 +121,3 @@ func apiServerURL(t *testing.T) string {
 	t.Fatal("the kubeconfig names no cluster")
 	return ""
 }
-
