@@ -102,7 +102,7 @@ test-chart: $(HELM) ## helm lint --strict and helm template of charts/fido: defa
 	done; echo "values.schema.json refused every bad value"
 
 .PHONY: bench
-bench: bench-micro bench-containment ## All benchmarks; docs/benchmarks.md records their figures.
+bench: bench-micro bench-containment bench-node ## All benchmarks; docs/benchmarks.md records their figures.
 
 .PHONY: bench-micro
 bench-micro: ## Micro-benchmarks: scoring, indicator index, RBAC reach, ingest path.
@@ -111,6 +111,11 @@ bench-micro: ## Micro-benchmarks: scoring, indicator index, RBAC reach, ingest p
 .PHONY: bench-containment
 bench-containment: build ## Alert-to-NetworkPolicy containment against a local control plane (BENCH_ARGS to tune).
 	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go run ./test/bench -idle 50 -burst 1000 -senders 50 -incidents 10000,50000 $(BENCH_ARGS)
+
+.PHONY: bench-node
+bench-node: manifests build ## Alert to the first connection the dev node drops, 20 runs (root; FIDO_E2E_OPERATOR=old-binary to compare builds).
+	node=$$(hack/node/build.sh) && FIDO_NODE_ASSETS="$$node" KUBEBUILDER_ASSETS="$(K8S_ASSETS)" \
+	  go test -tags e2e -count=1 -timeout 20m -run '^$$' -bench AlertToDroppedConnection -benchtime 20x ./test/e2e/
 
 ##@ Build and run
 

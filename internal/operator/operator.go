@@ -267,6 +267,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, apiClient client.Client, o Opt
 	if err := enrich.IndexFields(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("indexing incident history: %w", err)
 	}
+	if err := warmCache(ctx, mgr.GetCache()); err != nil {
+		return err
+	}
 	signer, err := enforce.LoadOrCreateSigner(ctx, apiClient, o.Namespace)
 	if err != nil {
 		return fmt.Errorf("loading the provenance key: %w", err)

@@ -122,7 +122,7 @@ func TestAuditLogIdentityIncidents(t *testing.T) {
 }
 
 // identityIncident waits for alice's k8s-audit incident of a rule.
-func identityIncident(t *testing.T, rule string) fidov1.Incident {
+func identityIncident(t testing.TB, rule string) fidov1.Incident {
 	t.Helper()
 	var found fidov1.Incident
 	eventually(t, 60*time.Second, func() error {
@@ -142,7 +142,7 @@ func identityIncident(t *testing.T, rule string) fidov1.Incident {
 }
 
 // bindingUsers lists the users a ClusterRoleBinding names.
-func bindingUsers(t *testing.T, name string) []string {
+func bindingUsers(t testing.TB, name string) []string {
 	t.Helper()
 	var crb struct {
 		Subjects []struct{ Kind, Name string } `json:"subjects"`

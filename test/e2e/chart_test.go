@@ -52,7 +52,7 @@ var chartDifferences = struct {
 // ignores imagePullPolicy.
 
 // helm is the pinned Helm binary `make test-e2e` builds (HELM overrides).
-func helm(t *testing.T, args ...string) string {
+func helm(t testing.TB, args ...string) string {
 	t.Helper()
 	bin := os.Getenv("HELM")
 	if bin == "" {
@@ -72,7 +72,7 @@ func helm(t *testing.T, args ...string) string {
 
 // renderChart is `helm template` of charts/fido into namespace, CRDs
 // included, with the given values files of charts/fido/ci.
-func renderChart(t *testing.T, namespace string, valuesFiles ...string) string {
+func renderChart(t testing.TB, namespace string, valuesFiles ...string) string {
 	t.Helper()
 	args := []string{"template", "fido", filepath.Join(root, "charts", "fido"), "--namespace", namespace, "--include-crds"}
 	for _, f := range valuesFiles {
@@ -230,7 +230,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 // normaliseDeployment checks the documented differences of the chart's
 // Deployment (labels, extra arguments, imagePullPolicy) and removes them,
 // so the rest of the two Deployments can be compared whole.
-func normaliseDeployment(t *testing.T, want, got map[string]any) {
+func normaliseDeployment(t testing.TB, want, got map[string]any) {
 	t.Helper()
 	checkLabelsSubset(t, "Deployment pods", nested(want, "spec", "template", "metadata", "labels"), nested(got, "spec", "template", "metadata", "labels"))
 	delete(nested(want, "spec", "template", "metadata"), "labels")
@@ -245,7 +245,7 @@ func normaliseDeployment(t *testing.T, want, got map[string]any) {
 	delete(gotC, "imagePullPolicy")
 }
 
-func container(t *testing.T, deployment map[string]any) map[string]any {
+func container(t testing.TB, deployment map[string]any) map[string]any {
 	t.Helper()
 	containers, _ := nested(deployment, "spec", "template", "spec")["containers"].([]any)
 	if len(containers) != 1 {
@@ -254,7 +254,7 @@ func container(t *testing.T, deployment map[string]any) map[string]any {
 	return containers[0].(map[string]any)
 }
 
-func checkLabelsSubset(t *testing.T, what string, want, got map[string]any) {
+func checkLabelsSubset(t testing.TB, what string, want, got map[string]any) {
 	t.Helper()
 	for k, v := range want {
 		if got[k] != v {
@@ -265,7 +265,7 @@ func checkLabelsSubset(t *testing.T, what string, want, got map[string]any) {
 
 // decodeObjects parses a multi-document YAML stream into objects keyed
 // kind/namespace/name, failing on duplicates.
-func decodeObjects(t *testing.T, manifests string) map[string]map[string]any {
+func decodeObjects(t testing.TB, manifests string) map[string]map[string]any {
 	t.Helper()
 	objects := map[string]map[string]any{}
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)

@@ -42,11 +42,11 @@ func chromiumPath() string {
 // browserTab is one headless Chromium with its own profile (cookies), so
 // two people can use the console side by side.
 type browserTab struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 }
 
-func newBrowser(t *testing.T) *browserTab {
+func newBrowser(t testing.TB) *browserTab {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -147,7 +147,7 @@ func (b *browserTab) screenshot(name string, width int64, scheme string) string 
 }
 
 // person is a ServiceAccount bound to ClusterRoles, and a token for it.
-func consolePerson(t *testing.T, ns, name string, roles ...string) (user, token string) {
+func consolePerson(t testing.TB, ns, name string, roles ...string) (user, token string) {
 	t.Helper()
 	mustKubectl(t, "-n", ns, "create", "serviceaccount", name)
 	for _, role := range roles {

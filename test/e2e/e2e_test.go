@@ -64,7 +64,7 @@ func namespaceManifest(ns string, prod bool) string {
 }
 
 // incidentFor returns the name of the incident about a pod, waiting for it.
-func incidentFor(t *testing.T, ns, pod string) string {
+func incidentFor(t testing.TB, ns, pod string) string {
 	t.Helper()
 	var name string
 	eventually(t, 30*time.Second, func() error {
@@ -82,12 +82,12 @@ func incidentFor(t *testing.T, ns, pod string) string {
 	return name
 }
 
-func waitPhase(t *testing.T, ns, kind, name, phase string) {
+func waitPhase(t testing.TB, ns, kind, name, phase string) {
 	t.Helper()
 	mustKubectl(t, "-n", ns, "wait", kind+"/"+name, "--for=jsonpath={.status.phase}="+phase, "--timeout=60s")
 }
 
-func jsonpath(t *testing.T, ns, kind, name, path string) string {
+func jsonpath(t testing.TB, ns, kind, name, path string) string {
 	t.Helper()
 	return mustKubectl(t, "-n", ns, "get", kind, name, "-o", "jsonpath="+path)
 }
@@ -244,7 +244,7 @@ func TestCrashDuringBurst(t *testing.T) {
 
 // postBurst posts one Critical alert per pod in [from, to) with 8 senders
 // and returns the pods whose alert got a 202.
-func postBurst(t *testing.T, op *operator, ns string, from, to int, after func(i int)) map[string]bool {
+func postBurst(t testing.TB, op *operator, ns string, from, to int, after func(i int)) map[string]bool {
 	t.Helper()
 	accepted := map[string]bool{}
 	var mu sync.Mutex
@@ -304,7 +304,7 @@ type actionList struct {
 	} `json:"items"`
 }
 
-func checkExactlyOnce(t *testing.T, ns string, accepted map[string]bool) error {
+func checkExactlyOnce(t testing.TB, ns string, accepted map[string]bool) error {
 	t.Helper()
 	var incs incidentList
 	var acts actionList
@@ -416,13 +416,13 @@ func TestGitOpsReapplyIsANoop(t *testing.T) {
 	assertKstatusCurrent(t, "threatfeeds")
 }
 
-func resourceVersions(t *testing.T) string {
+func resourceVersions(t testing.TB) string {
 	t.Helper()
 	return mustKubectl(t, "get", "scoringpolicies,threatfeeds", "-A", "-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}`)
 }
 
 // assertMetrics scrapes the operator's metrics endpoint for each line.
-func assertMetrics(t *testing.T, op *operator, want ...string) {
+func assertMetrics(t testing.TB, op *operator, want ...string) {
 	t.Helper()
 	resp, err := http.Get(op.metricsURL)
 	if err != nil {

@@ -199,7 +199,7 @@ func impersonate(kubeconfig []byte, as string, groups ...string) []byte {
 // another identity: impersonating a user (with groups), or, when token is
 // set, authenticating with that bearer token instead of the admin's
 // certificate.
-func kubeconfigFor(t *testing.T, user, token string, groups ...string) string {
+func kubeconfigFor(t testing.TB, user, token string, groups ...string) string {
 	t.Helper()
 	raw := adminKubeconfig
 	if user != "" {
@@ -242,7 +242,7 @@ func kubectl(args ...string) (string, error) {
 }
 
 // mustKubectl is kubectl that fails the test on error.
-func mustKubectl(t *testing.T, args ...string) string {
+func mustKubectl(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := kubectl(args...)
 	if err != nil {
@@ -252,7 +252,7 @@ func mustKubectl(t *testing.T, args ...string) string {
 }
 
 // kubectlApply pipes YAML into kubectl apply, as the cluster admin.
-func kubectlApply(t *testing.T, manifest string) {
+func kubectlApply(t testing.TB, manifest string) {
 	t.Helper()
 	if out, err := applyAs(kubeconfig, manifest); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, out)
@@ -280,7 +280,7 @@ type operator struct {
 
 // startOperator runs bin/fido with its own ports and spool, and waits until
 // its ingest endpoint answers.
-func startOperator(t *testing.T, name string, extra ...string) *operator {
+func startOperator(t testing.TB, name string, extra ...string) *operator {
 	t.Helper()
 	ingest, metrics, probes, console := freePort(t), freePort(t), freePort(t), freePort(t)
 	spool := filepath.Join(t.TempDir(), "spool.db")
@@ -292,7 +292,7 @@ func startOperator(t *testing.T, name string, extra ...string) *operator {
 		// The tests' webhook sink; every other internal address stays refused.
 		"--egress-allow-cidrs=127.0.0.1/32",
 	}, extra...) // a later --ingest-spool-path in extra wins
-	cmd := exec.Command(filepath.Join(root, "bin", "fido"), args...)
+	cmd := exec.Command(operatorBinary(), args...)
 	cmd.Env = append(os.Environ(), "POD_NAME="+name)
 	log := &lockedWriter{}
 	cmd.Stdout, cmd.Stderr = log, log
@@ -321,6 +321,15 @@ func startOperator(t *testing.T, name string, extra ...string) *operator {
 	return op
 }
 
+// operatorBinary is bin/fido, or $FIDO_E2E_OPERATOR (a benchmark's old
+// build, to compare side by side).
+func operatorBinary() string {
+	if b := os.Getenv("FIDO_E2E_OPERATOR"); b != "" {
+		return b
+	}
+	return filepath.Join(root, "bin", "fido")
+}
+
 // kill stops the process with SIGKILL: no graceful shutdown.
 func (o *operator) kill() {
 	_ = o.cmd.Process.Signal(syscall.SIGKILL)
@@ -344,7 +353,7 @@ func (o *operator) stop() {
 
 // postFalco sends one Falco http_output event and returns the HTTP status
 // (0 when the operator did not answer).
-func (o *operator) postFalco(t *testing.T, event map[string]any) int {
+func (o *operator) postFalco(t testing.TB, event map[string]any) int {
 	t.Helper()
 	body, _ := json.Marshal(event)
 	code, _ := o.postIngest(t, "falco", falcoToken, body)
@@ -353,7 +362,7 @@ func (o *operator) postFalco(t *testing.T, event map[string]any) int {
 
 // postIngest sends body to an ingest endpoint and returns the status and
 // the answer's text (0 and the error when the operator did not answer).
-func (o *operator) postIngest(t *testing.T, endpoint, token string, body []byte) (int, string) {
+func (o *operator) postIngest(t testing.TB, endpoint, token string, body []byte) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, o.ingestURL+"/v1/ingest/"+endpoint, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -412,7 +421,7 @@ func (s *webhookSink) received(substr string) []string {
 	return out
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -422,7 +431,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+func eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
 	testenv.Eventually(t, timeout, cond)
 }

@@ -25,7 +25,7 @@ func genericAlert(detector, rule, ns, pod string, fields map[string]string) []by
 
 // withGenericToken adds a generic token and the scopes file to the token
 // Secret for the test, and takes them out again afterwards.
-func withGenericToken(t *testing.T, scopes string) {
+func withGenericToken(t testing.TB, scopes string) {
 	t.Helper()
 	patch, _ := json.Marshal(map[string]any{"stringData": map[string]string{"generic": genericToken, "scopes.yaml": scopes}})
 	mustKubectl(t, "-n", opNamespace, "patch", "secret", "fido-ingest-tokens", "--type=merge", "-p", string(patch))

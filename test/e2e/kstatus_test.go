@@ -12,7 +12,7 @@ import (
 
 // assertKstatusCurrent reads every object of a resource the way Flux and
 // Argo CD do (sigs.k8s.io/cli-utils kstatus) and expects Current.
-func assertKstatusCurrent(t *testing.T, resource string, flags ...string) {
+func assertKstatusCurrent(t testing.TB, resource string, flags ...string) {
 	t.Helper()
 	out := mustKubectl(t, append([]string{"get", resource, "-o", "json"}, flags...)...)
 	var list unstructured.UnstructuredList

@@ -63,7 +63,7 @@ func startNode(env *envtest.Environment, cfg *rest.Config, dir string) (func(), 
 
 // requireNode skips a test that needs pods to run when the run has no
 // dev node (make test-e2e always has one where the machine can run it).
-func requireNode(t *testing.T) *devcluster.Node {
+func requireNode(t testing.TB) *devcluster.Node {
 	t.Helper()
 	if devNode == nil {
 		t.Skip("no dev node: FIDO_NODE_ASSETS is not set (make test-e2e sets it)")
@@ -90,7 +90,7 @@ spec:
 
 // runningContainers are the IDs of the probe containers of a namespace's
 // pods that containerd runs on the node: what a kubectl object cannot show.
-func runningContainers(t *testing.T, n *devcluster.Node, ns string) []string {
+func runningContainers(t testing.TB, n *devcluster.Node, ns string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

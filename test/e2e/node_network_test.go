@@ -73,13 +73,13 @@ func (f flow) reach(ns string) error {
 }
 
 // podsOf are the names of an app's pods.
-func podsOf(t *testing.T, ns, app string) []string {
+func podsOf(t testing.TB, ns, app string) []string {
 	t.Helper()
 	return strings.Fields(mustKubectl(t, "-n", ns, "get", "pods", "-l", "app="+app, "-o", "jsonpath={.items[*].metadata.name}"))
 }
 
 // probeURL is the probe server of a pod, by pod IP (no kube-proxy).
-func probeURL(t *testing.T, ns, pod string) string {
+func probeURL(t testing.TB, ns, pod string) string {
 	t.Helper()
 	return "http://" + jsonpath(t, ns, "pod", pod, "{.status.podIP}") + ":8080/"
 }

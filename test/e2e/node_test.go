@@ -57,7 +57,7 @@ type nodeResponse struct {
 // respondOnNode runs a probe Deployment "web" of replicas in namespace
 // e2e-node-<name>, posts a Falco alert about one of its pods that a policy
 // answers with actionType, and waits for that action to succeed.
-func respondOnNode(t *testing.T, name, actionType string, replicas int) nodeResponse {
+func respondOnNode(t testing.TB, name, actionType string, replicas int) nodeResponse {
 	t.Helper()
 	r := deployOnNode(t, name, actionType, replicas, "", "")
 	r.alert(t)
@@ -66,11 +66,12 @@ func respondOnNode(t *testing.T, name, actionType string, replicas int) nodeResp
 
 // deployOnNode is respondOnNode before the alert. web replaces the probe
 // Deployment's manifest when not empty; extra manifests are applied once
-// it runs (r.before counts only its containers).
-func deployOnNode(t *testing.T, name, actionType string, replicas int, web, extra string) nodeResponse {
+// it runs (r.before counts only its containers); operatorFlags go to the
+// operator.
+func deployOnNode(t testing.TB, name, actionType string, replicas int, web, extra string, operatorFlags ...string) nodeResponse {
 	t.Helper()
 	r := nodeResponse{node: requireNode(t), ns: "e2e-node-" + name, actionType: actionType}
-	r.op = startOperator(t, "fido-node-"+name)
+	r.op = startOperator(t, "fido-node-"+name, operatorFlags...)
 	r.rule = "E2E node " + name + " rule"
 	policy := "e2e-node-" + name
 	if web == "" {
@@ -89,18 +90,39 @@ func deployOnNode(t *testing.T, name, actionType string, replicas int, web, extr
 }
 
 // alert posts the Falco alert about r.pod and waits for the action.
-func (r *nodeResponse) alert(t *testing.T) {
+func (r *nodeResponse) alert(t testing.TB) {
 	t.Helper()
 	if code := r.op.postFalco(t, falcoEvent(r.rule, "Critical", r.ns, r.pod, "10.0.0.1")); code != 202 && code != 200 {
 		t.Fatalf("ingest answered %d", code)
 	}
-	r.action = actionOfType(t, r.ns, incidentFor(t, r.ns, r.pod), r.actionType)
+	r.action = actionOfType(t, r.ns, r.incident(t), r.actionType)
 	waitPhase(t, r.ns, "ra", r.action, "Succeeded")
+}
+
+// incident waits for the incident of r.rule about r.pod.
+func (r *nodeResponse) incident(t testing.TB) string {
+	t.Helper()
+	var name string
+	eventually(t, 30*time.Second, func() error {
+		out, err := kubectl("-n", r.ns, "get", "inc", "-o",
+			`jsonpath={range .items[?(@.spec.subject.name=="`+r.pod+`")]}{.metadata.name}{"\t"}{.spec.rule}{"\n"}{end}`)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if n, rule, ok := strings.Cut(line, "\t"); ok && rule == r.rule {
+				name = n
+				return nil
+			}
+		}
+		return fmt.Errorf("no incident of %q about %s/%s yet", r.rule, r.ns, r.pod)
+	})
+	return name
 }
 
 // waitRunning waits until containerd runs exactly n probe containers of
 // the namespace's pods, and returns their IDs.
-func waitRunning(t *testing.T, node *devcluster.Node, ns string, n int) []string {
+func waitRunning(t testing.TB, node *devcluster.Node, ns string, n int) []string {
 	t.Helper()
 	var running []string
 	eventually(t, 90*time.Second, func() error {
@@ -113,7 +135,7 @@ func waitRunning(t *testing.T, node *devcluster.Node, ns string, n int) []string
 }
 
 // actionOfType waits for the incident's action of one type and returns its name.
-func actionOfType(t *testing.T, ns, incident, typ string) string {
+func actionOfType(t testing.TB, ns, incident, typ string) string {
 	t.Helper()
 	var name string
 	eventually(t, 60*time.Second, func() error {

@@ -109,7 +109,7 @@ spec:
 }
 
 // apiServerURL is the API server the tests' kubeconfig names.
-func apiServerURL(t *testing.T) string {
+func apiServerURL(t testing.TB) string {
 	t.Helper()
 	cfg, err := clientcmd.Load(adminKubeconfig)
 	if err != nil {

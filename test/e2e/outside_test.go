@@ -25,7 +25,7 @@ type recorder struct {
 	hits []string
 }
 
-func newRecorder(t *testing.T, host string) *recorder {
+func newRecorder(t testing.TB, host string) *recorder {
 	t.Helper()
 	l, err := net.Listen("tcp", host+":0")
 	if err != nil {

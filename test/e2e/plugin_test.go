@@ -21,7 +21,7 @@ var (
 )
 
 // pluginBin builds bin/kubectl-fido (once per run), as `make build` does.
-func pluginBin(t *testing.T) string {
+func pluginBin(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(root, "bin", "kubectl-fido")
 	pluginOnce.Do(func() {
@@ -39,7 +39,7 @@ func pluginBin(t *testing.T) string {
 
 // fido runs bin/kubectl-fido with a kubeconfig and returns its stdout and
 // stderr; err is set when it exits non-zero.
-func fido(t *testing.T, config string, args ...string) (stdout, stderr string, err error) {
+func fido(t testing.TB, config string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	cmd := exec.Command(pluginBin(t), append(args, "--kubeconfig", config)...)
 	var out, errOut bytes.Buffer
@@ -49,7 +49,7 @@ func fido(t *testing.T, config string, args ...string) (stdout, stderr string, e
 }
 
 // mustFido is fido that fails the test when the plugin fails.
-func mustFido(t *testing.T, config string, args ...string) string {
+func mustFido(t testing.TB, config string, args ...string) string {
 	t.Helper()
 	out, errOut, err := fido(t, config, args...)
 	if err != nil {

@@ -113,7 +113,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[3]s}]
 // withoutAdmission removes the admission policy's binding for the test,
 // waits until the API server no longer enforces it, and puts it back
 // afterwards.
-func withoutAdmission(t *testing.T) {
+func withoutAdmission(t testing.TB) {
 	t.Helper()
 	mustKubectl(t, "delete", "validatingadmissionpolicybinding", "fido-responseaction-trust")
 	t.Cleanup(func() { withAdmission(t) })
@@ -122,7 +122,7 @@ func withoutAdmission(t *testing.T) {
 
 // withAdmission applies the shipped admission policy and waits until the
 // API server enforces it (a policy takes a moment to be loaded).
-func withAdmission(t *testing.T) {
+func withAdmission(t testing.TB) {
 	t.Helper()
 	mustKubectl(t, "apply", "-k", filepath.Join(root, "config", "admission"))
 	waitAdmission(t, true)
@@ -130,7 +130,7 @@ func withAdmission(t *testing.T) {
 
 // waitAdmission waits until a server-side dry run of an action only the
 // admission policy refuses is refused (enforced) or accepted (not).
-func waitAdmission(t *testing.T, enforced bool) {
+func waitAdmission(t testing.TB, enforced bool) {
 	t.Helper()
 	probe := "apiVersion: security.fido.dev/v1alpha1\nkind: ResponseAction\nmetadata: {name: admission-probe, namespace: default}\n" +
 		"spec: {type: CordonNode, target: {kind: Node, name: probe}}\n"
@@ -146,7 +146,7 @@ func waitAdmission(t *testing.T, enforced bool) {
 // outsideTenant snapshots what the tenant must not be able to change: the
 // node, another namespace's pods and NetworkPolicies, and a binding of
 // another user.
-func outsideTenant(t *testing.T, node, other string) string {
+func outsideTenant(t testing.TB, node, other string) string {
 	t.Helper()
 	return strings.Join([]string{
 		mustKubectl(t, "get", "node", node, "-o", "jsonpath={.metadata.labels}{.spec}"),
