@@ -83,3 +83,57 @@ func probeURL(t testing.TB, ns, pod string) string {
 	t.Helper()
 	return "http://" + jsonpath(t, ns, "pod", pod, "{.status.podIP}") + ":8080/"
 }
+
+// TestAuditedExecIsolatesThePod: the audit chain on a running pod. Bob
+// (impersonated, as a stolen credential would be) execs into a production
+// pod, and the command really runs there; the API server's audit log
+// reaches FIDO, the identity incident about bob isolates the pod he
+// exec'd into, and the pod's traffic is dropped both ways.
+func TestAuditedExecIsolatesThePod(t *testing.T) {
+	requireNode(t)
+	ns := "e2e-node-audit"
+	bobRBAC := strings.NewReplacer("alice", "bob").Replace(aliceRBAC)
+	kubectlApply(t, namespaceManifest(ns, true)+"---\n"+probeDeployment(ns, "web", 1)+"---\n"+probeDeployment(ns, "client", 1)+"---\n"+bobRBAC)
+	mustKubectl(t, "apply", "-f", root+"/config/samples/security_v1alpha1_auditrules.yaml")
+	mustKubectl(t, "apply", "-f", root+"/config/samples/security_v1alpha1_scoringpolicy_identity.yaml")
+	startOperator(t, "fido-node-audit", auditIngestTLS...)
+	mustKubectl(t, "wait", "--for=condition=Ready", "auditrules", "--all", "--timeout=60s")
+	for _, d := range []string{"web", "client"} {
+		mustKubectl(t, "-n", ns, "rollout", "status", "deployment/"+d, "--timeout=90s")
+	}
+	victim, client := podsOf(t, ns, "web")[0], podsOf(t, ns, "client")[0]
+	in, out := flow{client, probeURL(t, ns, victim)}, flow{victim, probeURL(t, ns, client)}
+	for _, f := range []flow{in, out} {
+		if err := f.reach(ns); err != nil {
+			t.Fatalf("before the exec: %v", err)
+		}
+	}
+
+	bob := kubeconfigFor(t, "bob", "", "dev")
+	if got, err := kubectlAs(bob, "-n", ns, "exec", victim, "--", "/probe", "get", out.url); err != nil || !strings.Contains(got, "ok") {
+		t.Fatalf("bob's exec did not run the command in the pod: %v\n%s", err, got)
+	}
+	var incident string
+	eventually(t, 60*time.Second, func() error {
+		list, err := kubectl("-n", opNamespace, "get", "inc", "-o",
+			`jsonpath={range .items[?(@.spec.subject.user=="bob")]}{.metadata.name} {.spec.fields.audit\.objectRef\.name}{"\n"}{end}`)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(list, "\n") {
+			if name, pod, ok := strings.Cut(line, " "); ok && pod == victim {
+				incident = name
+				return nil
+			}
+		}
+		return fmt.Errorf("no audit incident about bob's exec into %s yet: %q", victim, list)
+	})
+	eventually(t, 60*time.Second, func() error {
+		for _, f := range []flow{in, out} {
+			if err := f.reach(ns); err == nil {
+				return fmt.Errorf("%s still reaches %s after incident %s", f.from, f.url, incident)
+			}
+		}
+		return nil
+	})
+}
