@@ -34,7 +34,7 @@ func BenchmarkAlertToDroppedConnection(b *testing.B) {
 	r := deployOnNode(b, "bench-drop", "IsolatePod", 1, "", "", "--namespace-action-rate-limit=-1", "--action-rate-limit=-1")
 	// deployOnNode's policy, for every run's rule.
 	mustKubectl(b, "-n", opNamespace, "patch", "scoringpolicy", "e2e-node-bench-drop", "--type=merge",
-		"-p", fmt.Sprintf(`{"spec":{"selector":{"rules":["%s"]}}}`, strings.Join(rules, `","`)))
+		"-p", `{"spec":{"selector":{"rules":["`+strings.Join(rules, `","`)+`"]}}}`)
 	kubectlApply(b, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: watcher, namespace: %s}
