@@ -192,7 +192,7 @@ func nodeBanner(c *devcluster.Cluster) string {
 	case os.Getenv("FIDO_NODE_ASSETS") == "":
 		return "\nNo dev node (API-only control plane): FIDO_NODE=0, not root, or hack/node/build.sh failed (see above)"
 	}
-	return "\nDev node " + devcluster.NodeName + " is Ready: pods run (images: localhost/fido-probe:dev; import yours with 'make node-import IMAGE=oci.tar')."
+	return "\nDev node " + devcluster.NodeName + " is Ready: pods run and NetworkPolicies are enforced (images: localhost/fido-probe:dev; import yours with 'make node-import IMAGE=oci.tar')."
 }
 
 // consoleBanner gives the local control plane a console login (a token of
