@@ -35,14 +35,7 @@ func BenchmarkAlertToDroppedConnection(b *testing.B) {
 	// deployOnNode's policy, for every run's rule.
 	mustKubectl(b, "-n", opNamespace, "patch", "scoringpolicy", "e2e-node-bench-drop", "--type=merge",
 		"-p", `{"spec":{"selector":{"rules":["`+strings.Join(rules, `","`)+`"]}}}`)
-	kubectlApply(b, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata: {name: watcher, namespace: %s}
-spec:
-  terminationGracePeriodSeconds: 1
-  tolerations: [{key: fido.dev/dev-node, operator: Exists, effect: NoSchedule}]
-  containers: [{name: probe, image: localhost/fido-probe:dev, imagePullPolicy: Never, args: [watch, %q]}]
-`, r.ns, probeURL(b, r.ns, r.pod)))
+	kubectlApply(b, watcherPod(r.ns, "watcher", probeURL(b, r.ns, r.pod)))
 	mustKubectl(b, "-n", r.ns, "wait", "pod/watcher", "--for=condition=Ready", "--timeout=90s")
 
 	var latencies []time.Duration
@@ -53,10 +46,10 @@ spec:
 		}
 		r.rule = rules[run]
 		run++
-		waitAttempt(b, r.ns, time.Now(), "ok")
+		waitAttempt(b, r.ns, "watcher", time.Now(), "ok")
 		posted := time.Now()
 		r.alert(b)
-		latencies = append(latencies, waitAttempt(b, r.ns, posted, "fail").Sub(posted))
+		latencies = append(latencies, waitAttempt(b, r.ns, "watcher", posted, "fail").Sub(posted))
 		b.StopTimer()
 		mustKubectl(b, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
 		waitPhase(b, r.ns, "ra", r.action, "Reverted")
@@ -69,13 +62,13 @@ spec:
 	b.ReportMetric(ms(percentile(latencies, 99)), "p99-ms")
 }
 
-// waitAttempt waits for the watcher's first attempt with that result that
-// started at or after since, and returns when it started.
-func waitAttempt(b testing.TB, ns string, since time.Time, result string) time.Time {
+// waitAttempt waits for the first attempt of a "probe watch" pod with that
+// result that started at or after since, and returns when it started.
+func waitAttempt(b testing.TB, ns, pod string, since time.Time, result string) time.Time {
 	b.Helper()
 	var at time.Time
 	eventually(b, 30*time.Second, func() error {
-		out, err := kubectl("-n", ns, "logs", "watcher", "--since-time="+since.Add(-time.Second).UTC().Format(time.RFC3339))
+		out, err := kubectl("-n", ns, "logs", pod, "--since-time="+since.Add(-time.Second).UTC().Format(time.RFC3339))
 		if err != nil {
 			return err
 		}

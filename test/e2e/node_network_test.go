@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,15 @@ func TestIsolatePodDropsItsTraffic(t *testing.T) {
 		}
 	}
 
+	// An open connection is cut too, not only new ones refused: the
+	// holder keeps one keep-alive connection to the victim.
+	kubectlApply(t, watcherPod(r.ns, "holder", "-keepalive", victimURL))
+	mustKubectl(t, "-n", r.ns, "wait", "pod/holder", "--for=condition=Ready", "--timeout=90s")
+	waitAttempt(t, r.ns, "holder", time.Now(), "ok")
+
+	alerted := time.Now()
 	r.alert(t)
+	waitAttempt(t, r.ns, "holder", alerted, "fail")
 	eventually(t, 15*time.Second, func() error {
 		for _, f := range open[:2] {
 			if err := f.reach(r.ns); err == nil {
@@ -58,6 +67,22 @@ func TestIsolatePodDropsItsTraffic(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// watcherPod runs "probe watch ARGS..." on the dev node.
+func watcherPod(ns, name string, args ...string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = strconv.Quote(a)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: %s}
+spec:
+  terminationGracePeriodSeconds: 1
+  tolerations: [{key: fido.dev/dev-node, operator: Exists, effect: NoSchedule}]
+  containers: [{name: probe, image: localhost/fido-probe:dev, imagePullPolicy: Never, args: [watch, %s]}]
+`, name, ns, strings.Join(quoted, ", "))
 }
 
 // flow is one pod fetching one URL with the probe.

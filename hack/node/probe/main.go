@@ -6,9 +6,11 @@
 //	                      (saying why on stderr); -sa sends the pod's service
 //	                      account token and trusts its CA, as a client-go
 //	                      program in the pod would.
-//	probe watch URL       GETs URL every 50 ms (300 ms each) and prints one
+//	probe watch [-keepalive] URL
+//	                      GETs URL every 50 ms (300 ms each) and prints one
 //	                      line per attempt: its start in Unix nanoseconds and
-//	                      "ok" or "fail".
+//	                      "ok" or "fail". Each attempt is a new connection;
+//	                      with -keepalive they reuse one while it works.
 //
 // The e2e tests run it on both sides of a containment to see packets
 // dropped and tokens refused.
@@ -45,9 +47,11 @@ func main() {
 	case len(args) == 3 && args[0] == "get" && args[1] == "-sa":
 		exit(getAsServiceAccount(args[2]))
 	case len(args) == 2 && args[0] == "watch":
-		watch(args[1])
+		watch(args[1], false)
+	case len(args) == 3 && args[0] == "watch" && args[1] == "-keepalive":
+		watch(args[2], true)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: probe [serve ADDR] | probe get [-sa] URL | probe watch URL")
+		fmt.Fprintln(os.Stderr, "usage: probe [serve ADDR] | probe get [-sa] URL | probe watch [-keepalive] URL")
 		os.Exit(2)
 	}
 }
@@ -110,10 +114,11 @@ func getAsServiceAccount(url string) error {
 	return get(url, c, strings.TrimSpace(string(token)), timeout)
 }
 
-// watch probes url until killed. Every attempt is a new connection, so a
-// rule that drops new flows shows on the next attempt.
-func watch(url string) {
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+// watch probes url until killed. Without keepalive every attempt is a new
+// connection, so a rule that drops new flows shows on the next attempt;
+// with it, an open connection shows whether it is cut too.
+func watch(url string, keepalive bool) {
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: !keepalive}}
 	for {
 		start := time.Now()
 		result := "ok"
