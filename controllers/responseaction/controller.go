@@ -203,6 +203,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		status.Apply(&action.Status.Conditions, action.Generation, summary(action))
 		if _, err := status.Patch(ctx, r.client, base, action, false); err != nil {
 			retErr = errors.Join(retErr, err)
+		} else if err := r.syncInForce(ctx, action); err != nil {
+			retErr = errors.Join(retErr, err)
 		}
 		emitTransitions(r.recorder, action, before)
 	}()

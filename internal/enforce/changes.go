@@ -22,7 +22,7 @@ const (
 	fieldLabels        = "metadata.labels"
 	fieldAnnotations   = "metadata.annotations"
 	fieldSubjects      = "subjects"
-	fieldReplicas      = "spec.replicas"
+	FieldReplicas      = "spec.replicas"
 	fieldUnschedulable = "spec.unschedulable"
 	fieldAutomount     = "automountServiceAccountToken"
 	fieldTaintPrefix   = "spec.taints"

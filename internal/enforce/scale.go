@@ -49,7 +49,7 @@ func (d *scaleDriver) Plan(ctx context.Context, action *fidov1.ResponseAction) (
 	change := PlannedChange{
 		Change: fidov1.Change{
 			Operation: fidov1.ChangePatched, Kind: kind, Namespace: workload.GetNamespace(), Name: workload.GetName(),
-			Field: fieldReplicas, Before: strconv.Itoa(int(cur)), After: strconv.Itoa(int(want)),
+			Field: FieldReplicas, Before: strconv.Itoa(int(cur)), After: strconv.Itoa(int(want)),
 		},
 		Done: cur == want,
 	}
@@ -160,7 +160,7 @@ func (d *scaleDriver) setReplicas(ctx context.Context, workload client.Object, w
 func (d *scaleDriver) Revert(ctx context.Context, action *fidov1.ResponseAction, changes []fidov1.Change) (string, error) {
 	var notes []string
 	for _, c := range changes {
-		if c.Field != fieldReplicas {
+		if c.Field != FieldReplicas {
 			continue
 		}
 		before, errB := strconv.Atoi(c.Before)

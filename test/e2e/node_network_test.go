@@ -153,6 +153,13 @@ func TestAuditedExecIsolatesThePod(t *testing.T) {
 		}
 		return fmt.Errorf("no audit incident about bob's exec into %s yet: %q", victim, list)
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := kubectl("get", "ra", "-A", "-l", "security.fido.dev/incident="+incident, "-o",
+				`jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase}: {.status.message}{"\n"}{end}`)
+			t.Logf("the incident's actions:\n%s\nits status: %s", out, jsonpath(t, opNamespace, "inc", incident, "{.status.phase} {.status.score}"))
+		}
+	})
 	eventually(t, 60*time.Second, func() error {
 		for _, f := range []flow{in, out} {
 			if err := f.reach(ns); err == nil {

@@ -1,0 +1,156 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// namespaceAdmin grants the tenant what a namespace admin uses to undo a
+// containment, explicitly (the aggregated admin role is only as complete
+// as the controller manager made it).
+func namespaceAdmin(ns string) string {
+	return fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: e2e-namespace-admin, namespace: %[1]s}
+rules:
+- {apiGroups: [""], resources: [pods], verbs: [get, list, watch, update, patch]}
+- {apiGroups: [""], resources: [pods/exec, pods/attach, pods/portforward], verbs: [get, create]}
+- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: ["*"]}
+- {apiGroups: [apps], resources: [deployments, deployments/scale, replicasets], verbs: ["*"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: e2e-namespace-admin, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: e2e-namespace-admin}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: responder}
+`, ns, tenantUser)
+}
+
+// allowAll is a NetworkPolicy that would re-open every pod of the namespace.
+func allowAll(ns, name, podSelector string) string {
+	return fmt.Sprintf(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: %s, namespace: %s}
+spec:
+  podSelector: %s
+  policyTypes: [Ingress, Egress]
+  ingress: [{}]
+  egress: [{}]
+`, name, ns, podSelector)
+}
+
+// refused fails the test unless the API server refused the tenant's
+// kubectl (its output and error) naming the action and how to lift it.
+func refused(t *testing.T, what, action, out string, err error) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s was accepted while %s is in force: %s", what, action, out)
+		return
+	}
+	if msg := out + err.Error(); !strings.Contains(msg, action) || !strings.Contains(msg, "revert") {
+		t.Errorf("%s was refused without naming %s and how to lift it: %s", what, action, msg)
+	}
+}
+
+// TestIsolationStaysInForce: while FIDO isolates a pod, the namespace
+// admin cannot undo it (remove the pod's quarantine label, change or
+// delete the isolating NetworkPolicy, add a policy that allows the pod's
+// traffic, exec into the pod), and the pod stays cut off on the node;
+// a responder may still exec; a policy that leaves quarantined pods out is
+// accepted. After the revert, all of it is allowed again.
+func TestIsolationStaysInForce(t *testing.T) {
+	r := deployOnNode(t, "stay-isolated", "IsolatePod", 1, "", probeDeployment("e2e-node-stay-isolated", "client", 1)+"---\n"+namespaceAdmin("e2e-node-stay-isolated"))
+	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/client", "--timeout=90s")
+	in := flow{podsOf(t, r.ns, "client")[0], probeURL(t, r.ns, r.pod)}
+	r.alert(t)
+	eventually(t, 30*time.Second, func() error {
+		if l := jsonpath(t, r.ns, "ra", r.action, `{.metadata.labels.security\.fido\.dev/in-force}`); l != "true" {
+			return fmt.Errorf("the action is not marked in force: %q", l)
+		}
+		return nil
+	})
+	policy := "fido-quarantine-" + r.action
+	ns := []string{"-n", r.ns}
+
+	// The API server's policy informer may trail the label by a moment.
+	eventually(t, 10*time.Second, func() error {
+		if out, err := kubectlAs(tenantKubeconfig, append(ns, "delete", "networkpolicy", policy, "--dry-run=server")...); err == nil {
+			return fmt.Errorf("deleting the isolation is still accepted: %s", out)
+		}
+		return nil
+	})
+	as := func(args ...string) (string, error) { return kubectlAs(tenantKubeconfig, append(ns, args...)...) }
+	out, err := as("delete", "networkpolicy", policy)
+	refused(t, "deleting the isolating NetworkPolicy", r.action, out, err)
+	out, err = as("patch", "networkpolicy", policy, "--type=merge", "-p", `{"spec":{"ingress":[{}]}}`)
+	refused(t, "opening the isolating NetworkPolicy", r.action, out, err)
+	out, err = as("label", "pod", r.pod, "security.fido.dev/quarantine-")
+	refused(t, "removing the pod's quarantine label", r.action, out, err)
+	out, err = applyAs(tenantKubeconfig, allowAll(r.ns, "allow-all", "{}"))
+	refused(t, "an allow-all NetworkPolicy", r.action, out, err)
+	out, err = as("exec", r.pod, "--", "/probe", "get", in.url)
+	refused(t, "exec into the isolated pod", r.action, out, err)
+	if err := in.reach(r.ns); err == nil {
+		t.Errorf("after the refused attempts, %s reaches the isolated pod", in.from)
+	}
+
+	// Responders may investigate; a policy that leaves quarantined pods out is harmless.
+	responder := kubeconfigFor(t, "responder", "", "security.fido.dev:responders")
+	if out, err := kubectlAs(responder, append(ns, "exec", r.pod, "--", "/probe", "get", "http://127.0.0.1:8080/")...); err != nil {
+		t.Errorf("a responder cannot exec into the isolated pod: %v\n%s", err, out)
+	}
+	if out, err := applyAs(tenantKubeconfig, allowAll(r.ns, "allow-others", "{matchExpressions: [{key: security.fido.dev/quarantine, operator: DoesNotExist}]}")); err != nil {
+		t.Errorf("a NetworkPolicy that leaves quarantined pods out was refused: %v\n%s", err, out)
+	}
+
+	mustKubectl(t, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, r.ns, "ra", r.action, "Reverted")
+	eventually(t, 10*time.Second, func() error {
+		if out, err := as("exec", r.pod, "--", "/probe", "get", in.url); err != nil {
+			return fmt.Errorf("exec after the revert: %w: %s", err, out)
+		}
+		return nil
+	})
+	if out, err := applyAs(tenantKubeconfig, allowAll(r.ns, "allow-all", "{}")); err != nil {
+		t.Errorf("an allow-all NetworkPolicy is still refused after the revert: %v\n%s", err, out)
+	}
+}
+
+// TestScaleDownStaysInForce: after ScaleWorkload, neither kubectl scale
+// nor a GitOps controller's server-side apply of the manifest's replicas
+// brings the Deployment back; after the revert they may.
+func TestScaleDownStaysInForce(t *testing.T) {
+	r := deployOnNode(t, "stay-scaled", "ScaleWorkload", 1, "", namespaceAdmin("e2e-node-stay-scaled"))
+	r.alert(t)
+	ns := []string{"-n", r.ns}
+	gitops := probeDeployment(r.ns, "web", 3)
+	argo := []string{"--server-side", "--field-manager=argocd-controller", "--force-conflicts"}
+	eventually(t, 10*time.Second, func() error {
+		if out, err := kubectlAs(tenantKubeconfig, append(ns, "scale", "deployment/web", "--replicas=3", "--dry-run=server")...); err == nil {
+			return fmt.Errorf("scaling up is still accepted: %s", out)
+		}
+		return nil
+	})
+	out, err := kubectlAs(tenantKubeconfig, append(ns, "scale", "deployment/web", "--replicas=3")...)
+	refused(t, "kubectl scale", r.action, out, err)
+	out, err = applyAs(tenantKubeconfig, gitops, argo...)
+	refused(t, "a GitOps controller's server-side apply of replicas: 3", r.action, out, err)
+	if replicas := jsonpath(t, r.ns, "deployment", "web", "{.spec.replicas}"); replicas != "0" {
+		t.Errorf("the Deployment has %s replicas while ScaleWorkload is in force", replicas)
+	}
+
+	mustKubectl(t, "-n", r.ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, r.ns, "ra", r.action, "Reverted")
+	eventually(t, 10*time.Second, func() error {
+		if out, err := applyAs(tenantKubeconfig, gitops, argo...); err != nil {
+			return fmt.Errorf("the GitOps re-apply after the revert: %w: %s", err, out)
+		}
+		return nil
+	})
+}
