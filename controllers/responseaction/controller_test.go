@@ -729,8 +729,10 @@ func reconcileCounted(t *testing.T, r *Reconciler, c *counter, a *fidov1.Respons
 // IsolatePod reconcile on a fresh action. Reads: the namespace's
 // NetworkPolicies, once, from the API server (the pod and the namespace's
 // protected label come from the cache). Writes: the
-// NetworkPolicy, the pod's label and the outcome; plus the finalizer for a
-// manual action, which the Incident controller sets in advance. The plan
+// NetworkPolicy, the pod's label and the outcome, then the in-force mark
+// that admission keeps the isolation by (after the containment, so it
+// costs none of its latency); plus the finalizer for a manual action,
+// which the Incident controller sets in advance. The plan
 // is replayable, so no claim is written first; detaching the pod from its
 // owner removes labels whose values only a claim can keep, so it is.
 func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
@@ -749,15 +751,15 @@ func TestResponseActionIsolatePodRoundTrips(t *testing.T) {
 	}{
 		{"incident", true, false, []string{
 			"LIST networkpolicies",
-			"POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+			"POST networkpolicies", "PATCH pods", "PATCH responseactions/status", "PATCH responseactions",
 		}, nil},
 		{"manual", false, false, []string{
 			"LIST networkpolicies",
-			"PATCH responseactions", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+			"PATCH responseactions", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status", "PATCH responseactions",
 		}, []string{"Normal Succeeded"}},
 		{"detach", true, true, []string{
 			"LIST networkpolicies",
-			"PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status",
+			"PUT responseactions/status", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status", "PATCH responseactions",
 		}, nil},
 	}
 	for _, tt := range tests {
@@ -811,7 +813,7 @@ func TestResponseActionRedriveReplans(t *testing.T) {
 		return nil
 	})
 	got := reconcileCounted(t, r, counter, a)
-	want := []string{"LIST networkpolicies", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status"}
+	want := []string{"LIST networkpolicies", "POST networkpolicies", "PATCH pods", "PATCH responseactions/status", "PATCH responseactions"}
 	if !slices.Equal(got, want) {
 		t.Errorf("requests\n got %q\nwant %q", got, want)
 	}
