@@ -96,6 +96,21 @@ func TestIsolationStaysInForce(t *testing.T) {
 	refused(t, "an allow-all NetworkPolicy", r.action, out, err)
 	out, err = as("exec", r.pod, "--", "/probe", "get", in.url)
 	refused(t, "exec into the isolated pod", r.action, out, err)
+	// The in-force mark is the operator's: a namespace responder may
+	// revert the action (a person lifting it, recorded), not unmark it,
+	// and may not mark an action of her own.
+	kubectlApply(t, tenantRole(r.ns, "fido-responder"))
+	for _, args := range [][]string{
+		{"label", "ra", r.action, "security.fido.dev/in-force-"},
+		{"annotate", "ra", r.action, "--overwrite", "security.fido.dev/quarantine=other"},
+	} {
+		if out, err := as(args...); err == nil || !strings.Contains(out, "written only by the FIDO operator") {
+			t.Errorf("the tenant's %v was not refused by fido-responseaction-trust: %v\n%s", args, err, out)
+		}
+	}
+	if l := jsonpath(t, r.ns, "ra", r.action, `{.metadata.labels.security\.fido\.dev/in-force}`); l != "true" {
+		t.Errorf("the action's in-force label is %q after the tenant's attempts", l)
+	}
 	if err := in.reach(r.ns); err == nil {
 		t.Errorf("after the refused attempts, %s reaches the isolated pod", in.from)
 	}
