@@ -102,7 +102,7 @@ test-chart: $(HELM) ## helm lint --strict and helm template of charts/fido: defa
 	done; echo "values.schema.json refused every bad value"
 
 .PHONY: bench
-bench: bench-micro bench-containment bench-node ## All benchmarks; docs/benchmarks.md records their figures.
+bench: bench-micro bench-containment bench-node bench-admission ## All benchmarks; docs/benchmarks.md records their figures.
 
 .PHONY: bench-micro
 bench-micro: ## Micro-benchmarks: scoring, indicator index, RBAC reach, ingest path.
@@ -116,6 +116,10 @@ bench-containment: build ## Alert-to-NetworkPolicy containment against a local c
 bench-node: manifests build ## Alert to the first connection the dev node drops, 20 runs (root; FIDO_E2E_OPERATOR=old-binary to compare builds).
 	node=$$(hack/node/build.sh) && FIDO_NODE_ASSETS="$$node" KUBEBUILDER_ASSETS="$(K8S_ASSETS)" \
 	  go test -tags e2e -count=1 -timeout 20m -run '^$$' -bench AlertToDroppedConnection -benchtime 20x ./test/e2e/
+
+.PHONY: bench-admission
+bench-admission: manifests ## What the stay-contained admission policies cost an unrelated pod write: p50/p99 with and without, side by side.
+	KUBEBUILDER_ASSETS="$(K8S_ASSETS)" go test -tags e2e -count=1 -timeout 20m -run '^$$' -bench StayContainedAdmissionCost -benchtime 2000x ./test/e2e/
 
 ##@ Build and run
 
