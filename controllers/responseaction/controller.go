@@ -203,8 +203,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		status.Apply(&action.Status.Conditions, action.Generation, summary(action))
 		if _, err := status.Patch(ctx, r.client, base, action, false); err != nil {
 			retErr = errors.Join(retErr, err)
-		} else if err := r.syncInForce(ctx, action); err != nil {
-			retErr = errors.Join(retErr, err)
+			if !action.DeletionTimestamp.IsZero() {
+				retErr = errors.Join(retErr, r.syncStayDisabled(ctx, action)) // nothing may outlive the action
+			}
+		} else {
+			retErr = errors.Join(retErr, r.syncInForce(ctx, action), r.syncStayDisabled(ctx, action))
 		}
 		emitTransitions(r.recorder, action, before)
 	}()

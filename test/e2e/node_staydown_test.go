@@ -169,3 +169,76 @@ func TestScaleDownStaysInForce(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDisabledAccountStaysDisabled: after DisableServiceAccount a namespace
+// admin can neither grant the account again (a new RoleBinding, or putting
+// it back into the binding FIDO took it out of) nor make it a legacy token
+// Secret, while binding another account still works; after the revert
+// she may.
+func TestDisabledAccountStaysDisabled(t *testing.T) {
+	ns := "e2e-node-stay-disabled"
+	web := strings.Replace(probeDeployment(ns, "web", 1), "      terminationGracePeriodSeconds: 2\n",
+		"      terminationGracePeriodSeconds: 2\n      serviceAccountName: web\n", 1)
+	web = fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: %[1]s}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: other, namespace: %[1]s}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: web-view, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: web, namespace: %[1]s}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: e2e-binder, namespace: %[1]s}
+rules:
+- {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings], verbs: ["*"]}
+- {apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [view]}
+- {apiGroups: [""], resources: [secrets], verbs: [get, create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: e2e-binder, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: e2e-binder}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
+---
+%[3]s`, ns, tenantUser, web)
+	r := deployOnNode(t, "stay-disabled", "DisableServiceAccount", 1, web, "")
+	r.alert(t)
+	as := func(args ...string) (string, error) { return kubectlAs(tenantKubeconfig, append([]string{"-n", ns}, args...)...) }
+	rebind := []string{"create", "rolebinding", "web-view-again", "--clusterrole=view", "--serviceaccount=" + ns + ":web"}
+	eventually(t, 10*time.Second, func() error {
+		if out, err := as(append(rebind, "--dry-run=server")...); err == nil {
+			return fmt.Errorf("binding the disabled account is still accepted: %s", out)
+		}
+		return nil
+	})
+	out, err := as(rebind...)
+	refused(t, "a new RoleBinding of the disabled account", r.action, out, err)
+	out, err = as("patch", "rolebinding", "web-view", "--type=merge", "-p",
+		`{"subjects":[{"kind":"ServiceAccount","name":"web","namespace":"`+ns+`"}]}`)
+	refused(t, "putting the account back into its binding", r.action, out, err)
+	out, err = applyAs(tenantKubeconfig, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: web-token, namespace: %s, annotations: {kubernetes.io/service-account.name: web}}
+type: kubernetes.io/service-account-token
+`, ns))
+	refused(t, "a token Secret for the disabled account", r.action, out, err)
+	if out, err := as("create", "rolebinding", "other-view", "--clusterrole=view", "--serviceaccount="+ns+":other"); err != nil {
+		t.Errorf("binding another account was refused: %v\n%s", err, out)
+	}
+
+	mustKubectl(t, "-n", ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, ns, "ra", r.action, "Reverted")
+	eventually(t, 10*time.Second, func() error {
+		if out, err := as(rebind...); err != nil {
+			return fmt.Errorf("binding the account after the revert: %w: %s", err, out)
+		}
+		return nil
+	})
+}
