@@ -210,7 +210,9 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: %[2]s}]
 %[3]s`, ns, tenantUser, web)
 	r := deployOnNode(t, "stay-disabled", "DisableServiceAccount", 1, web, "")
 	r.alert(t)
-	as := func(args ...string) (string, error) { return kubectlAs(tenantKubeconfig, append([]string{"-n", ns}, args...)...) }
+	as := func(args ...string) (string, error) {
+		return kubectlAs(tenantKubeconfig, append([]string{"-n", ns}, args...)...)
+	}
 	rebind := []string{"create", "rolebinding", "web-view-again", "--clusterrole=view", "--serviceaccount=" + ns + ":web"}
 	eventually(t, 10*time.Second, func() error {
 		if out, err := as(append(rebind, "--dry-run=server")...); err == nil {
