@@ -47,7 +47,7 @@ spec: {type: IsolatePod, target: {kind: Pod, namespace: %[1]s, name: victim}}
 	cfg.QPS, cfg.Burst = 1000, 1000
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	ctx := context.Background()
-	bindings := []string{"fido-stay-isolated", "fido-stay-scaled-down"}
+	bindings := []string{"fido-stay-isolated", "fido-stay-isolated-operator-namespace", "fido-stay-scaled-down", "fido-stay-scaled-down-operator-namespace"}
 	setPolicies := func(on bool) {
 		if on {
 			mustKubectl(b, "apply", "-k", root+"/config/admission")

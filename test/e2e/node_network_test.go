@@ -155,8 +155,8 @@ func TestAuditedExecIsolatesThePod(t *testing.T) {
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := kubectl("get", "ra", "-A", "-l", "security.fido.dev/incident="+incident, "-o",
-				`jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase}: {.status.message}{"\n"}{end}`)
+			out, _ := kubectl("get", "ra", "-A", "-o",
+				`jsonpath={range .items[?(@.spec.target.name=="`+victim+`")]}{.metadata.namespace}/{.metadata.name} {.status.phase}: {.status.message}{"\n"}{end}`)
 			t.Logf("the incident's actions:\n%s\nits status: %s", out, jsonpath(t, opNamespace, "inc", incident, "{.status.phase} {.status.score}"))
 		}
 	})
