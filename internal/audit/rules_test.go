@@ -23,7 +23,7 @@ func sampleRules(t testing.TB) *Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set.Len() < 9 {
+	if set.Len() < 10 {
 		t.Fatalf("%d sample rules loaded", set.Len())
 	}
 	return set
@@ -94,6 +94,9 @@ func TestSampleRules(t *testing.T) {
 		{"node-proxy-access",
 			`{"verb":"get",` + alice + `,"objectRef":{"resource":"nodes","subresource":"proxy","name":"node-1"}}`,
 			`{"verb":"get",` + alice + `,"objectRef":{"resource":"nodes","name":"node-1"}}`},
+		{"containment-undo-attempt",
+			`{"verb":"delete",` + alice + `,"objectRef":{"resource":"networkpolicies","namespace":"shop","name":"fido-quarantine-x"},"responseStatus":{"code":403},"annotations":{"validation.policy.admission.k8s.io/validation_failure":"[{\"message\":\"the isolating NetworkPolicy stays\",\"policy\":\"fido-stay-isolated\",\"binding\":\"fido-stay-isolated\",\"expressionIndex\":0,\"validationActions\":[\"Deny\"]}]"}}`,
+			`{"verb":"update",` + alice + `,"objectRef":{"resource":"incidents","namespace":"shop","name":"i"},"responseStatus":{"code":403},"annotations":{"validation.policy.admission.k8s.io/validation_failure":"[{\"policy\":\"fido-incident-trust\",\"binding\":\"fido-incident-trust\"}]"}}`},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			if !matchedBy(t, set, tc.match, tc.rule) {

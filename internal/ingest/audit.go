@@ -50,6 +50,7 @@ func (s *Server) parseAudit(body []byte, now time.Time) ([]*Alert, error) {
 	if err != nil {
 		return nil, err
 	}
+	countStayContainedRefusals(events)
 	if s.opts.AuditRules == nil || s.opts.AuditRules.Len() == 0 {
 		auditEventsTotal.WithLabelValues("unmatched").Add(float64(len(events)))
 		return nil, nil

@@ -47,6 +47,10 @@ var (
 		Name: "fido_ingest_audit_rule_errors_total",
 		Help: "AuditRule evaluations that failed on an event (counted as no match), by rule.",
 	}, []string{"rule"})
+	stayContainedRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_stay_contained_refusals_total",
+		Help: "Requests a stay-contained admission policy refused (an attempt to undo a containment in force), as the audit log reports them, by policy.",
+	}, []string{"policy"})
 	persistSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fido_ingest_persist_duration_seconds",
 		Help:    "Time to turn one alert into a created or updated Incident, by path (direct or drain).",
@@ -55,5 +59,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, truncatedTotal, auditEventsTotal, auditRuleErrors)
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, truncatedTotal, auditEventsTotal, auditRuleErrors, stayContainedRefused)
 }

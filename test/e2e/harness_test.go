@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -24,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +66,8 @@ var (
 	// auditIngestTLS are the flags that serve ingest with the certificate
 	// the audit webhook trusts (the API server sends its token over TLS only).
 	auditIngestTLS []string
+	// auditIngestCert is the certificate ingest shows there.
+	auditIngestCert []byte
 )
 
 func TestMain(m *testing.M) {
@@ -276,6 +280,8 @@ type operator struct {
 	consoleURL string
 	log        *lockedWriter
 	done       chan struct{}
+	// client posts to ingest (trusting its certificate when it serves TLS).
+	client *http.Client
 }
 
 // startOperator runs bin/fido with its own ports and spool, and waits until
@@ -299,7 +305,14 @@ func startOperator(t testing.TB, name string, extra ...string) *operator {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	op := &operator{name: name, cmd: cmd, ingestURL: "http://" + ingest, metricsURL: "http://" + metrics + "/metrics", consoleURL: "http://" + console, log: log, done: make(chan struct{})}
+	op := &operator{name: name, cmd: cmd, ingestURL: "http://" + ingest, metricsURL: "http://" + metrics + "/metrics", consoleURL: "http://" + console, log: log, done: make(chan struct{}), client: http.DefaultClient}
+	if slices.Contains(extra, auditIngestAddr) {
+		// Ingest serves the audit webhook's address, over TLS.
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(auditIngestCert)
+		op.ingestURL = "https://" + auditIngestAddr
+		op.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	}
 	go func() { _ = cmd.Wait(); close(op.done) }()
 	t.Cleanup(func() {
 		op.stop()
@@ -367,7 +380,7 @@ func (o *operator) postIngest(t testing.TB, endpoint, token string, body []byte)
 	req, _ := http.NewRequest(http.MethodPost, o.ingestURL+"/v1/ingest/"+endpoint, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := o.client.Do(req)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -502,6 +515,7 @@ func auditWebhook(dir string) (map[string]string, error) {
 	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
+	auditIngestCert = certPEM
 	auditIngestTLS = []string{"--ingest-bind-address", auditIngestAddr, "--ingest-tls-cert-file", certFile, "--ingest-tls-key-file", keyFile}
 	webhook := fmt.Sprintf(`apiVersion: v1
 kind: Config

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +67,10 @@ func refused(t *testing.T, what, action, out string, err error) {
 // a responder may still exec; a policy that leaves quarantined pods out is
 // accepted. After the revert, all of it is allowed again.
 func TestIsolationStaysInForce(t *testing.T) {
-	r := deployOnNode(t, "stay-isolated", "IsolatePod", 1, "", probeDeployment("e2e-node-stay-isolated", "client", 1)+"---\n"+namespaceAdmin("e2e-node-stay-isolated"))
+	// The operator takes the API server's audit log: the refusals are
+	// counted and who tried becomes an incident.
+	mustKubectl(t, "apply", "-f", root+"/config/samples/security_v1alpha1_auditrules.yaml")
+	r := deployOnNode(t, "stay-isolated", "IsolatePod", 1, "", probeDeployment("e2e-node-stay-isolated", "client", 1)+"---\n"+namespaceAdmin("e2e-node-stay-isolated"), auditIngestTLS...)
 	mustKubectl(t, "-n", r.ns, "rollout", "status", "deployment/client", "--timeout=90s")
 	in := flow{podsOf(t, r.ns, "client")[0], probeURL(t, r.ns, r.pod)}
 	r.alert(t)
@@ -75,6 +80,7 @@ func TestIsolationStaysInForce(t *testing.T) {
 		}
 		return nil
 	})
+	mustKubectl(t, "wait", "--for=condition=Ready", "auditrules", "--all", "--timeout=60s")
 	policy := "fido-quarantine-" + r.action
 	ns := []string{"-n", r.ns}
 
@@ -114,6 +120,34 @@ func TestIsolationStaysInForce(t *testing.T) {
 	if err := in.reach(r.ns); err == nil {
 		t.Errorf("after the refused attempts, %s reaches the isolated pod", in.from)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			resp, err := http.Get(r.op.metricsURL)
+			if err == nil {
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				incs, _ := kubectl("-n", opNamespace, "get", "inc", "-o", `jsonpath={range .items[*]}{.spec.rule}|{.spec.subject}|{.spec.fields.audit\.verb}{"\n"}{end}`)
+				t.Log(incs)
+				for _, l := range strings.Split(string(raw), "\n") {
+					if strings.Contains(l, "fido_stay") {
+						t.Log(l)
+					}
+				}
+			}
+		}
+	})
+	eventually(t, 30*time.Second, func() error {
+		list, err := kubectl("-n", opNamespace, "get", "inc", "-o",
+			`jsonpath={range .items[?(@.spec.rule=="Attempt to undo a containment in force")]}{.spec.subject.user}{" "}{end}`)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(list, tenantUser) {
+			return fmt.Errorf("no incident about %s's attempts to undo the isolation: %q", tenantUser, list)
+		}
+		return nil
+	})
+	assertMetrics(t, r.op, `fido_stay_contained_refusals_total{policy="fido-stay-isolated"}`)
 
 	// Responders may investigate; a policy that leaves quarantined pods out is harmless.
 	responder := kubeconfigFor(t, "responder", "", "security.fido.dev:responders")
