@@ -23,12 +23,17 @@ const (
 	annotationQuarantine = fidov1.LabelPrefix + "quarantine"
 )
 
-// inForce is what admission must keep for the action: nothing unless it
-// succeeded and nobody asked to revert it (a revert, an expired TTL and a
-// closed incident all end it), and only for the responses admission can
-// keep (IsolatePod, ScaleWorkload).
+// keptInForce reports whether admission keeps the action's response: it
+// succeeded and nobody asked to revert it (a revert, an expired TTL, a
+// closed incident and a deletion all end it).
+func keptInForce(a *fidov1.ResponseAction) bool {
+	return a.DeletionTimestamp.IsZero() && a.Status.Phase == fidov1.ActionSucceeded && !a.Spec.Revert
+}
+
+// inForce is the mark admission keeps an IsolatePod or ScaleWorkload by,
+// or nil.
 func inForce(a *fidov1.ResponseAction) map[string]string {
-	if !a.DeletionTimestamp.IsZero() || a.Status.Phase != fidov1.ActionSucceeded || a.Spec.Revert {
+	if !keptInForce(a) {
 		return nil
 	}
 	switch a.Spec.Type {

@@ -32,7 +32,7 @@ func stayDisabledName(a *fidov1.ResponseAction) string {
 // stayDisabledData is what fido-stay-disabled refuses to grant again, or
 // nil when the action keeps no identity disabled now.
 func stayDisabledData(a *fidov1.ResponseAction) map[string]string {
-	if !a.DeletionTimestamp.IsZero() || a.Status.Phase != fidov1.ActionSucceeded || a.Spec.Revert {
+	if !keptInForce(a) {
 		return nil
 	}
 	t := a.Spec.Target

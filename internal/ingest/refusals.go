@@ -11,9 +11,14 @@ import (
 // the ValidatingAdmissionPolicies that refused a request.
 const validationFailureAnnotation = "validation.policy.admission.k8s.io/validation_failure"
 
-// stayContainedPrefix names FIDO's stay-contained admission policies
-// (config/admission/staycontained_policy.yaml).
+// stayContainedPrefix starts the names of FIDO's stay-contained admission
+// policies (config/admission/staycontained_policy.yaml).
 const stayContainedPrefix = "fido-stay-"
+
+// stayContainedPolicies are those policies: only they are counted, so an
+// audit event (or whoever holds the audit token) cannot grow the metric's
+// label set with names of its own.
+var stayContainedPolicies = map[string]bool{"fido-stay-isolated": true, "fido-stay-scaled-down": true, "fido-stay-disabled": true}
 
 // stayContainedRefusals are the stay-contained policies that refused the
 // audited request, once each; none when it was not refused by them.
@@ -31,7 +36,7 @@ func stayContainedRefusals(ev *auditv1.Event) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range failures {
-		if strings.HasPrefix(f.Policy, stayContainedPrefix) && !seen[f.Policy] {
+		if stayContainedPolicies[f.Policy] && !seen[f.Policy] {
 			seen[f.Policy] = true
 			out = append(out, f.Policy)
 		}

@@ -19,6 +19,7 @@ func TestStayContainedRefusals(t *testing.T) {
 			[]string{"fido-stay-isolated"},
 		},
 		"another policy only": {`[{"policy":"fido-incident-trust","binding":"fido-incident-trust"}]`, nil},
+		"a name of its own":   {`[{"policy":"fido-stay-x1"},{"policy":"fido-stay-x2"}]`, nil},
 		"not refused":         {"", nil},
 		"malformed":           {`[{"policy":"fido-stay-isolated"`, nil},
 	}

@@ -239,6 +239,9 @@ func resolvePorts(in []networkingv1.NetworkPolicyPort, pod *corev1.Pod) (ports [
 		if p.Protocol != nil {
 			proto = string(*p.Protocol)
 		}
+		if !knownProtocols[proto] {
+			continue // the API refuses others; nothing else reaches the nft script
+		}
 		switch {
 		case p.Port == nil:
 			ports = append(ports, Port{Protocol: proto})
@@ -256,6 +259,9 @@ func resolvePorts(in []networkingv1.NetworkPolicyPort, pod *corev1.Pod) (ports [
 	}
 	return ports, len(ports) > 0
 }
+
+// knownProtocols are the protocols a NetworkPolicy port may name.
+var knownProtocols = map[string]bool{"TCP": true, "UDP": true, "SCTP": true}
 
 func hasNamedPort(ports []networkingv1.NetworkPolicyPort) bool {
 	for _, p := range ports {

@@ -37,6 +37,7 @@ func policy(ns string, sel map[string]string, spec networkingv1.NetworkPolicySpe
 
 var (
 	tcp, udp = corev1.ProtocolTCP, corev1.ProtocolUDP
+	hostile  = corev1.Protocol("tcp dport 1 accept } chain x { ")
 	port53   = intstr.FromInt32(53)
 	portHTTP = intstr.FromString("http")
 )
@@ -109,6 +110,13 @@ func TestCompile(t *testing.T) {
 		policy: policy("prod", map[string]string{"q": "1"}, networkingv1.NetworkPolicySpec{
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{
 				{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "nobody"}}}}}},
+		}),
+		ingress: map[string][]Allow{"10.244.0.5": nil},
+		egress:  map[string][]Allow{},
+	}, {
+		name: "a protocol the API would refuse reaches no nft script",
+		policy: policy("prod", map[string]string{"q": "1"}, networkingv1.NetworkPolicySpec{
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &hostile}}}},
 		}),
 		ingress: map[string][]Allow{"10.244.0.5": nil},
 		egress:  map[string][]Allow{},

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -24,7 +26,7 @@ const Table = "fido_netpol"
 func Render(rs Ruleset) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\ntable inet %s {\n", Table, Table, Table)
-	egress, ingress := sortedIPs(rs.Egress), sortedIPs(rs.Ingress)
+	egress, ingress := slices.Sorted(maps.Keys(rs.Egress)), slices.Sorted(maps.Keys(rs.Ingress))
 	writeBaseChain(&b, "forward", egress, ingress)
 	writeBaseChain(&b, "input", egress, nil)
 	for i, ip := range egress {
@@ -119,21 +121,12 @@ func portExprs(ports []Port) []string {
 	out := make([]string, 0, len(protos))
 	for _, proto := range protos {
 		m := "meta l4proto " + proto
-		if !contains(byProto[proto], "") {
+		if !slices.Contains(byProto[proto], "") {
 			m += fmt.Sprintf(" th dport { %s }", strings.Join(byProto[proto], ", "))
 		}
 		out = append(out, m)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // canonical is the CIDR's network form (nft refuses host bits).
@@ -143,15 +136,6 @@ func canonical(cidr string) string {
 		return cidr
 	}
 	return n.String()
-}
-
-func sortedIPs[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for ip := range m {
-		out = append(out, ip)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Apply loads the script with nft (check only: nothing changes).
