@@ -117,6 +117,29 @@ func TestIsolationStaysInForce(t *testing.T) {
 	if l := jsonpath(t, r.ns, "ra", r.action, `{.metadata.labels.security\.fido\.dev/in-force}`); l != "true" {
 		t.Errorf("the action's in-force label is %q after the tenant's attempts", l)
 	}
+	forged := fmt.Sprintf(`apiVersion: security.fido.dev/v1alpha1
+kind: ResponseAction
+metadata:
+  name: forged-block
+  namespace: %s
+  labels: {security.fido.dev/in-force: "true"}
+  annotations: {security.fido.dev/in-force-object: Pod/%s, security.fido.dev/quarantine: forged-block}
+spec: {type: IsolatePod, target: {kind: Pod, namespace: %[1]s, name: %[2]s}}
+`, r.ns, in.from)
+	if out, err := applyAs(tenantKubeconfig, forged); err == nil || !strings.Contains(out, "written only by the FIDO operator") {
+		t.Errorf("the tenant created an action marked in force: %v\n%s", err, out)
+	}
+
+	// The block stays in its namespace: the same tenant, admin of another
+	// namespace, opens and removes policies there as before.
+	other := "e2e-node-stay-elsewhere"
+	kubectlApply(t, namespaceManifest(other, false)+"---\n"+namespaceAdmin(other))
+	if out, err := applyAs(tenantKubeconfig, allowAll(other, "allow-all", "{}")); err != nil {
+		t.Errorf("an allow-all NetworkPolicy in another namespace was refused during the isolation: %v\n%s", err, out)
+	}
+	if out, err := kubectlAs(tenantKubeconfig, "-n", other, "delete", "networkpolicy", "allow-all"); err != nil {
+		t.Errorf("deleting a NetworkPolicy in another namespace was refused during the isolation: %v\n%s", err, out)
+	}
 	if err := in.reach(r.ns); err == nil {
 		t.Errorf("after the refused attempts, %s reaches the isolated pod", in.from)
 	}
@@ -213,19 +236,10 @@ func TestDisabledAccountStaysDisabled(t *testing.T) {
 	ns := "e2e-node-stay-disabled"
 	web := strings.Replace(probeDeployment(ns, "web", 1), "      terminationGracePeriodSeconds: 2\n",
 		"      terminationGracePeriodSeconds: 2\n      serviceAccountName: web\n", 1)
-	web = fmt.Sprintf(`apiVersion: v1
-kind: ServiceAccount
-metadata: {name: web, namespace: %[1]s}
----
+	web = viewerAccount(ns) + fmt.Sprintf(`---
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: other, namespace: %[1]s}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: web-view, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
-subjects: [{kind: ServiceAccount, name: web, namespace: %[1]s}]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role

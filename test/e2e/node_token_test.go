@@ -23,16 +23,7 @@ import (
 // node's loopback.
 func TestDisableServiceAccountRefusesThePodsToken(t *testing.T) {
 	ns := "e2e-node-token"
-	web := fmt.Sprintf(`apiVersion: v1
-kind: ServiceAccount
-metadata: {name: web, namespace: %[1]s}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: web-view, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
-subjects: [{kind: ServiceAccount, name: web, namespace: %[1]s}]
----
+	web := viewerAccount(ns) + fmt.Sprintf(`---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: %[1]s}
@@ -106,6 +97,21 @@ spec:
 		}
 		return nil
 	})
+}
+
+// viewerAccount is the ServiceAccount web of a namespace, bound to view
+// there by the RoleBinding web-view.
+func viewerAccount(ns string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: %[1]s}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: web-view, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: ServiceAccount, name: web, namespace: %[1]s}]
+`, ns)
 }
 
 // apiServerURL is the API server the tests' kubeconfig names.
