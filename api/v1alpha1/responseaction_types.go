@@ -5,7 +5,7 @@ import (
 )
 
 // ActionType is the kind of enforcement step.
-// +kubebuilder:validation:Enum=IsolatePod;DisableServiceAccount;DisableUser;ScaleWorkload;CordonNode;DeletePod;Label;Notify
+// +kubebuilder:validation:Enum=IsolatePod;DisableServiceAccount;DisableUser;ScaleWorkload;CordonNode;DeletePod;Label;Notify;BlockImage
 type ActionType string
 
 // Contains reports whether a successful action of this type contains the
@@ -22,6 +22,7 @@ const (
 	ActionDeletePod             ActionType = "DeletePod"
 	ActionLabel                 ActionType = "Label"
 	ActionNotify                ActionType = "Notify"
+	ActionBlockImage            ActionType = "BlockImage"
 )
 
 // TargetKind is the kind of object an action works on.
@@ -143,6 +144,28 @@ type NotifyParams struct {
 	Format NotifyFormat `json:"format,omitempty"`
 }
 
+// ImageBlockScope is where new pods with a blocked image are refused.
+// +kubebuilder:validation:Enum=Namespace;Cluster
+type ImageBlockScope string
+
+// The image block scopes.
+const (
+	// ImageBlockNamespace refuses them in the target's namespace.
+	ImageBlockNamespace ImageBlockScope = "Namespace"
+	// ImageBlockCluster refuses them in every namespace but the control
+	// plane's and the operator's; only the operator namespace's actions
+	// (cluster-wide policies) may block cluster-wide.
+	ImageBlockCluster ImageBlockScope = "Cluster"
+)
+
+// BlockImageParams refuse new pods that run the target pod's images.
+type BlockImageParams struct {
+	// scope is where new pods with the images are refused: Namespace (the
+	// default) or Cluster.
+	// +optional
+	Scope ImageBlockScope `json:"scope,omitempty"`
+}
+
 // ActionParameters is the union of the per-type parameters; at most the
 // member named by type may be set.
 // +kubebuilder:validation:XValidation:rule="!has(self.isolatePod) || self.type == 'IsolatePod'",message="isolatePod may only be set when type is IsolatePod"
@@ -152,6 +175,7 @@ type NotifyParams struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.deletePod) || self.type == 'DeletePod'",message="deletePod may only be set when type is DeletePod"
 // +kubebuilder:validation:XValidation:rule="!has(self.label) || self.type == 'Label'",message="label may only be set when type is Label"
 // +kubebuilder:validation:XValidation:rule="!has(self.notify) || self.type == 'Notify'",message="notify may only be set when type is Notify"
+// +kubebuilder:validation:XValidation:rule="!has(self.blockImage) || self.type == 'BlockImage'",message="blockImage may only be set when type is BlockImage"
 // +kubebuilder:validation:XValidation:rule="self.type != 'Label' || has(self.label)",message="type Label needs label"
 type ActionParameters struct {
 	// type of the action.
@@ -177,6 +201,9 @@ type ActionParameters struct {
 	// notify parameters, for type Notify.
 	// +optional
 	Notify *NotifyParams `json:"notify,omitempty"`
+	// blockImage parameters, for type BlockImage.
+	// +optional
+	BlockImage *BlockImageParams `json:"blockImage,omitempty"`
 	// dryRun records the exact change that would be made and changes nothing.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
@@ -193,7 +220,7 @@ type ActionParameters struct {
 // +kubebuilder:validation:XValidation:rule="self.target == oldSelf.target",message="target is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revert) || !oldSelf.revert || (has(self.revert) && self.revert)",message="revert cannot be undone"
 // +kubebuilder:validation:XValidation:rule="has(self.plannedBy) == has(oldSelf.plannedBy)",message="plannedBy cannot be added or removed"
-// +kubebuilder:validation:XValidation:rule="self.type in ['IsolatePod', 'DeletePod'] ? self.target.kind == 'Pod' : true",message="IsolatePod and DeletePod target a Pod"
+// +kubebuilder:validation:XValidation:rule="self.type in ['IsolatePod', 'DeletePod', 'BlockImage'] ? self.target.kind == 'Pod' : true",message="IsolatePod, DeletePod and BlockImage target a Pod"
 // +kubebuilder:validation:XValidation:rule="self.type == 'DisableServiceAccount' ? self.target.kind == 'ServiceAccount' : true",message="DisableServiceAccount targets a ServiceAccount"
 // +kubebuilder:validation:XValidation:rule="self.type == 'DisableUser' ? self.target.kind == 'User' : true",message="DisableUser targets a User"
 // +kubebuilder:validation:XValidation:rule="self.type == 'CordonNode' ? self.target.kind == 'Node' : true",message="CordonNode targets a Node"
@@ -320,7 +347,7 @@ const (
 )
 
 // ChangeOperation says what was done to an object.
-// +kubebuilder:validation:Enum=Created;Patched;Deleted;RemovedSubject;Notified;Recreated;WouldCreate;WouldPatch;WouldDelete;WouldRemoveSubject;WouldNotify;WouldRecreate
+// +kubebuilder:validation:Enum=Created;Patched;Deleted;RemovedSubject;Notified;Recreated;Blocked;WouldCreate;WouldPatch;WouldDelete;WouldRemoveSubject;WouldNotify;WouldRecreate;WouldBlock
 type ChangeOperation string
 
 // The change operations; the Would* forms are recorded by dry runs.
@@ -331,12 +358,14 @@ const (
 	ChangeRemovedSubject     ChangeOperation = "RemovedSubject"
 	ChangeNotified           ChangeOperation = "Notified"
 	ChangeRecreated          ChangeOperation = "Recreated"
+	ChangeBlocked            ChangeOperation = "Blocked"
 	ChangeWouldCreate        ChangeOperation = "WouldCreate"
 	ChangeWouldPatch         ChangeOperation = "WouldPatch"
 	ChangeWouldDelete        ChangeOperation = "WouldDelete"
 	ChangeWouldRemoveSubject ChangeOperation = "WouldRemoveSubject"
 	ChangeWouldNotify        ChangeOperation = "WouldNotify"
 	ChangeWouldRecreate      ChangeOperation = "WouldRecreate"
+	ChangeWouldBlock         ChangeOperation = "WouldBlock"
 )
 
 // Change records exactly what an action changed on one object: the audit

@@ -132,7 +132,7 @@ type ScoringRule struct {
 type ActionTemplate struct {
 	ActionParameters `json:",inline"`
 	// target overrides the default target, which is derived from the incident:
-	// the pod for IsolatePod, DeletePod, ScaleWorkload and Label; the pod's
+	// the pod for IsolatePod, DeletePod, ScaleWorkload, Label and BlockImage; the pod's
 	// service account for DisableServiceAccount; the user for DisableUser;
 	// the node for CordonNode. Notify needs none.
 	// +optional

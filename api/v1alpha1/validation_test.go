@@ -80,7 +80,17 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		name: "response action target kind does not fit type",
 		obj: `{apiVersion: security.fido.dev/v1alpha1, kind: ResponseAction, metadata: {name: a, namespace: validation},
 		  spec: {type: IsolatePod, target: {kind: Node, name: n1}}}`,
-		want: `spec: Invalid value: IsolatePod and DeletePod target a Pod`,
+		want: `spec: Invalid value: IsolatePod, DeletePod and BlockImage target a Pod`,
+	}, {
+		name: "an image block's scope on another type",
+		obj: `{apiVersion: security.fido.dev/v1alpha1, kind: ResponseAction, metadata: {name: a, namespace: validation},
+		  spec: {type: IsolatePod, blockImage: {scope: Cluster}, target: {kind: Pod, namespace: validation, name: p}}}`,
+		want: `spec: Invalid value: blockImage may only be set when type is BlockImage`,
+	}, {
+		name: "an image block of a service account",
+		obj: `{apiVersion: security.fido.dev/v1alpha1, kind: ResponseAction, metadata: {name: a, namespace: validation},
+		  spec: {type: BlockImage, target: {kind: ServiceAccount, namespace: validation, name: web}}}`,
+		want: `spec: Invalid value: IsolatePod, DeletePod and BlockImage target a Pod`,
 	}, {
 		name: "label action without labels",
 		obj: `{apiVersion: security.fido.dev/v1alpha1, kind: ResponseAction, metadata: {name: a, namespace: validation},

@@ -157,7 +157,7 @@ func actionTarget(inc *fidov1.Incident, tmpl fidov1.ActionTemplate, audited bool
 		return t, nil
 	}
 	switch tmpl.Type {
-	case fidov1.ActionIsolatePod, fidov1.ActionDeletePod, fidov1.ActionLabel, fidov1.ActionScaleWorkload:
+	case fidov1.ActionIsolatePod, fidov1.ActionDeletePod, fidov1.ActionLabel, fidov1.ActionScaleWorkload, fidov1.ActionBlockImage:
 		return podTarget(inc, audited)
 	case fidov1.ActionDisableServiceAccount:
 		return serviceAccountTarget(inc)

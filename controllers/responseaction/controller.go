@@ -204,10 +204,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if _, err := status.Patch(ctx, r.client, base, action, false); err != nil {
 			retErr = errors.Join(retErr, err)
 			if !action.DeletionTimestamp.IsZero() {
-				retErr = errors.Join(retErr, r.syncStayDisabled(ctx, action)) // nothing may outlive the action
+				retErr = errors.Join(retErr, r.syncStayParams(ctx, action)) // nothing may outlive the action
 			}
 		} else {
-			retErr = errors.Join(retErr, r.syncInForce(ctx, action), r.syncStayDisabled(ctx, action))
+			retErr = errors.Join(retErr, r.syncInForce(ctx, action), r.syncStayParams(ctx, action))
 		}
 		emitTransitions(r.recorder, action, before)
 	}()

@@ -46,6 +46,7 @@ var wouldOperation = map[fidov1.ChangeOperation]fidov1.ChangeOperation{
 	fidov1.ChangeRemovedSubject: fidov1.ChangeWouldRemoveSubject,
 	fidov1.ChangeNotified:       fidov1.ChangeWouldNotify,
 	fidov1.ChangeRecreated:      fidov1.ChangeWouldRecreate,
+	fidov1.ChangeBlocked:        fidov1.ChangeWouldBlock,
 }
 
 // RealOperation maps a Would* operation to the operation it stands for and

@@ -99,6 +99,7 @@ func NewEngine(c client.Client, reader client.Reader, recorder EventRecorder, op
 		fidov1.ActionDeletePod:             &deletePodDriver{c: c, r: reader},
 		fidov1.ActionLabel:                 &labelDriver{c: c, r: reader},
 		fidov1.ActionNotify:                &notifyDriver{r: reader, recorder: recorder, opts: opts},
+		fidov1.ActionBlockImage:            &blockImageDriver{r: reader},
 	}}
 }
 

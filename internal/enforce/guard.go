@@ -132,6 +132,9 @@ func (g *Guard) reach(action *fidov1.ResponseAction) (reason, msg string) {
 	if err != nil {
 		return fidov1.ReasonUntrusted, "untrusted: " + err.Error()
 	}
+	if action.Spec.Type == fidov1.ActionBlockImage && ImageBlockScope(action) == fidov1.ImageBlockCluster && scope != fidov1.ScopeCluster {
+		return fidov1.ReasonProtected, "a cluster-wide image block is for cluster-wide policies and the operator namespace's actions; use scope Namespace"
+	}
 	return fidov1.ReasonProtected, fidov1.ReachError(scope, action.Namespace, action.Spec.Target, action.Spec.Type)
 }
 

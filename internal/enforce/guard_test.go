@@ -52,7 +52,8 @@ func TestGuardCheck(t *testing.T) {
 		planned  fidov1.PolicyScope             // signed provenance of this scope
 		tamper   func(a *fidov1.ResponseAction) // after signing
 		dryRun   bool
-		skip     string // substring of the skip reason; empty: not skipped
+		block    fidov1.ImageBlockScope // a BlockImage's scope
+		skip     string                 // substring of the skip reason; empty: not skipped
 		wantDry  bool
 	}{
 		{name: "ordinary pod", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("shop")},
@@ -92,6 +93,13 @@ func TestGuardCheck(t *testing.T) {
 		{name: "node running the operator, unprotected", opts: func(o *GuardOptions) { o.ProtectOperatorNodes = false },
 			actionNS: "fido-system", typ: fidov1.ActionCordonNode, target: node("infra")},
 		{name: "notify about a protected namespace", actionNS: "fido-system", typ: fidov1.ActionNotify, target: pod("kube-system")},
+		{name: "an image block in its namespace", actionNS: "shop", typ: fidov1.ActionBlockImage, target: pod("shop"), block: fidov1.ImageBlockNamespace},
+		{name: "a tenant's cluster-wide image block", actionNS: "shop", typ: fidov1.ActionBlockImage, target: pod("shop"), block: fidov1.ImageBlockCluster,
+			skip: "a cluster-wide image block is for cluster-wide policies"},
+		{name: "a namespaced policy's cluster-wide image block", actionNS: "shop", typ: fidov1.ActionBlockImage, target: pod("shop"), block: fidov1.ImageBlockCluster,
+			planned: fidov1.ScopeNamespace, skip: "a cluster-wide image block is for cluster-wide policies"},
+		{name: "a cluster-wide policy's cluster-wide image block", actionNS: "shop", typ: fidov1.ActionBlockImage, target: pod("shop"), block: fidov1.ImageBlockCluster,
+			planned: fidov1.ScopeCluster},
 		{name: "action dry run", actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("shop"), dryRun: true, wantDry: true},
 		{name: "global dry run", opts: func(o *GuardOptions) { o.DryRun = true }, actionNS: "shop", typ: fidov1.ActionIsolatePod, target: pod("shop"), wantDry: true},
 	}
@@ -103,6 +111,9 @@ func TestGuardCheck(t *testing.T) {
 			}
 			a := newAction(tt.actionNS, "a", tt.typ, tt.target)
 			a.Spec.DryRun = tt.dryRun
+			if tt.block != "" {
+				a.Spec.BlockImage = &fidov1.BlockImageParams{Scope: tt.block}
+			}
 			if tt.owner != nil {
 				a.OwnerReferences = []metav1.OwnerReference{*tt.owner}
 			}

@@ -50,12 +50,12 @@ func (s *Server) parseAudit(body []byte, now time.Time) ([]*Alert, error) {
 	if err != nil {
 		return nil, err
 	}
-	countStayContainedRefusals(events)
+	ctx := context.Background()
+	s.handleStayContainedRefusals(ctx, events)
 	if s.opts.AuditRules == nil || s.opts.AuditRules.Len() == 0 {
 		auditEventsTotal.WithLabelValues("unmatched").Add(float64(len(events)))
 		return nil, nil
 	}
-	ctx := context.Background()
 	self := audit.ServiceAccountPrefix + s.opts.OperatorNamespace + ":" + s.opts.OperatorServiceAccount
 	var alerts []*Alert
 	for i := range events {

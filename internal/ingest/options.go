@@ -10,6 +10,7 @@ import (
 	fidov1 "github.com/fido-operator/fido/api/v1alpha1"
 	"github.com/fido-operator/fido/internal/audit"
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
@@ -127,8 +128,16 @@ type Options struct {
 	// the labels ingest set (its source and credential) from a tenant's.
 	// Nil: incidents are not signed and no controller trusts their source.
 	Stamper Stamper
+	// Recorder raises an Event on the incident of each containment whose
+	// undoing the stay-contained admission policies refused. Nil: none.
+	Recorder EventRecorder
 	// Logger defaults to controller-runtime's logger named "ingest".
 	Logger logr.Logger
+}
+
+// EventRecorder records Kubernetes Events (the manager's recorder does).
+type EventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
 }
 
 // Stamper signs an incident's provenance (enforce.Signer does).

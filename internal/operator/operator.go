@@ -391,6 +391,7 @@ func setupIngest(ctx context.Context, mgr ctrl.Manager, apiClient client.Client,
 	}
 	opts.Client, opts.OperatorNamespace, opts.Cache = c, o.Namespace, mgr.GetCache()
 	opts.AuditRules, opts.OperatorServiceAccount, opts.Stamper = audit.NewSet(), o.ServiceAccount, signer
+	opts.Recorder = mgr.GetEventRecorder("fido-ingest")
 	if err := auditrule.Feed(ctx, mgr.GetCache(), opts.AuditRules); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func namespaceAdmin(ns string) string {
 kind: Role
 metadata: {name: e2e-namespace-admin, namespace: %[1]s}
 rules:
-- {apiGroups: [""], resources: [pods], verbs: [get, list, watch, update, patch]}
+- {apiGroups: [""], resources: [pods], verbs: [get, list, watch, create, update, patch]}
 - {apiGroups: [""], resources: [pods/exec, pods/attach, pods/portforward], verbs: [get, create]}
 - {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: ["*"]}
 - {apiGroups: [apps], resources: [deployments, deployments/scale, replicasets], verbs: ["*"]}
@@ -288,6 +288,94 @@ type: kubernetes.io/service-account-token
 	eventually(t, 10*time.Second, func() error {
 		if out, err := as(rebind...); err != nil {
 			return fmt.Errorf("binding the account after the revert: %w: %s", err, out)
+		}
+		return nil
+	})
+}
+
+// probePod is a pod of the image, in ns.
+func probePod(ns, name, image string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: %s, namespace: %s}
+spec:
+  tolerations: [{key: fido.dev/dev-node, operator: Exists, effect: NoSchedule}]
+  containers: [{name: probe, image: %q, imagePullPolicy: Never}]
+`, name, ns, image)
+}
+
+// refusalEvents are the notes of the ContainmentUndoRefused Events on an incident.
+func refusalEvents(t testing.TB, ns, incident string) string {
+	t.Helper()
+	out, err := kubectl("-n", ns, "get", "events", "--field-selector", "reason=ContainmentUndoRefused,involvedObject.name="+incident,
+		"-o", `jsonpath={range .items[*]}{.message}{"\n"}{end}`)
+	if err != nil {
+		t.Fatalf("listing the incident's events: %v\n%s", err, out)
+	}
+	return out
+}
+
+// TestCompromisedImageStaysBlocked: after BlockImage, the compromised
+// pod's image cannot run again in its namespace (a new pod naming it, a
+// pod naming its digest under another repository, a new Deployment: its
+// ReplicaSet cannot create the pods); each refusal is an Event on the
+// incident; another namespace is untouched; after the revert it may run.
+func TestCompromisedImageStaysBlocked(t *testing.T) {
+	ns := "e2e-node-stay-image"
+	r := deployOnNode(t, "stay-image", "BlockImage", 1, "", namespaceAdmin(ns), auditIngestTLS...)
+	r.alert(t)
+	incident := r.incident(t)
+	image := jsonpath(t, ns, "pod", r.pod, "{.spec.containers[0].image}")
+	imageID := jsonpath(t, ns, "pod", r.pod, "{.status.containerStatuses[0].imageID}")
+	digest := imageID[strings.LastIndex(imageID, "@")+1:]
+	if !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("the pod's imageID %q has no digest", imageID)
+	}
+	blocked := mustKubectl(t, "-n", opNamespace, "get", "configmaps", "-l", "security.fido.dev/stay=image-blocked",
+		"-o", `jsonpath={range .items[?(@.data.action=="`+r.action+`")]}{.data.images}{end}`)
+	if !strings.Contains(blocked, image) || !strings.Contains(blocked, digest) {
+		t.Fatalf("the action blocks %q, not %s and %s", blocked, image, digest)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if out, err := applyAs(tenantKubeconfig, probePod(ns, "again", image), "--dry-run=server"); err == nil {
+			return fmt.Errorf("a pod of the blocked image is still accepted: %s", out)
+		}
+		return nil
+	})
+	out, err := applyAs(tenantKubeconfig, probePod(ns, "again", image))
+	refused(t, "a new pod of the blocked image", r.action, out, err)
+	out, err = applyAs(tenantKubeconfig, probePod(ns, "renamed", "registry.example/innocent@"+digest))
+	refused(t, "a pod of the blocked digest under another name", r.action, out, err)
+	kubectlApply(t, probeDeployment(ns, "web-again", 1))
+	eventually(t, 30*time.Second, func() error {
+		events, err := kubectl("-n", ns, "get", "events", "--field-selector", "reason=FailedCreate", "-o", "jsonpath={.items[*].message}")
+		if err != nil || !strings.Contains(events, r.action) {
+			return fmt.Errorf("the new Deployment's ReplicaSet was not refused its pods naming %s: %v %q", r.action, err, events)
+		}
+		return nil
+	})
+	if pods := podsOf(t, ns, "web-again"); len(pods) != 0 {
+		t.Errorf("the new Deployment runs %v with the blocked image", pods)
+	}
+
+	other := "e2e-node-stay-image-elsewhere"
+	kubectlApply(t, namespaceManifest(other, false)+"---\n"+namespaceAdmin(other))
+	if out, err := applyAs(tenantKubeconfig, probePod(other, "again", image), "--dry-run=server"); err != nil {
+		t.Errorf("the image was refused in another namespace: %v\n%s", err, out)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if notes := refusalEvents(t, ns, incident); !strings.Contains(notes, tenantUser) || !strings.Contains(notes, "fido-stay-image-blocked") {
+			return fmt.Errorf("no refusal Event on incident %s naming %s: %q", incident, tenantUser, notes)
+		}
+		return nil
+	})
+	assertMetrics(t, r.op, `fido_stay_contained_refusals_total{policy="fido-stay-image-blocked"}`)
+
+	mustKubectl(t, "-n", ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
+	waitPhase(t, ns, "ra", r.action, "Reverted")
+	eventually(t, 10*time.Second, func() error {
+		if out, err := applyAs(tenantKubeconfig, probePod(ns, "again", image), "--dry-run=server"); err != nil {
+			return fmt.Errorf("a pod of the image after the revert: %w: %s", err, out)
 		}
 		return nil
 	})
