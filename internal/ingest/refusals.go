@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,6 +36,9 @@ const ReasonContainmentUndoRefused = "ContainmentUndoRefused"
 
 // maxEventNote is the longest note the Events API takes.
 const maxEventNote = 1024
+
+// maxNameLength bounds the identity named as an Event's related object.
+const maxNameLength = 253
 
 // liftHint is how every stay-contained message ends: the command that
 // lifts the action, which names it.
@@ -98,15 +102,14 @@ func (s *Server) handleStayContainedRefusals(ctx context.Context, events []audit
 
 // raiseRefusalEvent records the stayContainedRefusal on the incident of the action it
 // kept in force. The message is only a pointer: the action must exist in
-// the cache and carry the operator's in-force mark, and its incident must
-// exist, so a forged audit event cannot put Events on other objects.
+// the cache and be in force, and its incident must exist, so a forged audit event cannot put Events on other objects.
 func (s *Server) raiseRefusalEvent(ctx context.Context, ev *auditv1.Event, r stayContainedRefusal) {
 	key, ok := refusedAction(r.message)
 	if !ok || s.opts.Recorder == nil || s.opts.Cache == nil {
 		return
 	}
 	action := &fidov1.ResponseAction{}
-	if s.opts.Cache.Get(ctx, key, action) != nil || action.Labels[fidov1.LabelPrefix+"in-force"] != "true" || action.Spec.IncidentRef == nil {
+	if s.opts.Cache.Get(ctx, key, action) != nil || !inForce(action) || action.Spec.IncidentRef == nil {
 		return
 	}
 	inc := &fidov1.Incident{}
@@ -118,8 +121,13 @@ func (s *Server) raiseRefusalEvent(ctx context.Context, ev *auditv1.Event, r sta
 	if s.opts.Cache.Get(ctx, client.ObjectKey{Namespace: incNamespace, Name: ref.Name}, inc) != nil {
 		return
 	}
-	note := cleanLine(audit.IdentityOf(ev).User+" "+ev.Verb+" "+refusedObject(ev)+" refused by "+r.policy+": "+r.message, maxEventNote)
-	s.opts.Recorder.Eventf(inc, action, corev1.EventTypeWarning, ReasonContainmentUndoRefused, "Refuse", "%s", note)
+	user := audit.IdentityOf(ev).User
+	note := cleanLine(user+" "+ev.Verb+" "+refusedObject(ev)+" refused by "+r.policy+": "+r.message, maxEventNote)
+	// Related is who tried: the recorder folds repeats of one Event key
+	// (regarding, related, reason, action) into a series, so each
+	// identity gets an Event of its own, counted, and a flood stays one.
+	who := &corev1.ObjectReference{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: rbacv1.UserKind, Name: cleanLine(user, maxNameLength)}
+	s.opts.Recorder.Eventf(inc, who, corev1.EventTypeWarning, ReasonContainmentUndoRefused, "Refuse", "%s", note)
 }
 
 // refusedObject names what the refused request was about.
@@ -138,4 +146,10 @@ func refusedObject(ev *auditv1.Event) string {
 		what += " " + ref.Name
 	}
 	return what
+}
+
+// inForce reports whether the action's response is kept in force: it
+// succeeded and is not being reverted or deleted.
+func inForce(a *fidov1.ResponseAction) bool {
+	return a.DeletionTimestamp.IsZero() && a.Status.Phase == fidov1.ActionSucceeded && !a.Spec.Revert
 }

@@ -304,11 +304,12 @@ spec:
 `, name, ns, image)
 }
 
-// refusalEvents are the notes of the ContainmentUndoRefused Events on an incident.
+// refusalEvents are the ContainmentUndoRefused Events on an incident:
+// who tried, and the first refusal's note.
 func refusalEvents(t testing.TB, ns, incident string) string {
 	t.Helper()
-	out, err := kubectl("-n", ns, "get", "events", "--field-selector", "reason=ContainmentUndoRefused,involvedObject.name="+incident,
-		"-o", `jsonpath={range .items[*]}{.message}{"\n"}{end}`)
+	out, err := kubectl("-n", ns, "get", "events.events.k8s.io", "--field-selector", "reason=ContainmentUndoRefused,regarding.name="+incident,
+		"-o", `jsonpath={range .items[*]}{.related.name}: {.note}{"\n"}{end}`)
 	if err != nil {
 		t.Fatalf("listing the incident's events: %v\n%s", err, out)
 	}
@@ -363,13 +364,13 @@ func TestCompromisedImageStaysBlocked(t *testing.T) {
 	if out, err := applyAs(tenantKubeconfig, probePod(other, "again", image), "--dry-run=server"); err != nil {
 		t.Errorf("the image was refused in another namespace: %v\n%s", err, out)
 	}
+	assertMetrics(t, r.op, `fido_stay_contained_refusals_total{policy="fido-stay-image-blocked"}`)
 	eventually(t, 30*time.Second, func() error {
 		if notes := refusalEvents(t, ns, incident); !strings.Contains(notes, tenantUser) || !strings.Contains(notes, "fido-stay-image-blocked") {
 			return fmt.Errorf("no refusal Event on incident %s naming %s: %q", incident, tenantUser, notes)
 		}
 		return nil
 	})
-	assertMetrics(t, r.op, `fido_stay_contained_refusals_total{policy="fido-stay-image-blocked"}`)
 
 	mustKubectl(t, "-n", ns, "patch", "ra", r.action, "--type=merge", "-p", `{"spec":{"revert":true}}`)
 	waitPhase(t, ns, "ra", r.action, "Reverted")
