@@ -53,3 +53,46 @@ func TestInForce(t *testing.T) {
 		})
 	}
 }
+
+func TestStayParams(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("a", 64)
+	blocked := []fidov1.Change{
+		{Operation: fidov1.ChangeBlocked, Kind: enforce.KindImage, Name: "web:1", Field: enforce.FieldAdmission},
+		{Operation: fidov1.ChangeBlocked, Kind: enforce.KindImage, Name: digest, Field: enforce.FieldAdmission},
+	}
+	action := func(typ fidov1.ActionType, target fidov1.Target, changes []fidov1.Change) *fidov1.ResponseAction {
+		a := &fidov1.ResponseAction{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "shop", Labels: map[string]string{fidov1.LabelIncident: "inc"}}}
+		a.Spec.Type, a.Spec.Target, a.Status.Phase, a.Status.Changes = typ, target, fidov1.ActionSucceeded, changes
+		return a
+	}
+	pod := fidov1.Target{Kind: fidov1.TargetPod, Namespace: "shop", Name: "web-1"}
+	cluster := action(fidov1.ActionBlockImage, pod, blocked)
+	cluster.Spec.BlockImage = &fidov1.BlockImageParams{Scope: fidov1.ImageBlockCluster}
+	reverting := action(fidov1.ActionBlockImage, pod, blocked)
+	reverting.Spec.Revert = true
+	cases := []struct {
+		name  string
+		a     *fidov1.ResponseAction
+		stay  string
+		wants map[string]string
+	}{
+		{"an image block", action(fidov1.ActionBlockImage, pod, blocked), stayImage, map[string]string{
+			"action": "a", "actionNamespace": "shop", "incident": "inc", "pod": "web-1", "namespace": "shop", "scope": "Namespace", "images": "web:1 " + digest}},
+		{"a cluster-wide image block", cluster, stayImage, map[string]string{
+			"action": "a", "actionNamespace": "shop", "incident": "inc", "pod": "web-1", "namespace": "shop", "scope": "Cluster", "images": "web:1 " + digest}},
+		{"an image block being reverted", reverting, stayImage, nil},
+		{"an image block that found no image", action(fidov1.ActionBlockImage, pod, nil), stayImage, nil},
+		{"a disabled service account", action(fidov1.ActionDisableServiceAccount, fidov1.Target{Kind: fidov1.TargetServiceAccount, Namespace: "shop", Name: "web"}, nil),
+			stayDisabled, map[string]string{"action": "a", "actionNamespace": "shop", "incident": "inc", "name": "web", "kind": "ServiceAccount", "namespace": "shop",
+				"user": "system:serviceaccount:shop:web"}},
+		{"an isolation has no ConfigMap", action(fidov1.ActionIsolatePod, pod, nil), "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stay, data := stayParamsOf(tc.a)
+			if stay != tc.stay || !reflect.DeepEqual(data, tc.wants) {
+				t.Errorf("stayParamsOf = %q, %v; want %q, %v", stay, data, tc.stay, tc.wants)
+			}
+		})
+	}
+}

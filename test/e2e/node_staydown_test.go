@@ -350,8 +350,11 @@ func TestCompromisedImageStaysBlocked(t *testing.T) {
 	kubectlApply(t, probeDeployment(ns, "web-again", 1))
 	eventually(t, 30*time.Second, func() error {
 		events, err := kubectl("-n", ns, "get", "events", "--field-selector", "reason=FailedCreate", "-o", "jsonpath={.items[*].message}")
-		if err != nil || !strings.Contains(events, r.action) {
-			return fmt.Errorf("the new Deployment's ReplicaSet was not refused its pods naming %s: %v %q", r.action, err, events)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(events, r.action) {
+			return fmt.Errorf("the new Deployment's ReplicaSet was not refused its pods naming %s: %q", r.action, events)
 		}
 		return nil
 	})
