@@ -90,6 +90,42 @@ func (a *Alert) Spec() fidov1.IncidentSpec {
 
 // validate checks the invariants every parser guarantees; a failure is a
 // parser bug or hostile input that slipped through, and is reported as 400.
+// How far from FIDO's receipt a detector's timestamp is believed: a clock
+// ahead by more, or a date older than this, is replaced by the receipt
+// time (the detector's value is kept in FieldObservedAtClamped), so a
+// skewed or hostile detector cannot date an incident into the future or
+// years back (the console's times, staleness and the timeline use it).
+const (
+	MaxObservedAhead = 5 * time.Minute
+	MaxObservedAge   = 30 * 24 * time.Hour
+)
+
+// FieldObservedAtClamped holds the timestamp a detector gave when ingest
+// replaced it with the receipt time.
+const FieldObservedAtClamped = "fido.observedAtClamped"
+
+// clampObservedAt replaces a detector timestamp too far ahead of or
+// behind the receipt by the receipt, and flags it. It reports whether it
+// did.
+func (a *Alert) clampObservedAt() bool {
+	if a.ObservedAt == nil {
+		return false
+	}
+	if d := a.ObservedAt.Sub(a.ReceivedAt); d <= MaxObservedAhead && d >= -MaxObservedAge {
+		return false
+	}
+	if a.Fields == nil {
+		a.Fields = map[string]fidov1.FieldValue{}
+	}
+	if len(a.Fields) >= MaxFields {
+		a.dropLongestFields(1)
+	}
+	a.Fields[FieldObservedAtClamped] = fidov1.FieldValue(a.ObservedAt.UTC().Format(time.RFC3339Nano))
+	received := a.ReceivedAt
+	a.ObservedAt = &received
+	return true
+}
+
 func (a *Alert) validate() error {
 	switch {
 	case dnsLabel(a.Detector) != a.Detector:

@@ -60,11 +60,16 @@ func TestIngestFalcoCreatesAndDeduplicates(t *testing.T) {
 	}
 	// One write: the create. The status is the Incident controller's to
 	// initialise (it does not run here); the ref is on the annotation.
+	// The fixture is dated 2024: more than MaxObservedAge before its
+	// receipt, so the incident is dated by the receipt and keeps the
+	// detector's date in a field.
 	first, _ := ParseFalco(body, time.Now())
-	observed := first[0].ObservedAt
-	if inc.Annotations[fidov1.AnnotationAlertRef] != first[0].Ref || inc.Spec.ObservedAt == nil || !inc.Spec.ObservedAt.Time.Equal(*observed) {
-		t.Errorf("annotations %v observedAt %v", inc.Annotations, inc.Spec.ObservedAt)
+	detectorDate := first[0].ObservedAt
+	if inc.Annotations[fidov1.AnnotationAlertRef] != first[0].Ref || inc.Spec.ObservedAt == nil || time.Since(inc.Spec.ObservedAt.Time) > time.Minute ||
+		inc.Spec.Fields[FieldObservedAtClamped] != fidov1.FieldValue(detectorDate.Format(time.RFC3339Nano)) {
+		t.Errorf("annotations %v observedAt %v fields %v, want the receipt and the detector's %v kept", inc.Annotations, inc.Spec.ObservedAt, inc.Spec.Fields, detectorDate)
 	}
+	observed := &inc.Spec.ObservedAt.Time
 	if st := inc.Status; st.Occurrences != 0 || st.Phase != "" || st.FirstSeen != nil || st.LastSeen != nil || len(st.Timeline) != 0 {
 		t.Errorf("status = %+v, want it empty", st)
 	}

@@ -39,6 +39,10 @@ var (
 		Name: "fido_ingest_truncated_total",
 		Help: "Alerts cut to the incident size limit (the fido.truncated field says what went), by credential (token Secret key).",
 	}, []string{"credential"})
+	observedAtClamped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fido_ingest_observed_at_clamped_total",
+		Help: "Alerts whose detector timestamp was more than 5 minutes ahead of or 30 days behind the receipt, replaced by the receipt time (the fido.observedAtClamped field keeps it), by credential.",
+	}, []string{"credential"})
 	auditEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fido_ingest_audit_events_total",
 		Help: "Kubernetes audit events received on /v1/ingest/k8s-audit, by outcome (matched: some AuditRule reported it; unmatched; operator: the operator's own request, ignored).",
@@ -59,5 +63,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, truncatedTotal, auditEventsTotal, auditRuleErrors, stayContainedRefused)
+	metrics.Registry.MustRegister(requestsTotal, alertsTotal, spoolDepth, spoolOldestAge, spoolDropped, persistSeconds, outOfScopeTotal, overflowTotal, truncatedTotal, observedAtClamped, auditEventsTotal, auditRuleErrors, stayContainedRefused)
 }

@@ -286,6 +286,9 @@ func (s *Server) stamp(ep endpoint, held []string, scopes Scopes, alerts []*Aler
 			return fail(http.StatusForbidden, "event %d: %v; nothing was stored", i, err), false
 		}
 		a.Source, a.Credential = ep.name, key
+		if a.clampObservedAt() {
+			observedAtClamped.WithLabelValues(key).Inc()
+		}
 	}
 	for _, a := range alerts {
 		if before := a.fit(); before > MaxSpecBytes {

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -210,5 +212,48 @@ func TestSpool(t *testing.T) {
 	}
 	if _, err := OpenSpool(path, 3, 1<<20); err == nil {
 		t.Error("a spool file open elsewhere must not open twice")
+	}
+}
+
+func TestClampObservedAt(t *testing.T) {
+	received := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	full := map[string]fidov1.FieldValue{}
+	for i := range MaxFields {
+		full[fmt.Sprintf("f%02d", i)] = fidov1.FieldValue(strings.Repeat("v", i+1))
+	}
+	cases := []struct {
+		name     string
+		observed time.Time
+		fields   map[string]fidov1.FieldValue
+		clamped  bool
+	}{
+		{"a moment ago", received.Add(-time.Second), nil, false},
+		{"a week ago (a delayed delivery)", received.Add(-7 * 24 * time.Hour), nil, false},
+		{"a clock a minute ahead", received.Add(time.Minute), nil, false},
+		{"an hour in the future", received.Add(time.Hour), nil, true},
+		{"years back", received.AddDate(-3, 0, 0), nil, true},
+		{"years back with every field taken", received.AddDate(-3, 0, 0), full, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			observed := tc.observed
+			a := &Alert{ObservedAt: &observed, ReceivedAt: received, Fields: maps.Clone(tc.fields)}
+			if got := a.clampObservedAt(); got != tc.clamped {
+				t.Fatalf("clamped = %v, want %v", got, tc.clamped)
+			}
+			want := tc.observed
+			if tc.clamped {
+				want = received
+				if a.Fields[FieldObservedAtClamped] != fidov1.FieldValue(tc.observed.Format(time.RFC3339Nano)) {
+					t.Errorf("the detector's timestamp is not kept: %v", a.Fields[FieldObservedAtClamped])
+				}
+			}
+			if !a.ObservedAt.Equal(want) {
+				t.Errorf("observedAt = %v, want %v", a.ObservedAt, want)
+			}
+			if len(a.Fields) > MaxFields {
+				t.Errorf("%d fields, more than the CRD takes", len(a.Fields))
+			}
+		})
 	}
 }
