@@ -476,6 +476,13 @@ type ResponseAction struct {
 	Status ResponseActionStatus `json:"status,omitempty"`
 }
 
+// KeptInForce reports whether admission keeps the action's response in
+// force: it succeeded and nobody asked to revert it (a revert, an expired
+// TTL, a closed incident and a deletion all end it).
+func (a *ResponseAction) KeptInForce() bool {
+	return a.DeletionTimestamp.IsZero() && a.Status.Phase == ActionSucceeded && !a.Spec.Revert
+}
+
 // ResponseActionList is a list of ResponseActions.
 // +kubebuilder:object:root=true
 type ResponseActionList struct {

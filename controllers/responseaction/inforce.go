@@ -23,17 +23,10 @@ const (
 	annotationQuarantine = fidov1.LabelPrefix + "quarantine"
 )
 
-// keptInForce reports whether admission keeps the action's response: it
-// succeeded and nobody asked to revert it (a revert, an expired TTL, a
-// closed incident and a deletion all end it).
-func keptInForce(a *fidov1.ResponseAction) bool {
-	return a.DeletionTimestamp.IsZero() && a.Status.Phase == fidov1.ActionSucceeded && !a.Spec.Revert
-}
-
 // inForce is the mark admission keeps an IsolatePod or ScaleWorkload by,
 // or nil.
 func inForce(a *fidov1.ResponseAction) map[string]string {
-	if !keptInForce(a) {
+	if !a.KeptInForce() {
 		return nil
 	}
 	switch a.Spec.Type {

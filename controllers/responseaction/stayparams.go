@@ -62,7 +62,7 @@ func actionData(a *fidov1.ResponseAction) map[string]string {
 // stayDisabledData is what fido-stay-disabled refuses to grant again, or
 // nil when the action keeps no identity disabled now.
 func stayDisabledData(a *fidov1.ResponseAction) map[string]string {
-	if !keptInForce(a) {
+	if !a.KeptInForce() {
 		return nil
 	}
 	t := a.Spec.Target
@@ -84,7 +84,7 @@ func stayDisabledData(a *fidov1.ResponseAction) map[string]string {
 // where, or nil when the action blocks nothing now.
 func stayImageData(a *fidov1.ResponseAction) map[string]string {
 	images := enforce.BlockedImages(a.Status.Changes)
-	if !keptInForce(a) || len(images) == 0 {
+	if !a.KeptInForce() || len(images) == 0 {
 		return nil
 	}
 	d := actionData(a)

@@ -109,7 +109,7 @@ func (s *Server) raiseRefusalEvent(ctx context.Context, ev *auditv1.Event, r sta
 		return
 	}
 	action := &fidov1.ResponseAction{}
-	if s.opts.Cache.Get(ctx, key, action) != nil || !inForce(action) || action.Spec.IncidentRef == nil {
+	if s.opts.Cache.Get(ctx, key, action) != nil || !action.KeptInForce() || action.Spec.IncidentRef == nil {
 		return
 	}
 	inc := &fidov1.Incident{}
@@ -146,10 +146,4 @@ func refusedObject(ev *auditv1.Event) string {
 		what += " " + ref.Name
 	}
 	return what
-}
-
-// inForce reports whether the action's response is kept in force: it
-// succeeded and is not being reverted or deleted.
-func inForce(a *fidov1.ResponseAction) bool {
-	return a.DeletionTimestamp.IsZero() && a.Status.Phase == fidov1.ActionSucceeded && !a.Spec.Revert
 }
